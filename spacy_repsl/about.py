@@ -1,0 +1,2 @@
+__title__ = "spacy-repsl"
+__version__ = "0.1.0.dev0"

@@ -1,0 +1,126 @@
+"""Per-layer attention masks, forced onto every attention call.
+
+transformers 5 builds one mask for the whole model and, for an unpadded batch under SDPA,
+often none at all, leaving the module's own `is_causal=True` in charge: an "unmasked" layer
+would silently turn causal again. So we never rely on its mask. Each kept layer's attention
+module gets a forward pre-hook that replaces `attention_mask` with the mask for that layer
+(causal or bidirectional, padding always masked, sliding window kept), taken from a
+`LayerMasks` object passed down through the model's `**kwargs`. Passing it as a keyword
+(not stashing it on a module) keeps gradient checkpointing correct: the recomputation in
+the backward pass gets the same kwargs. After every forward the encoder checks that each
+hook ran, so a model that bypasses them fails loudly instead of computing causally.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Dict, FrozenSet, List, Optional, Set, Tuple
+
+import torch
+
+MASKS_KWARG = "repsl_masks"
+
+
+@dataclass(frozen=True)
+class LayerAttention:
+    """How one layer attends: bidirectionally or not, and within which window."""
+
+    bidirectional: bool
+    window: Optional[int] = None
+
+
+def attention_plan(config: Any, unmasked: FrozenSet[int]) -> List[LayerAttention]:
+    """One `LayerAttention` per layer that runs, keeping the model's sliding windows.
+
+    Models with `layer_types` (Gemma2, Qwen3) window only their "sliding_attention" layers;
+    otherwise a `sliding_window` in the config applies to all layers (Mistral).
+    """
+    num_layers = config.num_hidden_layers
+    window = getattr(config, "sliding_window", None)
+    layer_types = getattr(config, "layer_types", None)
+    plan = []
+    for i in range(num_layers):
+        if layer_types is not None:
+            w = window if layer_types[i] == "sliding_attention" else None
+        else:
+            w = window
+        plan.append(LayerAttention(bidirectional=i in unmasked, window=w))
+    return plan
+
+
+class LayerMasks:
+    """The masks of one forward pass, built lazily and shared by layers that agree.
+
+    Sequences are right-padded; `lengths` are their valid lengths. Bidirectional windows are
+    symmetric (|i - j| < window). Boolean masks go to SDPA, additive float masks to eager.
+    """
+
+    def __init__(self, lengths: torch.Tensor, total: int, plan: List[LayerAttention], boolean: bool):
+        self.lengths = lengths
+        self.total = total
+        self.plan = plan
+        self.boolean = boolean
+        self.seen: Set[int] = set()
+        self._cache: Dict[Tuple[LayerAttention, torch.dtype], torch.Tensor] = {}
+
+    def allowed(self, layer: LayerAttention) -> torch.Tensor:
+        """Boolean [batch, 1, query, key]: True where a query may attend to a key."""
+        idx = torch.arange(self.total, device=self.lengths.device)
+        query, key = idx[:, None], idx[None, :]
+        allowed = (idx[None, :] < self.lengths[:, None])[:, None, None, :]
+        if not layer.bidirectional:
+            allowed = allowed & (key <= query)
+        if layer.window is not None:
+            near = (query - key) < layer.window
+            if layer.bidirectional:
+                near = near & ((key - query) < layer.window)
+            allowed = allowed & near
+        # A broadcast view: a bidirectional mask without a window costs batch x keys only.
+        return allowed.expand(len(self.lengths), 1, self.total, self.total)
+
+    def for_layer(self, index: int, dtype: torch.dtype) -> torch.Tensor:
+        """Layer `index`'s mask, recording that the layer asked for it."""
+        self.seen.add(index)
+        return self._mask(self.plan[index], dtype)
+
+    def model_mask(self, dtype: torch.dtype) -> torch.Tensor:
+        """A plain causal+padding mask for the model's own mask slot (every layer overrides it)."""
+        return self._mask(LayerAttention(bidirectional=False), dtype)
+
+    def _mask(self, layer: LayerAttention, dtype: torch.dtype) -> torch.Tensor:
+        key = (layer, torch.bool if self.boolean else dtype)
+        if key not in self._cache:
+            allowed = self.allowed(layer)
+            if self.boolean:
+                mask = allowed
+            else:
+                mask = torch.zeros((), dtype=dtype, device=allowed.device)
+                mask = mask.masked_fill(~allowed, torch.finfo(dtype).min)
+            self._cache[key] = mask
+        return self._cache[key]
+
+
+def _make_hook(index: int):
+    def hook(module: torch.nn.Module, args: tuple, kwargs: dict):
+        masks: Optional[LayerMasks] = kwargs.pop(MASKS_KWARG, None)
+        if masks is None:
+            return args, kwargs
+        if "attention_mask" not in kwargs:
+            raise RuntimeError(
+                f"Layer {index}'s attention module was called without an `attention_mask` "
+                "keyword; this transformers version passes masks differently, so per-layer "
+                "masks cannot be applied. Please report it with your transformers version."
+            )
+        hidden = kwargs.get("hidden_states", args[0] if args else None)
+        dtype = hidden.dtype if hidden is not None else torch.float32
+        kwargs["attention_mask"] = masks.for_layer(index, dtype)
+        return args, kwargs
+
+    return hook
+
+
+def install_mask_hooks(attention_modules: List[torch.nn.Module]) -> List[Any]:
+    """Hook each layer's attention module; returns the handles (keep them to remove)."""
+    return [
+        module.register_forward_pre_hook(_make_hook(i), with_kwargs=True)
+        for i, module in enumerate(attention_modules)
+    ]

@@ -1,0 +1,39 @@
+"""Early exit: keep only layers [0, L) so the rest are never loaded, allocated or run.
+
+The config is cut before the weights load, so transformers builds L layers and skips the
+checkpoint's weights for the others. The model's final norm is still applied to layer L's
+output (the output equals `norm(hidden_states[L])` of the full model): the norm's scale is
+learned for the last layer, but a fine-tuned head adapts to it and it keeps the scale of the
+features comparable across exit layers.
+"""
+from __future__ import annotations
+
+import copy
+from typing import Any, Optional
+
+
+class ExitLayerError(ValueError):
+    """An exit layer outside 1..N."""
+
+
+def check_exit_layer(exit_layer: Optional[int], num_layers: int) -> int:
+    """The number of layers to keep; `None` keeps all."""
+    if exit_layer is None:
+        return num_layers
+    if isinstance(exit_layer, bool) or not isinstance(exit_layer, int) or not 1 <= exit_layer <= num_layers:
+        raise ExitLayerError(
+            f"exit_layer={exit_layer!r} is out of range for a model with {num_layers} layers: "
+            f"use an integer from 1 to {num_layers}, or null to run every layer."
+        )
+    return exit_layer
+
+
+def truncate_config(config: Any, exit_layer: Optional[int]) -> Any:
+    """A copy of `config` that builds only the first `exit_layer` layers."""
+    kept = check_exit_layer(exit_layer, config.num_hidden_layers)
+    config = copy.deepcopy(config)
+    config.num_hidden_layers = kept
+    layer_types = getattr(config, "layer_types", None)
+    if layer_types is not None:
+        config.layer_types = list(layer_types)[:kept]
+    return config

@@ -1,0 +1,199 @@
+"""The decoder as a token encoder: repetition, per-layer masks and early exit in one module.
+
+Input: token ids per example, without special tokens. Output: one hidden vector per input
+token, from the last copy, right-padded to a [batch, max_len, hidden] tensor.
+"""
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+from typing import Any, List, Optional, Sequence, Tuple
+
+import torch
+
+from .attention import MASKS_KWARG, LayerMasks, attention_plan, install_mask_hooks
+from .families import MASKABLE_ATTENTION
+from .lora import apply_lora, make_trainables_fp32, trainable_parameters
+from .repetition import RepeatedSequence, repeat_sequence
+from .settings import DecoderSettings
+from .unmasking import UnmaskSpec
+
+
+@dataclass
+class DecoderOutput:
+    """`hidden[b, i]` is input token i of example b (zeros past `lengths[b]`)."""
+
+    hidden: torch.Tensor
+    lengths: torch.Tensor
+
+
+class SequenceTooLongError(ValueError):
+    """A repeated example exceeds the model's positions."""
+
+
+class RepSLDecoder(torch.nn.Module):
+    """A (quantized, LoRA-adapted, early-exited) HF decoder that sees right context."""
+
+    def __init__(
+        self,
+        model: torch.nn.Module,
+        settings: DecoderSettings,
+        *,
+        bos_token_id: Optional[int],
+        pad_token_id: int,
+    ):
+        super().__init__()
+        self.model = model
+        self.settings = settings
+        self.bos_token_id = bos_token_id
+        self.pad_token_id = pad_token_id
+        backbone = self.backbone
+        config = backbone.config
+        self.num_layers: int = config.num_hidden_layers
+        spec: UnmaskSpec = settings.unmask  # type: ignore[assignment]
+        self.unmasked_layers = spec.layers(self.num_layers)
+        self.plan = attention_plan(config, self.unmasked_layers)
+        self.attention = config._attn_implementation
+        self.uses_layer_masks = self.attention in MASKABLE_ATTENTION
+        self._hooks = (
+            install_mask_hooks([layer.self_attn for layer in backbone.layers])
+            if self.uses_layer_masks
+            else []
+        )
+        self.max_positions: Optional[int] = getattr(config, "max_position_embeddings", None)
+
+    @property
+    def backbone(self) -> torch.nn.Module:
+        """The transformers decoder stack (inside the peft wrapper, if any)."""
+        model = self.model
+        if hasattr(model, "get_base_model"):
+            model = model.get_base_model()
+        return model
+
+    @property
+    def hidden_size(self) -> int:
+        return self.backbone.config.hidden_size
+
+    @property
+    def device(self) -> torch.device:
+        return self.backbone.get_input_embeddings().weight.device
+
+    def trainable_parameters(self) -> List[torch.nn.Parameter]:
+        return trainable_parameters(self.model)
+
+    def repeat(self, ids: Sequence[int]) -> RepeatedSequence:
+        return repeat_sequence(
+            ids,
+            self.settings.copies,
+            bos_token_id=self.bos_token_id,
+            bos=self.settings.bos,
+            positions=self.settings.positions,
+        )
+
+    def batch_inputs(self, sequences: Sequence[Sequence[int]]) -> Tuple[List[RepeatedSequence], dict]:
+        """Repeat each example, then right-pad: pads only ever follow the last copy."""
+        repeated = [self.repeat(ids) for ids in sequences]
+        longest = max(len(r) for r in repeated)
+        if self.max_positions is not None:
+            highest = max(max(r.position_ids) for r in repeated)
+            if highest >= self.max_positions:
+                raise SequenceTooLongError(
+                    f"An input of {max(r.length for r in repeated)} tokens repeated "
+                    f"{self.settings.copies} times needs position {highest}, beyond the model's "
+                    f"{self.max_positions} positions. Shorten the input (max_length), lower "
+                    "repetitions, or use positions='restart'."
+                )
+        ids = torch.full((len(repeated), longest), self.pad_token_id, dtype=torch.long)
+        positions = torch.zeros((len(repeated), longest), dtype=torch.long)
+        for b, rep in enumerate(repeated):
+            ids[b, : len(rep)] = torch.tensor(rep.input_ids)
+            positions[b, : len(rep)] = torch.tensor(rep.position_ids)
+        lengths = torch.tensor([len(r) for r in repeated])
+        return repeated, {"input_ids": ids, "position_ids": positions, "lengths": lengths}
+
+    def forward(self, sequences: Sequence[Sequence[int]]) -> DecoderOutput:
+        if len(sequences) == 0:
+            raise ValueError("The decoder was given an empty batch; pass at least one sequence.")
+        repeated, batch = self.batch_inputs(sequences)
+        device = self.device
+        input_ids = batch["input_ids"].to(device)
+        position_ids = batch["position_ids"].to(device)
+        lengths = batch["lengths"].to(device)
+        kwargs: dict = {}
+        if self.uses_layer_masks:
+            masks = LayerMasks(lengths, input_ids.shape[1], self.plan, boolean=self.attention == "sdpa")
+            dtype = self.backbone.get_input_embeddings().weight.dtype
+            # A 4D mask makes transformers skip building its own; the hooks then set each layer's.
+            kwargs["attention_mask"] = masks.model_mask(dtype)
+            kwargs[MASKS_KWARG] = masks
+        else:
+            kwargs["attention_mask"] = (
+                torch.arange(input_ids.shape[1], device=device)[None, :] < lengths[:, None]
+            ).long()
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message="MatMul8bitLt: inputs will be cast")
+            output = self.backbone(
+                input_ids=input_ids, position_ids=position_ids, use_cache=False, **kwargs
+            )
+        if self.uses_layer_masks and masks.seen != set(range(self.num_layers)):
+            missing = sorted(set(range(self.num_layers)) - masks.seen)
+            raise RuntimeError(
+                f"Per-layer attention masks were not applied in layer(s) {missing}: the model's "
+                "attention modules were bypassed, so unmasking and padding would be wrong. "
+                "Please report this with your transformers version."
+            )
+        return self.last_copy(output.last_hidden_state, repeated)
+
+    @staticmethod
+    def last_copy(hidden: torch.Tensor, repeated: Sequence[RepeatedSequence]) -> DecoderOutput:
+        """Gather the last copy's states into [batch, max_len, hidden]; zeros past each length."""
+        device = hidden.device
+        starts = torch.tensor([r.last_copy_start for r in repeated], device=device)
+        lengths = torch.tensor([r.length for r in repeated], device=device)
+        offsets = torch.arange(int(lengths.max()), device=device)
+        index = (starts[:, None] + offsets[None, :]).clamp(max=hidden.shape[1] - 1)
+        gathered = hidden.gather(1, index[:, :, None].expand(-1, -1, hidden.shape[2]))
+        valid = (offsets[None, :] < lengths[:, None])[:, :, None]
+        return DecoderOutput(hidden=gathered * valid, lengths=lengths)
+
+
+def special_token_ids(tokenizer: Any) -> Tuple[Optional[int], int]:
+    """(BOS id if the tokenizer adds one itself, pad id): what the model was trained to see."""
+    bos = getattr(tokenizer, "bos_token_id", None)
+    probe = tokenizer("a", add_special_tokens=True)["input_ids"]
+    adds_bos = bos is not None and len(probe) > 0 and probe[0] == bos
+    pad = tokenizer.pad_token_id
+    if pad is None:
+        pad = tokenizer.eos_token_id if tokenizer.eos_token_id is not None else 0
+    return (bos if adds_bos else None), int(pad)
+
+
+def enable_checkpointing(model: torch.nn.Module) -> None:
+    """Non-reentrant checkpointing: it needs no input grads and replays our mask kwargs."""
+    if hasattr(model, "activation_checkpointing_enable"):  # transformers >= 5.2x
+        model.activation_checkpointing_enable(activation_checkpointing_kwargs={"use_reentrant": False})
+    else:
+        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+
+
+def build_decoder(settings: DecoderSettings) -> Tuple[RepSLDecoder, Any]:
+    """Load base model and tokenizer, apply quantization, LoRA, checkpointing and masks."""
+    from .loading import load_base_model, load_config, load_tokenizer
+
+    config = load_config(settings)
+    model = load_base_model(settings, config)
+    tokenizer = load_tokenizer(settings)
+    if settings.quantization is not None:
+        from peft import prepare_model_for_kbit_training
+
+        model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=False)
+    if settings.gradient_checkpointing:
+        enable_checkpointing(model)
+    if settings.lora is not None:
+        for param in model.parameters():
+            param.requires_grad_(False)
+        model = apply_lora(model, settings.lora)
+    else:
+        make_trainables_fp32(model)
+    bos, pad = special_token_ids(tokenizer)
+    return RepSLDecoder(model, settings, bos_token_id=bos, pad_token_id=pad), tokenizer

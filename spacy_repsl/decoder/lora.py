@@ -1,0 +1,65 @@
+"""LoRA adapters (peft) on the kept layers, with the SR paper's defaults."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, List, Tuple
+
+import torch
+
+PAPER_TARGETS: Tuple[str, ...] = ("q_proj", "k_proj", "v_proj", "o_proj")
+
+
+@dataclass(frozen=True)
+class LoraSettings:
+    """r 16, alpha 16, dropout 0.1 on q/k/v/o: the SR paper's QLoRA recipe."""
+
+    r: int = 16
+    alpha: int = 16
+    dropout: float = 0.1
+    target_modules: Tuple[str, ...] = field(default=PAPER_TARGETS)
+    bias: str = "none"
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.r, int) or self.r < 1:
+            raise ValueError(f"LoRA r must be a positive integer, got {self.r!r}.")
+        if not 0.0 <= self.dropout < 1.0:
+            raise ValueError(f"LoRA dropout must be in [0, 1), got {self.dropout!r}.")
+        if not self.target_modules:
+            raise ValueError("LoRA target_modules is empty: name at least one, e.g. q_proj.")
+        if self.bias not in ("none", "all", "lora_only"):
+            raise ValueError(f"LoRA bias must be 'none', 'all' or 'lora_only', got {self.bias!r}.")
+        object.__setattr__(self, "target_modules", tuple(self.target_modules))
+
+
+def apply_lora(model: torch.nn.Module, settings: LoraSettings) -> Any:
+    """Wrap `model` in a peft model; the adapters (the only trainables) are fp32."""
+    from peft import LoraConfig, get_peft_model
+
+    present = {name.rsplit(".", 1)[-1] for name, _ in model.named_modules()}
+    missing = [t for t in settings.target_modules if t not in present]
+    if missing:
+        raise ValueError(
+            f"LoRA target module(s) {missing} do not exist in this model. Modules that do "
+            f"include: {sorted(n for n in present if n.endswith('_proj'))}."
+        )
+    config = LoraConfig(
+        r=settings.r,
+        lora_alpha=settings.alpha,
+        lora_dropout=settings.dropout,
+        target_modules=list(settings.target_modules),
+        bias=settings.bias,
+    )
+    peft_model = get_peft_model(model, config)
+    make_trainables_fp32(peft_model)
+    return peft_model
+
+
+def make_trainables_fp32(model: torch.nn.Module) -> None:
+    """spaCy's optimizer updates trainable torch parameters in place: they must be fp32."""
+    for param in model.parameters():
+        if param.requires_grad and param.dtype != torch.float32:
+            param.data = param.data.float()
+
+
+def trainable_parameters(model: torch.nn.Module) -> List[torch.nn.Parameter]:
+    return [p for p in model.parameters() if p.requires_grad]

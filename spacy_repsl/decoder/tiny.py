@@ -1,0 +1,125 @@
+"""Tiny random decoders of each family, saved to a local directory in about a second.
+
+No hub is reachable in CI, in the demo or on a lent GPU machine, so tests, the demo and the
+benchmark build their own: a transformers config of the family with random weights and a
+byte-level BPE tokenizer trained in-process, written with `save_pretrained` so it loads back
+by path exactly like a downloaded checkpoint.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Dict, Iterable, Optional, Union
+
+TINY_CORPUS = (
+    "John Smith lives in Paris and works for the United Nations .",
+    "The food was great but the service was slow .",
+    "Book a table for two at 7 pm tomorrow , please .",
+    "Protesters attacked the embassy on Monday , officials said .",
+    "EU rejects German call to boycott British lamb .",
+    "Peter Blackburn reported from Brussels on 22 August 1996 .",
+    "I want to transfer 300 euros to my savings account next week .",
+    "Café Müller serves crêpes — 美味しい 🍕 naïve façade !",
+)
+
+# Families whose real tokenizers put a BOS token in front of every input.
+BOS_FAMILIES = ("llama", "mistral", "gemma", "gemma2")
+
+
+def tiny_config(
+    family: str,
+    *,
+    vocab_size: int,
+    num_layers: int = 4,
+    hidden_size: int = 64,
+    num_heads: int = 4,
+    num_kv_heads: int = 2,
+    sliding_window: Optional[int] = None,
+    max_positions: int = 2048,
+) -> Any:
+    """A transformers config of `family` with the given size and random-init defaults."""
+    import transformers
+
+    common: Dict[str, Any] = dict(
+        vocab_size=vocab_size,
+        hidden_size=hidden_size,
+        intermediate_size=hidden_size * 2,
+        num_hidden_layers=num_layers,
+        num_attention_heads=num_heads,
+        num_key_value_heads=num_kv_heads,
+        max_position_embeddings=max_positions,
+        pad_token_id=0,
+        bos_token_id=1,
+        eos_token_id=2,
+        tie_word_embeddings=False,
+    )
+    head_dim = hidden_size // num_heads
+    if family == "llama":
+        return transformers.LlamaConfig(**common)
+    if family == "mistral":
+        return transformers.MistralConfig(**common, sliding_window=sliding_window)
+    if family == "qwen3":
+        return transformers.Qwen3Config(
+            **common,
+            head_dim=head_dim,
+            use_sliding_window=sliding_window is not None,
+            sliding_window=sliding_window,
+            max_window_layers=num_layers // 2,
+        )
+    if family == "gemma":
+        return transformers.GemmaConfig(**common, head_dim=head_dim)
+    if family == "gemma2":
+        return transformers.Gemma2Config(
+            **common, head_dim=head_dim, sliding_window=sliding_window or 4096
+        )
+    raise ValueError(f"No tiny config for family {family!r}; use one of llama, mistral, qwen3, gemma, gemma2.")
+
+
+def train_tokenizer(texts: Iterable[str], *, vocab_size: int = 512, add_bos: bool = True) -> Any:
+    """A byte-level BPE fast tokenizer with <pad>=0, <s>=1, </s>=2, trained in-process."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
+    from transformers import PreTrainedTokenizerFast
+
+    tokenizer = Tokenizer(models.BPE())
+    tokenizer.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tokenizer.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(
+        vocab_size=vocab_size,
+        special_tokens=["<pad>", "<s>", "</s>"],
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+        show_progress=False,
+    )
+    tokenizer.train_from_iterator(list(texts), trainer)
+    if add_bos:
+        tokenizer.post_processor = processors.TemplateProcessing(
+            single="<s> $A", pair="<s> $A <s> $B", special_tokens=[("<s>", 1)]
+        )
+    else:
+        tokenizer.post_processor = processors.ByteLevel(trim_offsets=False)
+    return PreTrainedTokenizerFast(
+        tokenizer_object=tokenizer, bos_token="<s>", eos_token="</s>", pad_token="<pad>"
+    )
+
+
+def build_tiny_decoder(
+    family: str,
+    path: Union[str, Path],
+    *,
+    texts: Iterable[str] = (),
+    seed: int = 0,
+    vocab_size: int = 512,
+    **config_kwargs: Any,
+) -> Path:
+    """Write a random `family` decoder and its tokenizer to `path`; returns the path."""
+    import torch
+    import transformers
+
+    path = Path(path)
+    tokenizer = train_tokenizer(
+        list(TINY_CORPUS) + list(texts), vocab_size=vocab_size, add_bos=family in BOS_FAMILIES
+    )
+    config = tiny_config(family, vocab_size=len(tokenizer), **config_kwargs)
+    torch.manual_seed(seed)
+    model = transformers.AutoModelForCausalLM.from_config(config)
+    model.save_pretrained(path)
+    tokenizer.save_pretrained(path)
+    return path

@@ -1,0 +1,204 @@
+"""Property tests of the decoder core on tiny random decoders of every family."""
+from __future__ import annotations
+
+import pytest
+import torch
+from transformers import AutoModel
+
+from spacy_repsl.decoder.attention import MASKS_KWARG
+
+from .helpers import FAMILY_ATTENTION, LONG, SENTENCE, encode, ids_of, make, right_context_effect
+
+ADAPTATIONS = [
+    dict(repetitions=1),
+    dict(repetitions=2),
+    dict(unmask="full"),
+    dict(unmask="middle"),
+    dict(unmask="groups:0110"),
+    dict(unmask="layers:0,3"),
+]
+
+
+@pytest.mark.parametrize("family,attention", FAMILY_ATTENTION)
+def test_plain_settings_equal_the_hf_model(tiny_decoders, family, attention):
+    decoder, tokenizer = make(tiny_decoders[family], attn_implementation=attention)
+    texts = [SENTENCE, LONG, "Paris ."]
+    ours = encode(decoder, [ids_of(tokenizer, t) for t in texts])
+    reference = AutoModel.from_pretrained(tiny_decoders[family], attn_implementation=attention).eval()
+    batch = tokenizer(texts, padding=True, return_tensors="pt")
+    with torch.no_grad():
+        hidden = reference(**batch).last_hidden_state
+    offset = 1 if family in ("llama", "mistral", "gemma", "gemma2") else 0
+    assert decoder.bos_token_id == (1 if offset else None)
+    for b, out in enumerate(ours):
+        torch.testing.assert_close(out, hidden[b, offset : offset + len(out)], atol=1e-5, rtol=1e-5)
+
+
+@pytest.mark.parametrize("family,attention", FAMILY_ATTENTION)
+def test_causal_output_ignores_later_tokens(tiny_decoders, family, attention):
+    decoder, tokenizer = make(tiny_decoders[family], attn_implementation=attention)
+    ids = ids_of(tokenizer, SENTENCE)
+    for query in range(len(ids) - 1):
+        assert right_context_effect(decoder, ids, query, len(ids) - 1) == 0.0
+
+
+@pytest.mark.parametrize("adaptation", ADAPTATIONS, ids=lambda a: ",".join(f"{k}={v}" for k, v in a.items()))
+@pytest.mark.parametrize("family,attention", FAMILY_ATTENTION)
+def test_adapted_output_sees_later_tokens_in_an_unpadded_batch_of_one(
+    tiny_decoders, family, attention, adaptation
+):
+    decoder, tokenizer = make(tiny_decoders[family], attn_implementation=attention, **adaptation)
+    ids = ids_of(tokenizer, SENTENCE)
+    # A batch of one unpadded sequence: the case where transformers drops the mask under SDPA.
+    assert right_context_effect(decoder, ids, 0, len(ids) - 1) > 1e-3
+    assert right_context_effect(decoder, ids, 2, 3) > 1e-3
+
+
+def _record_layer_masks(decoder):
+    """Capture the attention mask each layer's attention module actually receives."""
+    received = {}
+
+    def recorder(index):
+        def hook(module, args, kwargs):
+            received[index] = kwargs["attention_mask"]
+        return hook
+
+    handles = [
+        layer.self_attn.register_forward_pre_hook(recorder(i), with_kwargs=True)
+        for i, layer in enumerate(decoder.backbone.layers)
+    ]
+    return received, handles
+
+
+def _is_causal(mask: torch.Tensor) -> bool:
+    allowed = mask if mask.dtype == torch.bool else mask == 0
+    future = torch.triu(torch.ones(mask.shape[-2:], dtype=torch.bool), diagonal=1)
+    return not allowed[..., future].any().item()
+
+
+@pytest.mark.parametrize(
+    "spec,unmasked",
+    [("none", set()), ("full", {0, 1, 2, 3}), ("middle", {1, 2}), ("groups:0110", {1, 2}), ("layers:3", {3})],
+)
+@pytest.mark.parametrize("attention", ["sdpa", "eager"])
+def test_layers_outside_the_spec_stay_causal(tiny_decoders, attention, spec, unmasked):
+    decoder, tokenizer = make(tiny_decoders["llama"], attn_implementation=attention, unmask=spec)
+    assert decoder.unmasked_layers == frozenset(unmasked)
+    received, handles = _record_layer_masks(decoder)
+    try:
+        encode(decoder, [ids_of(tokenizer, SENTENCE)])
+    finally:
+        for h in handles:
+            h.remove()
+    assert set(received) == {0, 1, 2, 3}
+    for layer, mask in received.items():
+        assert mask is not None and mask.dim() == 4
+        assert _is_causal(mask) == (layer not in unmasked), f"layer {layer}"
+
+
+@pytest.mark.parametrize("attention", ["sdpa", "eager"])
+def test_layers_below_the_first_unmasked_one_ignore_later_tokens(tiny_decoders, attention):
+    decoder, tokenizer = make(tiny_decoders["qwen3"], attn_implementation=attention, unmask="layers:2,3")
+    outputs = {}
+
+    def keep(index):
+        def hook(module, args, output):
+            outputs[index] = (output[0] if isinstance(output, tuple) else output).detach().clone()
+        return hook
+
+    handles = [layer.register_forward_hook(keep(i)) for i, layer in enumerate(decoder.backbone.layers)]
+    ids = ids_of(tokenizer, SENTENCE)
+    changed = list(ids)
+    changed[-1] = ids[0] if ids[0] != ids[-1] else ids[1]
+    try:
+        encode(decoder, [ids])
+        before = dict(outputs)
+        encode(decoder, [changed])
+    finally:
+        for h in handles:
+            h.remove()
+    query = slice(0, len(ids) - 1)
+    for layer in (0, 1):
+        assert torch.equal(before[layer][0, query], outputs[layer][0, query]), f"layer {layer}"
+    for layer in (2, 3):
+        assert (before[layer][0, query] - outputs[layer][0, query]).abs().max() > 1e-3
+
+
+BATCH_SETTINGS = [
+    dict(),
+    dict(repetitions=1),
+    dict(repetitions=2, bos="every"),
+    dict(repetitions=1, positions="restart"),
+    dict(unmask="full"),
+    dict(unmask="middle", repetitions=1),
+    dict(unmask="groups:01", exit_layer=2),
+    dict(repetitions=2, exit_layer=3, unmask="layers:0"),
+]
+
+
+@pytest.mark.parametrize("settings", BATCH_SETTINGS, ids=lambda s: ",".join(f"{k}={v}" for k, v in s.items()) or "plain")
+@pytest.mark.parametrize("family,attention", FAMILY_ATTENTION)
+def test_outputs_do_not_depend_on_the_batch(tiny_decoders, family, attention, settings):
+    decoder, tokenizer = make(tiny_decoders[family], attn_implementation=attention, **settings)
+    short = ids_of(tokenizer, "Paris is nice .")
+    others = [ids_of(tokenizer, LONG), ids_of(tokenizer, SENTENCE), ids_of(tokenizer, LONG + " " + SENTENCE)]
+    (alone,) = encode(decoder, [short])
+    for position in range(len(others) + 1):
+        batch = others[:position] + [short] + others[position:]
+        inside = encode(decoder, batch)[position]
+        torch.testing.assert_close(inside, alone, atol=1e-5, rtol=0)
+
+
+@pytest.mark.parametrize("family", ["mistral", "qwen3", "gemma2"])
+def test_sliding_windows_match_the_hf_model(windowed_decoders, family):
+    attention = "eager" if family == "gemma2" else "sdpa"
+    decoder, tokenizer = make(windowed_decoders[family], attn_implementation=attention)
+    assert any(layer.window == 3 for layer in decoder.plan)
+    texts = [LONG, SENTENCE]
+    ours = encode(decoder, [ids_of(tokenizer, t) for t in texts])
+    reference = AutoModel.from_pretrained(windowed_decoders[family], attn_implementation=attention).eval()
+    batch = tokenizer(texts, padding=True, return_tensors="pt")
+    with torch.no_grad():
+        hidden = reference(**batch).last_hidden_state
+    offset = 0 if family == "qwen3" else 1
+    for b, out in enumerate(ours):
+        torch.testing.assert_close(out, hidden[b, offset : offset + len(out)], atol=1e-5, rtol=1e-5)
+
+
+def test_every_layer_must_receive_its_mask(tiny_decoders):
+    decoder, tokenizer = make(tiny_decoders["llama"], unmask="full")
+    # Simulate a model whose layer 2 bypasses our hook: the encoder must fail, not go causal.
+    layer = decoder.backbone.layers[2].self_attn
+    handle = layer.register_forward_pre_hook(
+        lambda module, args, kwargs: (args, {k: v for k, v in kwargs.items() if k != MASKS_KWARG}),
+        with_kwargs=True,
+        prepend=True,
+    )
+    try:
+        with pytest.raises(RuntimeError, match=r"not applied in layer\(s\) \[2\]"):
+            encode(decoder, [ids_of(tokenizer, SENTENCE)])
+    finally:
+        handle.remove()
+
+
+def test_gradient_checkpointing_gives_the_same_gradients(tiny_decoders):
+    grads = []
+    for checkpointing in (False, True):
+        decoder, tokenizer = make(
+            tiny_decoders["llama"], unmask="middle", repetitions=1, gradient_checkpointing=checkpointing
+        )
+        assert decoder.backbone.layers[0].gradient_checkpointing == checkpointing
+        decoder.train()
+        torch.manual_seed(0)
+        out = decoder([ids_of(tokenizer, SENTENCE), ids_of(tokenizer, "Paris .")])
+        out.hidden.pow(2).sum().backward()
+        grads.append(decoder.backbone.layers[0].self_attn.q_proj.weight.grad.clone())
+    torch.testing.assert_close(grads[0], grads[1], atol=1e-5, rtol=1e-4)
+
+
+def test_repetition_uses_the_last_copy_of_an_input_with_repeated_tokens(tiny_decoders):
+    decoder, tokenizer = make(tiny_decoders["llama"], repetitions=1)
+    ids = ids_of(tokenizer, SENTENCE)
+    out = decoder([ids])
+    assert out.hidden.shape == (1, len(ids), decoder.hidden_size)
+    assert out.lengths.tolist() == [len(ids)]

@@ -1,0 +1,45 @@
+import pytest
+import torch
+
+from spacy_repsl.decoder import DecoderSettings, LoraSettings, build_decoder
+
+from .helpers import SENTENCE, ids_of
+
+
+def test_defaults_are_the_papers():
+    lora = LoraSettings()
+    assert (lora.r, lora.alpha, lora.dropout) == (16, 16, 0.1)
+    assert lora.target_modules == ("q_proj", "k_proj", "v_proj", "o_proj")
+
+
+def test_adapters_are_fp32_over_a_bf16_base(tiny_decoders):
+    settings = DecoderSettings(
+        name=str(tiny_decoders["gemma"]), compute_dtype="bfloat16", lora=LoraSettings(r=4, alpha=8, dropout=0.0)
+    )
+    decoder, tokenizer = build_decoder(settings)
+    assert decoder.backbone.layers[0].mlp.up_proj.weight.dtype == torch.bfloat16
+    trainable = decoder.trainable_parameters()
+    assert trainable and all(p.dtype == torch.float32 for p in trainable)
+    out = decoder([ids_of(tokenizer, SENTENCE)])
+    out.hidden.float().sum().backward()
+    assert all(p.grad is not None for p in trainable)
+    assert decoder.backbone.layers[0].self_attn.q_proj.lora_A["default"].weight.shape[0] == 4
+
+
+def test_full_fine_tuning_trains_every_weight_in_fp32(tiny_decoders):
+    decoder, _ = build_decoder(DecoderSettings(name=str(tiny_decoders["mistral"]), lora=None))
+    params = list(decoder.model.parameters())
+    assert all(p.requires_grad and p.dtype == torch.float32 for p in params)
+    assert len(decoder.trainable_parameters()) == len(params)
+
+
+def test_missing_target_module_names_the_ones_that_exist(tiny_decoders):
+    settings = DecoderSettings(name=str(tiny_decoders["llama"]), lora=LoraSettings(target_modules=("query_key_value",)))
+    with pytest.raises(ValueError, match=r"\['query_key_value'\] do not exist.*q_proj"):
+        build_decoder(settings)
+
+
+@pytest.mark.parametrize("kwargs", [dict(r=0), dict(dropout=1.0), dict(target_modules=()), dict(bias="some")])
+def test_bad_lora_settings(kwargs):
+    with pytest.raises(ValueError):
+        LoraSettings(**kwargs)

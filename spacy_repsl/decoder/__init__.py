@@ -2,34 +2,38 @@
 
 Sequence repetition (`repetition`), causal-mask removal per layer (`unmasking`, applied by
 `attention`), early exit (`early_exit`), on a quantized (`quantization`) LoRA (`lora`) base
-loaded by `loading`; `encoder.RepSLDecoder` puts them together. torch is imported here (thinc
-imports it anyway); transformers, peft and bitsandbytes only when a model is built.
-"""
-from .early_exit import ExitLayerError, check_exit_layer
-from .encoder import DecoderOutput, RepSLDecoder, SequenceTooLongError, build_decoder
-from .families import FAMILIES, UnsupportedModelError
-from .loading import DecoderNotAvailableError
-from .lora import LoraSettings
-from .repetition import RepeatedSequence, repeat_sequence
-from .settings import DecoderSettings
-from .unmasking import UnmaskSpec, UnmaskSpecError, middle_band, parse_unmask
+loaded by `loading`; `encoder.RepSLDecoder` puts them together.
 
-__all__ = [
-    "DecoderNotAvailableError",
-    "DecoderOutput",
-    "DecoderSettings",
-    "ExitLayerError",
-    "FAMILIES",
-    "LoraSettings",
-    "RepSLDecoder",
-    "RepeatedSequence",
-    "SequenceTooLongError",
-    "UnmaskSpec",
-    "UnmaskSpecError",
-    "UnsupportedModelError",
-    "build_decoder",
-    "check_exit_layer",
-    "middle_band",
-    "parse_unmask",
-    "repeat_sequence",
-]
+Names are imported lazily: `settings` and the pure modules load without torch, so spaCy's
+plugin discovery stays cheap; torch, transformers and peft load when a model is built.
+"""
+from importlib import import_module
+from typing import Any
+
+_EXPORTS = {
+    "DecoderNotAvailableError": ".loading",
+    "DecoderOutput": ".encoder",
+    "DecoderSettings": ".settings",
+    "ExitLayerError": ".early_exit",
+    "FAMILIES": ".families",
+    "LoraSettings": ".lora",
+    "RepSLDecoder": ".encoder",
+    "RepeatedSequence": ".repetition",
+    "SequenceTooLongError": ".encoder",
+    "UnmaskSpec": ".unmasking",
+    "UnmaskSpecError": ".unmasking",
+    "UnsupportedModelError": ".families",
+    "build_decoder": ".encoder",
+    "check_exit_layer": ".early_exit",
+    "middle_band": ".unmasking",
+    "parse_unmask": ".unmasking",
+    "repeat_sequence": ".repetition",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _EXPORTS:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(import_module(_EXPORTS[name], __name__), name)

@@ -2,9 +2,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, List, Tuple
+from typing import TYPE_CHECKING, Any, List, Tuple
 
-import torch
+if TYPE_CHECKING:
+    import torch
 
 PAPER_TARGETS: Tuple[str, ...] = ("q_proj", "k_proj", "v_proj", "o_proj")
 
@@ -31,7 +32,7 @@ class LoraSettings:
         object.__setattr__(self, "target_modules", tuple(self.target_modules))
 
 
-def apply_lora(model: torch.nn.Module, settings: LoraSettings) -> Any:
+def apply_lora(model: "torch.nn.Module", settings: LoraSettings) -> Any:
     """Wrap `model` in a peft model; the adapters (the only trainables) are fp32."""
     from peft import LoraConfig, get_peft_model
 
@@ -54,12 +55,14 @@ def apply_lora(model: torch.nn.Module, settings: LoraSettings) -> Any:
     return peft_model
 
 
-def make_trainables_fp32(model: torch.nn.Module) -> None:
+def make_trainables_fp32(model: "torch.nn.Module") -> None:
     """spaCy's optimizer updates trainable torch parameters in place: they must be fp32."""
+    import torch
+
     for param in model.parameters():
         if param.requires_grad and param.dtype != torch.float32:
             param.data = param.data.float()
 
 
-def trainable_parameters(model: torch.nn.Module) -> List[torch.nn.Parameter]:
+def trainable_parameters(model: "torch.nn.Module") -> List["torch.nn.Parameter"]:
     return [p for p in model.parameters() if p.requires_grad]

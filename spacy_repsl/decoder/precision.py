@@ -6,17 +6,18 @@ CUDA, the papers' QLoRA compute dtype.
 """
 from __future__ import annotations
 
-import torch
+from typing import TYPE_CHECKING
 
-COMPUTE_DTYPES = {
-    "float32": torch.float32,
-    "float16": torch.float16,
-    "bfloat16": torch.bfloat16,
-}
+if TYPE_CHECKING:
+    import torch
+
+COMPUTE_DTYPES = ("float32", "float16", "bfloat16")
 
 
-def resolve_device(device: str = "auto") -> torch.device:
+def resolve_device(device: str = "auto") -> "torch.device":
     """"auto" is the first CUDA device when there is one, else the CPU."""
+    import torch
+
     if device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     try:
@@ -31,12 +32,14 @@ def resolve_device(device: str = "auto") -> torch.device:
     return resolved
 
 
-def resolve_compute_dtype(name: str, device: torch.device) -> torch.dtype:
+def resolve_compute_dtype(name: str, device: "torch.device") -> "torch.dtype":
     """The dtype activations (and 4-bit matmuls) run in."""
+    import torch
+
     if name == "auto":
         return torch.float16 if device.type == "cuda" else torch.float32
     if name not in COMPUTE_DTYPES:
         raise ValueError(
             f"Invalid compute_dtype {name!r}: use 'auto' or one of {sorted(COMPUTE_DTYPES)}."
         )
-    return COMPUTE_DTYPES[name]
+    return getattr(torch, name)

@@ -1,9 +1,10 @@
 """Weight quantization of the frozen base (bitsandbytes): NF4 as in the papers, or int8."""
 from __future__ import annotations
 
-from typing import Any, Optional
+from typing import TYPE_CHECKING, Any, Optional
 
-import torch
+if TYPE_CHECKING:
+    import torch
 
 QUANTIZATION_MODES = ("nf4", "int8")
 
@@ -19,7 +20,7 @@ def check_quantization(mode: Optional[str]) -> Optional[str]:
     return mode
 
 
-def quantization_config(mode: str, compute_dtype: torch.dtype) -> Any:
+def quantization_config(mode: str, compute_dtype: "torch.dtype") -> Any:
     """A transformers `BitsAndBytesConfig`; NF4 without double quantization, as in the paper."""
     try:
         import bitsandbytes  # noqa: F401

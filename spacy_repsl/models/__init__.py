@@ -1,0 +1,1 @@
+"""thinc architectures: the decoder tagger and the torch module it wraps."""

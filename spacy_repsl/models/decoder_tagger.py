@@ -1,0 +1,222 @@
+"""`spacy-repsl.DecoderTagger.v1`: docs -> per-token tag logits, through the decoder core.
+
+The thinc model is built from the config without touching torch or the hub; the base model
+loads when the model is initialized (`nlp.initialize`) or when a trained pipeline is read from
+disk, once the number of tags is known. The torch module lives in a `PyTorchShim`, so spaCy's
+optimizer updates its trainable parameters (LoRA adapters or all weights, and the head) in
+`finish_update`.
+"""
+
+import dataclasses
+from pathlib import Path
+from typing import Any, Callable, List, Optional, Sequence, Tuple
+
+from spacy.tokens import Doc
+from spacy.util import registry
+from thinc.api import Model
+from thinc.types import Floats2d
+
+from ..decoder.lora import PAPER_TARGETS, LoraSettings
+from ..decoder.settings import DecoderSettings
+from ..tokenization.pieces import POOLING_MODES, build_batch, tokenize_docs
+from ..tokenization.windows import plan_windows
+
+InT = List[Doc]
+OutT = List[Floats2d]
+
+
+@registry.misc("spacy-repsl.lora.v1")
+def lora_v1(
+    r: int = 16,
+    alpha: int = 16,
+    dropout: float = 0.1,
+    target_modules: List[str] = list(PAPER_TARGETS),
+) -> LoraSettings:
+    """LoRA adapter settings (the SR paper's by default); set `lora = null` for full fine-tuning."""
+    return LoraSettings(r=r, alpha=alpha, dropout=dropout, target_modules=tuple(target_modules))
+
+
+@registry.architectures("spacy-repsl.DecoderTagger.v1")
+def build_decoder_tagger_v1(
+    name: str,
+    revision: Optional[str] = None,
+    repetitions: int = 1,
+    unmask: str = "none",
+    exit_layer: Optional[int] = None,
+    quantization: Optional[str] = "nf4",
+    compute_dtype: str = "auto",
+    lora: Optional[LoraSettings] = LoraSettings(),
+    pooling: str = "first",
+    max_length: int = 256,
+    window_context: Optional[int] = None,
+    head_dropout: float = 0.1,
+    gradient_checkpointing: bool = False,
+    attn_implementation: str = "sdpa",
+    bos: str = "once",
+    positions: str = "continuous",
+    max_batch_tokens: int = 8192,
+    local_files_only: bool = False,
+    nO: Optional[int] = None,
+) -> Model[InT, OutT]:
+    """A decoder LM (hub id or local path) as a token tagger; see README for every setting."""
+    settings = DecoderSettings(
+        name=name,
+        revision=revision,
+        local_files_only=local_files_only,
+        repetitions=repetitions,
+        unmask=unmask,
+        exit_layer=exit_layer,
+        quantization=quantization,
+        compute_dtype=compute_dtype,
+        lora=lora,
+        gradient_checkpointing=gradient_checkpointing,
+        attn_implementation=attn_implementation,
+        bos=bos,
+        positions=positions,
+    )
+    if pooling not in POOLING_MODES:
+        raise ValueError(f"Unknown pooling {pooling!r}: use 'first' (the papers') or 'mean'.")
+    plan_windows(0, max_length, window_context)  # validates max_length and the context
+    if not 0.0 <= head_dropout < 1.0:
+        raise ValueError(f"head_dropout must be in [0, 1), got {head_dropout!r}.")
+    if max_batch_tokens < max_length:
+        raise ValueError(f"max_batch_tokens ({max_batch_tokens}) must be at least max_length ({max_length}).")
+    return Model(
+        "repsl_decoder_tagger",
+        forward,
+        init=init,
+        dims={"nO": nO},
+        attrs={
+            "settings": settings,
+            "pooling": pooling,
+            "max_length": max_length,
+            "window_context": window_context,
+            "head_dropout": head_dropout,
+            "max_batch_tokens": max_batch_tokens,
+            "runtime": None,
+        },
+    )
+
+
+@dataclasses.dataclass
+class TaggerRuntime:
+    """What exists once the base model is loaded: the tokenizer and the torch module."""
+
+    tokenizer: Any
+    module: Any
+    placeholder_id: int
+    base_path: Optional[Path] = None
+
+
+def init(model: Model, X: Optional[InT] = None, Y: Optional[Any] = None) -> None:
+    if model.attrs["runtime"] is None:
+        load_runtime(model)
+
+
+def thinc_device() -> str:
+    """The torch device matching thinc's current ops: CUDA under `spacy train --gpu-id`."""
+    from thinc.api import get_current_ops
+    from thinc.backends import CupyOps
+
+    if isinstance(get_current_ops(), CupyOps):
+        import torch
+
+        return f"cuda:{torch.cuda.current_device()}"
+    return "cpu"
+
+
+def load_runtime(model: Model, base_path: Optional[Path] = None) -> TaggerRuntime:
+    """Load the base decoder (from `base_path` when a bundled copy exists), add the head."""
+    from thinc.api import PyTorchShim
+
+    from ..decoder.encoder import build_decoder
+    from .torch_tagger import TaggerModule
+
+    if model.attrs["runtime"] is not None:
+        return model.attrs["runtime"]
+    n_tags = model.get_dim("nO") if model.has_dim("nO") else None
+    if not n_tags:
+        raise ValueError(
+            "The tagger's number of tags is not known yet: add labels (initialize from examples, "
+            "or pass a labels file) before initializing the model."
+        )
+    settings: DecoderSettings = model.attrs["settings"]
+    overrides: dict = {"device": thinc_device()}
+    if base_path is not None:
+        overrides.update(name=str(base_path), revision=None, local_files_only=True)
+    decoder, tokenizer = build_decoder(dataclasses.replace(settings, **overrides))
+    module = TaggerModule(decoder, n_tags, dropout=model.attrs["head_dropout"], pooling=model.attrs["pooling"])
+    placeholder = tokenizer.unk_token_id if tokenizer.unk_token_id is not None else decoder.pad_token_id
+    runtime = TaggerRuntime(tokenizer=tokenizer, module=module, placeholder_id=int(placeholder), base_path=base_path)
+    model.attrs["runtime"] = runtime
+    model.shims.append(PyTorchShim(module, device=decoder.device))
+    return runtime
+
+
+def get_runtime(model: Model) -> TaggerRuntime:
+    runtime = model.attrs["runtime"]
+    if runtime is None:
+        raise ValueError(
+            "The repsl_tagger model is not initialized: call nlp.initialize() before training, "
+            "or load a trained pipeline with spacy.load()."
+        )
+    return runtime
+
+
+def sub_batches(sizes: Sequence[int], max_length: int, max_tokens: int) -> List[List[int]]:
+    """Doc indices grouped by length, each group padding to at most `max_tokens` pieces.
+
+    Sorting by length keeps padding low; a doc's outputs do not depend on its group.
+    """
+    order = sorted(range(len(sizes)), key=lambda i: sizes[i])
+    groups: List[List[int]] = []
+    current: List[int] = []
+    windows = 0
+    for i in order:
+        width = min(max(sizes[i], 1), max_length)  # the widest so far: sizes ascend
+        n_windows = max(1, -(-sizes[i] // max_length))
+        if current and (windows + n_windows) * width > max_tokens:
+            groups.append(current)
+            current, windows = [], 0
+        current.append(i)
+        windows += n_windows
+    if current:
+        groups.append(current)
+    return groups
+
+
+def forward(model: Model[InT, OutT], docs: InT, is_train: bool) -> Tuple[OutT, Callable]:
+    from thinc.api import ArgsKwargs, torch2xp, xp2torch
+
+    runtime = get_runtime(model)
+    shim = model.shims[0]
+    ops = model.ops
+    n_tags = model.get_dim("nO")
+    pieces = tokenize_docs(runtime.tokenizer, docs, runtime.placeholder_id)
+    outputs: List[Any] = [None] * len(docs)
+    callbacks = []
+    groups = sub_batches([len(p.ids) for p in pieces], model.attrs["max_length"], model.attrs["max_batch_tokens"])
+    for group in groups:
+        batch = build_batch(
+            [pieces[i] for i in group], model.attrs["max_length"], model.attrs["window_context"], model.attrs["pooling"]
+        )
+        if batch.n_tokens == 0:
+            for i in group:
+                outputs[i] = ops.alloc2f(0, n_tags)
+            continue
+        logits, backprop_torch = shim(ArgsKwargs(args=(batch,), kwargs={}), is_train)
+        array = torch2xp(logits, ops=ops)
+        start = 0
+        for i, length in zip(group, batch.doc_lengths):
+            outputs[i] = array[start : start + length]
+            start += length
+        callbacks.append((group, logits, backprop_torch))
+
+    def backprop(d_outputs: OutT) -> InT:
+        for group, logits, backprop_torch in callbacks:
+            d_group = ops.xp.concatenate([d_outputs[i] for i in group]) if group else None
+            d_logits = xp2torch(d_group, device=logits.device)
+            backprop_torch(ArgsKwargs(args=(logits,), kwargs={"grad_tensors": (d_logits,)}))
+        return []
+
+    return outputs, backprop

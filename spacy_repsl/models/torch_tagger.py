@@ -1,0 +1,44 @@
+"""The torch module the tagger trains: decoder core -> token vectors -> dropout + linear head."""
+from __future__ import annotations
+
+import torch
+
+from ..decoder.encoder import RepSLDecoder
+from ..tokenization.pieces import PieceBatch
+
+
+class TaggerModule(torch.nn.Module):
+    """Per-token tag logits for a `PieceBatch`, one row per spaCy token of the batch's docs."""
+
+    def __init__(self, decoder: RepSLDecoder, n_tags: int, *, dropout: float = 0.1, pooling: str = "first"):
+        super().__init__()
+        self.decoder = decoder
+        self.pooling = pooling
+        self.dropout = torch.nn.Dropout(dropout)
+        self.head = torch.nn.Linear(decoder.hidden_size, n_tags).to(device=decoder.device, dtype=torch.float32)
+
+    @property
+    def n_tags(self) -> int:
+        return self.head.out_features
+
+    def forward(self, batch: PieceBatch) -> torch.Tensor:
+        device = self.decoder.device
+        if batch.n_tokens == 0:
+            return torch.zeros((0, self.n_tags), device=device, requires_grad=self.training)
+        hidden = self.decoder(batch.sequences).hidden
+        width = hidden.shape[1]
+        flat = hidden.reshape(-1, hidden.shape[2]).float()
+        if self.pooling == "first":
+            index = torch.tensor(batch.token_window, device=device) * width + torch.tensor(batch.token_first, device=device)
+            vectors = flat[index]
+        else:
+            index = torch.tensor(batch.piece_window, device=device) * width + torch.tensor(batch.piece_position, device=device)
+            tokens = torch.tensor(batch.piece_token, device=device)
+            sums = torch.zeros((batch.n_tokens, flat.shape[1]), device=device).index_add(0, tokens, flat[index])
+            counts = torch.zeros(batch.n_tokens, device=device).index_add(0, tokens, torch.ones_like(tokens, dtype=torch.float32))
+            vectors = sums / counts[:, None]
+        return self.head(self.dropout(vectors))
+
+    def trainable_state(self) -> dict:
+        """The trained parameters (LoRA or all decoder weights, and the head), by name."""
+        return {name: p.detach() for name, p in self.named_parameters() if p.requires_grad}

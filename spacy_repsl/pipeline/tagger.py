@@ -1,0 +1,347 @@
+"""The `repsl_tagger` component: a decoder LM as a span labeller for `doc.ents` or `doc.spans`.
+
+This module is what spaCy imports, through the `spacy_factories` entry point, every time it
+creates a pipeline; it must not import transformers, peft or bitsandbytes (nor torch itself),
+which load only when a model is initialized or read from disk.
+"""
+
+from pathlib import Path
+from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Union
+
+import numpy
+import srsly
+from spacy.language import Language
+from spacy.pipeline import TrainablePipe
+from spacy.tokens import Doc, Span, SpanGroup
+from spacy.training import Example, validate_get_examples
+from spacy.util import filter_spans
+from spacy.vocab import Vocab
+from thinc.api import Config, Model, Optimizer, get_array_module, to_numpy
+
+from ..scoring import target_spans
+from ..serialization import BASE_DIR, TRAINABLE_FILE, atomic_directory
+from ..tags import biluo_to_iob2, decode, spans_to_tags, tag_names
+
+DEFAULT_MODEL_CONFIG = """
+[model]
+@architectures = "spacy-repsl.DecoderTagger.v1"
+name = "Qwen/Qwen3-0.6B"
+repetitions = 1
+unmask = "none"
+exit_layer = null
+quantization = "nf4"
+pooling = "first"
+max_length = 256
+
+[model.lora]
+@misc = "spacy-repsl.lora.v1"
+r = 16
+alpha = 16
+dropout = 0.1
+"""
+
+DEFAULT_MODEL = Config().from_str(DEFAULT_MODEL_CONFIG)["model"]
+DECODINGS = ("strict", "viterbi")
+
+
+def check_target(target: str) -> str:
+    if target == "ents" or (target.startswith("spans:") and len(target) > len("spans:")):
+        return target
+    raise ValueError(
+        f"Invalid target {target!r}: use 'ents' (writes doc.ents) or 'spans:<key>' (writes "
+        "doc.spans[key], e.g. 'spans:aspects')."
+    )
+
+
+@Language.factory(
+    "repsl_tagger",
+    assigns=["doc.ents", "doc.spans"],
+    default_config={
+        "model": DEFAULT_MODEL,
+        "target": "ents",
+        "decoding": "strict",
+        "bundle_base": False,
+        "scorer": {"@scorers": "spacy-repsl.strict_iob_scorer.v1"},
+    },
+    default_score_weights={"ents_f": 1.0, "ents_p": 0.0, "ents_r": 0.0, "ents_per_type": None},
+)
+def make_repsl_tagger(
+    nlp: Language,
+    name: str,
+    model: Model,
+    target: str,
+    decoding: str,
+    bundle_base: bool,
+    scorer: Optional[Callable],
+) -> "RepSLTagger":
+    """target: "ents" or "spans:<key>"; decoding: "strict" (the papers') or "viterbi";
+    bundle_base: copy the base model's files when saving, for pipelines that load offline."""
+    return RepSLTagger(
+        nlp.vocab, model, name, target=target, decoding=decoding, bundle_base=bundle_base, scorer=scorer
+    )
+
+
+class RepSLTagger(TrainablePipe):
+    """Labels spans (entities, aspect terms, slots, triggers) with a decoder LM."""
+
+    def __init__(
+        self,
+        vocab: Vocab,
+        model: Model,
+        name: str = "repsl_tagger",
+        *,
+        target: str = "ents",
+        decoding: str = "strict",
+        bundle_base: bool = False,
+        scorer: Optional[Callable] = None,
+    ) -> None:
+        if decoding not in DECODINGS:
+            raise ValueError(f"Invalid decoding {decoding!r}: use 'strict' (the papers') or 'viterbi'.")
+        self.vocab = vocab
+        self.model = model
+        self.name = name
+        self.scorer = scorer
+        self.cfg: Dict[str, Any] = {
+            "labels": [],
+            "target": check_target(target),
+            "decoding": decoding,
+            "bundle_base": bool(bundle_base),
+        }
+
+    # Labels -------------------------------------------------------------------------------
+
+    @property
+    def labels(self) -> tuple:
+        return tuple(self.cfg["labels"])
+
+    @property
+    def label_data(self) -> List[str]:
+        return list(self.labels)
+
+    @property
+    def tag_names(self) -> List[str]:
+        return tag_names(self.labels)
+
+    def add_label(self, label: str) -> int:
+        if not isinstance(label, str) or not label:
+            raise ValueError(f"A label must be a non-empty string, got {label!r}.")
+        if label in self.labels:
+            return 0
+        if self.model.attrs.get("runtime") is not None:
+            raise ValueError(
+                f"Cannot add label {label!r}: the model is already initialized with labels "
+                f"{list(self.labels)}. Re-initialize the pipeline with the full label set."
+            )
+        self.cfg["labels"].append(label)
+        return 1
+
+    def _set_dims(self) -> None:
+        n_tags = len(self.tag_names)
+        if self.model.has_dim("nO") and self.model.get_dim("nO") not in (None, n_tags):
+            raise ValueError(
+                f"The model has {self.model.get_dim('nO')} tags but the labels {list(self.labels)} "
+                f"need {n_tags}: the labels do not match the saved model."
+            )
+        self.model.set_dim("nO", n_tags)
+
+    def initialize(
+        self,
+        get_examples: Callable[[], Iterable[Example]],
+        *,
+        nlp: Optional[Language] = None,
+        labels: Optional[Sequence[str]] = None,
+    ) -> None:
+        """Labels from `labels` (e.g. `spacy init labels` output) or the examples; then load."""
+        validate_get_examples(get_examples, "RepSLTagger.initialize")
+        if labels is not None:
+            for label in labels:
+                self.add_label(label)
+        else:
+            found = set()
+            for example in get_examples():
+                found.update(s.label_ for s in target_spans(example.reference, self.cfg["target"]))
+            for label in sorted(found):
+                self.add_label(label)
+        if not self.labels:
+            raise ValueError(
+                f"No labels for {self.name}: the training examples have no spans in "
+                f"{self.cfg['target']!r}. Check the target setting, or pass labels."
+            )
+        self._set_dims()
+        self.model.initialize()
+
+    # Prediction ---------------------------------------------------------------------------
+
+    def predict(self, docs: Iterable[Doc]) -> List[numpy.ndarray]:
+        """Per doc, a (len(doc), n_tags) array of tag probabilities."""
+        docs = list(docs)
+        logits = self.model.predict(docs)
+        return [softmax(scores) for scores in logits]
+
+    def set_annotations(self, docs: Iterable[Doc], probs: Sequence[Any]) -> None:
+        names = self.tag_names
+        target = self.cfg["target"]
+        for doc, doc_probs in zip(docs, probs):
+            spans = [
+                Span(doc, start, end, label=label)
+                for start, end, label in decode(to_numpy(doc_probs), names, self.cfg["decoding"])
+            ]
+            if target == "ents":
+                doc.set_ents(spans, default="outside")
+            else:
+                doc.spans[target.split(":", 1)[1]] = SpanGroup(doc, spans=spans)
+
+    # Training -----------------------------------------------------------------------------
+
+    def gold_tags(self, example: Example) -> List[Optional[str]]:
+        """IOB2 gold tags aligned to the predicted tokens; None where annotation is missing."""
+        target = self.cfg["target"]
+        if target == "ents":
+            tags = [biluo_to_iob2(t) for t in example.get_aligned_ner()]
+        else:
+            key = target.split(":", 1)[1]
+            group = example.reference.spans[key] if key in example.reference.spans else []
+            aligned = example.get_aligned_spans_y2x(group, allow_overlap=True)
+            spans = filter_spans(aligned)  # IOB2 cannot nest: the longest span wins
+            tags = spans_to_tags(len(example.predicted), [(s.start, s.end, s.label_) for s in spans])
+        unknown = sorted({t[2:] for t in tags if t and t != "O"} - set(self.labels))
+        if unknown:
+            raise ValueError(
+                f"Gold data has label(s) {unknown} that {self.name} was not initialized with "
+                f"(labels: {list(self.labels)}). Re-run initialization on data that includes them, "
+                "or add them to the labels file."
+            )
+        return tags
+
+    def get_loss(self, examples: Iterable[Example], scores: Sequence[Any]):
+        """Mean cross-entropy over tokens with known gold tags (missing tags do not count)."""
+        index = {name: i for i, name in enumerate(self.tag_names)}
+        xp = get_array_module(scores[0]) if len(scores) else numpy
+        d_scores = []
+        total, n_known = 0.0, 0
+        grads_and_gold = []
+        for example, doc_scores in zip(examples, scores):
+            tags = self.gold_tags(example)
+            probs = softmax(doc_scores)
+            known = [i for i, t in enumerate(tags) if t is not None]
+            gold = [index[tags[i]] for i in known]
+            grads_and_gold.append((probs, known, gold))
+            if known:
+                total -= float(xp.log(xp.clip(probs[known, gold], 1e-12, None)).sum())
+            n_known += len(known)
+        scale = 1.0 / max(n_known, 1)
+        for probs, known, gold in grads_and_gold:
+            grad = probs.copy()
+            mask = xp.zeros((len(probs), 1), dtype=grad.dtype)
+            if known:
+                grad[known, gold] -= 1.0
+                mask[known] = 1.0
+            d_scores.append(grad * mask * scale)
+        return total * scale, d_scores
+
+    def update(
+        self,
+        examples: Iterable[Example],
+        *,
+        drop: float = 0.0,
+        sgd: Optional[Optimizer] = None,
+        losses: Optional[Dict[str, float]] = None,
+    ) -> Dict[str, float]:
+        if losses is None:
+            losses = {}
+        losses.setdefault(self.name, 0.0)
+        examples = list(examples)
+        if not any(len(eg.predicted) for eg in examples):
+            return losses
+        scores, backprop = self.model.begin_update([eg.predicted for eg in examples])
+        loss, d_scores = self.get_loss(examples, scores)
+        backprop(d_scores)
+        if sgd is not None:
+            self.finish_update(sgd)
+        losses[self.name] += loss
+        return losses
+
+    # Serialization ------------------------------------------------------------------------
+
+    def to_disk(self, path: Union[str, Path], *, exclude: Iterable[str] = tuple()) -> None:
+        """cfg (labels, target), decoder.json (the base reference), trainable.safetensors,
+        and with bundle_base the base checkpoint in base/. Written atomically."""
+        from ..models.decoder_tagger import get_runtime
+        from ..serialization import bundle_base, trainable_bytes
+
+        runtime = get_runtime(self.model)
+        settings = self.model.attrs["settings"]
+        with atomic_directory(path) as tmp:
+            srsly.write_json(tmp / "cfg", self.cfg)
+            (tmp / TRAINABLE_FILE).write_bytes(trainable_bytes(runtime.module.trainable_state()))
+            srsly.write_json(tmp / "decoder.json", self._decoder_info(settings))
+            if self.cfg["bundle_base"]:
+                source = runtime.base_path or settings.name
+                bundle_base(str(source), None if runtime.base_path else settings.revision, tmp / BASE_DIR)
+
+    def from_disk(self, path: Union[str, Path], *, exclude: Iterable[str] = tuple()) -> "RepSLTagger":
+        from ..models.decoder_tagger import load_runtime
+        from ..serialization import AdapterFileError, load_trainable
+
+        path = Path(path)
+        for required in ("cfg", TRAINABLE_FILE):
+            if not (path / required).is_file():
+                raise AdapterFileError(
+                    f"{path / required} is missing: {path} is not a complete saved {self.name}. "
+                    "Save the trained pipeline again (nlp.to_disk)."
+                )
+        self._load_cfg(srsly.read_json(path / "cfg"))
+        base = path / BASE_DIR
+        runtime = load_runtime(self.model, base_path=base if base.is_dir() else None)
+        load_trainable(runtime.module, (path / TRAINABLE_FILE).read_bytes(), str(path / TRAINABLE_FILE))
+        return self
+
+    def to_bytes(self, *, exclude: Iterable[str] = tuple()) -> bytes:
+        from ..models.decoder_tagger import get_runtime
+        from ..serialization import trainable_bytes
+
+        runtime = get_runtime(self.model)
+        return srsly.msgpack_dumps(
+            {
+                "cfg": self.cfg,
+                "decoder": self._decoder_info(self.model.attrs["settings"]),
+                "trainable": trainable_bytes(runtime.module.trainable_state()),
+            }
+        )
+
+    def from_bytes(self, bytes_data: bytes, *, exclude: Iterable[str] = tuple()) -> "RepSLTagger":
+        from ..models.decoder_tagger import load_runtime
+        from ..serialization import load_trainable
+
+        data = srsly.msgpack_loads(bytes_data)
+        self._load_cfg(data["cfg"])
+        runtime = load_runtime(self.model)
+        load_trainable(runtime.module, data["trainable"], "the serialized bytes")
+        return self
+
+    def _load_cfg(self, cfg: Dict[str, Any]) -> None:
+        if self.model.attrs.get("runtime") is not None and list(cfg["labels"]) != list(self.labels):
+            raise ValueError(
+                f"The saved labels {cfg['labels']} do not match this model's {list(self.labels)}."
+            )
+        self.cfg.update(cfg)
+        self._set_dims()
+
+    @staticmethod
+    def _decoder_info(settings: Any) -> Dict[str, Any]:
+        """The base model reference, for people and tools reading a saved pipeline."""
+        return {
+            "name": settings.name,
+            "revision": settings.revision,
+            "repetitions": settings.repetitions,
+            "unmask": str(settings.unmask),
+            "exit_layer": settings.exit_layer,
+            "quantization": settings.quantization,
+        }
+
+
+def softmax(scores: Any) -> Any:
+    xp = get_array_module(scores)
+    shifted = scores - scores.max(axis=1, keepdims=True) if len(scores) else scores
+    exp = xp.exp(shifted)
+    return exp / exp.sum(axis=1, keepdims=True)

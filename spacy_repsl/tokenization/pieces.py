@@ -1,0 +1,117 @@
+"""Docs to decoder inputs: pieces per doc, windows, and where each token's vector comes from.
+
+Everything here is plain Python (no torch), so the batch layout is testable on its own and
+the torch module only turns the index lists into tensors.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, List, Optional, Sequence
+
+from .alignment import align_pieces
+from .windows import plan_windows
+
+POOLING_MODES = ("first", "mean")
+
+
+@dataclass
+class DocPieces:
+    """A doc's piece ids (no special tokens) and, per spaCy token, its piece indices."""
+
+    ids: List[int]
+    token_pieces: List[List[int]]
+
+    @property
+    def n_tokens(self) -> int:
+        return len(self.token_pieces)
+
+
+@dataclass
+class PieceBatch:
+    """Decoder sequences (one per window) and, per token of all docs in order, where to read
+    its vector: `token_window[t]` and `token_first[t]` (position in that window), plus for
+    mean pooling each (window, position) of its pieces, with `piece_token` the token index."""
+
+    sequences: List[List[int]] = field(default_factory=list)
+    token_window: List[int] = field(default_factory=list)
+    token_first: List[int] = field(default_factory=list)
+    piece_window: List[int] = field(default_factory=list)
+    piece_position: List[int] = field(default_factory=list)
+    piece_token: List[int] = field(default_factory=list)
+    doc_lengths: List[int] = field(default_factory=list)
+
+    @property
+    def n_tokens(self) -> int:
+        return len(self.token_window)
+
+    @property
+    def padded_size(self) -> int:
+        """Pieces the decoder processes after padding (before repetition)."""
+        return len(self.sequences) * max((len(s) for s in self.sequences), default=0)
+
+
+def tokenize_docs(tokenizer: Any, docs: Sequence[Any], placeholder_id: int) -> List[DocPieces]:
+    """Tokenize each doc's text with offsets and align pieces to tokens.
+
+    A doc with tokens but no pieces at all (text its tokenizer maps to nothing) gets one
+    `placeholder_id` piece that all its tokens share, so every token still gets a vector.
+    """
+    texts = [doc.text for doc in docs]
+    non_empty = [i for i, text in enumerate(texts) if text]
+    encoded = (
+        tokenizer([texts[i] for i in non_empty], add_special_tokens=False, return_offsets_mapping=True)
+        if non_empty
+        else {"input_ids": [], "offset_mapping": []}
+    )
+    result: List[DocPieces] = []
+    by_doc = {i: k for k, i in enumerate(non_empty)}
+    for i, doc in enumerate(docs):
+        tokens = [(t.idx, t.idx + len(t.text)) for t in doc]
+        if i in by_doc:
+            ids = list(encoded["input_ids"][by_doc[i]])
+            offsets = [tuple(o) for o in encoded["offset_mapping"][by_doc[i]]]
+        else:
+            ids, offsets = [], []
+        token_pieces = align_pieces(tokens, offsets) if tokens else []
+        if tokens and any(not pieces for pieces in token_pieces):
+            ids = [placeholder_id]
+            token_pieces = [[0] for _ in tokens]
+        result.append(DocPieces(ids=ids, token_pieces=token_pieces))
+    return result
+
+
+def build_batch(
+    docs: Sequence[DocPieces], max_length: int, context: Optional[int] = None, pooling: str = "first"
+) -> PieceBatch:
+    """Windows for every doc, and the read-out positions of every token."""
+    if pooling not in POOLING_MODES:
+        raise ValueError(f"Unknown pooling {pooling!r}: use 'first' (the papers') or 'mean'.")
+    batch = PieceBatch()
+    token_offset = 0
+    for doc in docs:
+        batch.doc_lengths.append(doc.n_tokens)
+        if doc.n_tokens == 0:
+            continue
+        windows = plan_windows(len(doc.ids), max_length, context)
+        window_ids = []
+        for window in windows:
+            window_ids.append(len(batch.sequences))
+            batch.sequences.append(doc.ids[window.start : window.end])
+        w = 0
+        for t, pieces in enumerate(doc.token_pieces):
+            first = pieces[0]
+            while first >= windows[w].core_end:
+                w += 1
+            while first < windows[w].core_start:  # tokens sharing a piece may step back
+                w -= 1
+            window = windows[w]
+            batch.token_window.append(window_ids[w])
+            batch.token_first.append(first - window.start)
+            if pooling == "mean":
+                for p in pieces:
+                    if window.start <= p < window.end:
+                        batch.piece_window.append(window_ids[w])
+                        batch.piece_position.append(p - window.start)
+                        batch.piece_token.append(token_offset + t)
+        token_offset += doc.n_tokens
+    return batch

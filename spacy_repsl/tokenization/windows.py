@@ -1,0 +1,55 @@
+"""Windows over long piece sequences, so every token is labelled with context on both sides.
+
+A doc of more than `max_length` pieces is cut into windows of at most `max_length` pieces.
+Their cores (the pieces whose tokens a window labels) partition the doc; every window but the
+first has `context` pieces of left context before its core and every window but the last has
+`context` pieces of right context after it. A token is labelled by the window whose core holds
+its first piece.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import List, Optional
+
+
+@dataclass(frozen=True)
+class Window:
+    """Pieces [start, end) are fed to the decoder; tokens whose first piece is in
+    [core_start, core_end) take their labels from this window."""
+
+    start: int
+    end: int
+    core_start: int
+    core_end: int
+
+
+def default_context(max_length: int) -> int:
+    return max_length // 4
+
+
+def plan_windows(n_pieces: int, max_length: int, context: Optional[int] = None) -> List[Window]:
+    """Windows covering `n_pieces` pieces; one window when they fit."""
+    if max_length < 1:
+        raise ValueError(f"max_length must be at least 1 subword, got {max_length}.")
+    if context is None:
+        context = default_context(max_length)
+    if not 0 <= 2 * context < max_length:
+        raise ValueError(
+            f"window context {context} leaves no room to label: it must be below half of "
+            f"max_length ({max_length})."
+        )
+    if n_pieces <= max_length:
+        return [Window(0, n_pieces, 0, n_pieces)]
+    windows: List[Window] = []
+    core_start = 0
+    while core_start < n_pieces:
+        start = max(0, core_start - context)
+        end = min(n_pieces, start + max_length)
+        if end == n_pieces:
+            start = max(0, n_pieces - max_length)  # the last window: more left context
+            core_end = n_pieces
+        else:
+            core_end = end - context
+        windows.append(Window(start, end, core_start, core_end))
+        core_start = core_end
+    return windows

@@ -8,7 +8,7 @@ by path exactly like a downloaded checkpoint.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Dict, Iterable, Optional, Union
+from typing import Any, Dict, Iterable, Optional, Sequence, Union
 
 TINY_CORPUS = (
     "John Smith lives in Paris and works for the United Nations .",
@@ -123,3 +123,22 @@ def build_tiny_decoder(
     model.save_pretrained(path)
     tokenizer.save_pretrained(path)
     return path
+
+
+def main(argv: Optional[Sequence[str]] = None) -> None:
+    """`python -m spacy_repsl.decoder.tiny FAMILY PATH`: write a tiny random decoder."""
+    import argparse
+
+    parser = argparse.ArgumentParser(description=main.__doc__)
+    parser.add_argument("family", choices=["qwen3", "llama", "mistral", "gemma", "gemma2"])
+    parser.add_argument("path")
+    parser.add_argument("--layers", type=int, default=4)
+    parser.add_argument("--hidden", type=int, default=64)
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args(argv)
+    path = build_tiny_decoder(args.family, args.path, seed=args.seed, num_layers=args.layers, hidden_size=args.hidden)
+    print(f"Wrote a tiny random {args.family} decoder ({args.layers} layers, hidden {args.hidden}) to {path}")
+
+
+if __name__ == "__main__":
+    main()

@@ -6,7 +6,7 @@ which load only when a model is initialized or read from disk.
 """
 
 from pathlib import Path
-from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Union
+from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Sequence, Union
 
 import numpy
 import srsly
@@ -14,7 +14,7 @@ from spacy.language import Language
 from spacy.pipeline import TrainablePipe
 from spacy.tokens import Doc, Span, SpanGroup
 from spacy.training import Example, validate_get_examples
-from spacy.util import filter_spans
+from spacy.util import filter_spans, minibatch
 from spacy.vocab import Vocab
 from thinc.api import Config, Model, Optimizer, get_array_module, to_numpy
 
@@ -172,6 +172,22 @@ class RepSLTagger(TrainablePipe):
 
     # Prediction ---------------------------------------------------------------------------
 
+    def pipe(self, stream: Iterable[Doc], *, batch_size: int = 128) -> Iterator[Doc]:
+        """Like spaCy's, but when a batch fails each doc is retried alone, so only the docs
+        that fail reach the error handler; the rest are annotated and yielded in order."""
+        error_handler = self.get_error_handler()
+        for docs in minibatch(stream, size=batch_size):
+            try:
+                self.set_annotations(docs, self.predict(docs))
+                yield from docs
+            except Exception:
+                for doc in docs:
+                    try:
+                        self.set_annotations([doc], self.predict([doc]))
+                        yield doc
+                    except Exception as error:
+                        error_handler(self.name, self, [doc], error)
+
     def predict(self, docs: Iterable[Doc]) -> List[numpy.ndarray]:
         """Per doc, a (len(doc), n_tags) array of tag probabilities."""
         docs = list(docs)
@@ -204,14 +220,16 @@ class RepSLTagger(TrainablePipe):
             aligned = example.get_aligned_spans_y2x(group, allow_overlap=True)
             spans = filter_spans(aligned)  # IOB2 cannot nest: the longest span wins
             tags = spans_to_tags(len(example.predicted), [(s.start, s.end, s.label_) for s in spans])
-        unknown = sorted({t[2:] for t in tags if t and t != "O"} - set(self.labels))
+        return tags
+
+    def check_gold_labels(self, tag_lists: Sequence[Sequence[Optional[str]]]) -> None:
+        unknown = sorted({t[2:] for tags in tag_lists for t in tags if t and t != "O"} - set(self.labels))
         if unknown:
             raise ValueError(
                 f"Gold data has label(s) {unknown} that {self.name} was not initialized with "
                 f"(labels: {list(self.labels)}). Re-run initialization on data that includes them, "
                 "or add them to the labels file."
             )
-        return tags
 
     def get_loss(self, examples: Iterable[Example], scores: Sequence[Any]):
         """Mean cross-entropy over tokens with known gold tags (missing tags do not count)."""
@@ -220,8 +238,10 @@ class RepSLTagger(TrainablePipe):
         d_scores = []
         total, n_known = 0.0, 0
         grads_and_gold = []
-        for example, doc_scores in zip(examples, scores):
-            tags = self.gold_tags(example)
+        examples = list(examples)
+        all_tags = [self.gold_tags(example) for example in examples]
+        self.check_gold_labels(all_tags)
+        for tags, doc_scores in zip(all_tags, scores):
             probs = softmax(doc_scores)
             known = [i for i, t in enumerate(tags) if t is not None]
             gold = [index[tags[i]] for i in known]

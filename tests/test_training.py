@@ -1,0 +1,87 @@
+"""`spacy train` and `spacy evaluate` on the shipped configs, as a user runs them."""
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import spacy
+from spacy.tokens import DocBin
+from thinc.api import Config
+
+from .pipeline.helpers import TRAIN
+
+CONFIGS = Path(__file__).parent.parent / "configs"
+PAPER_CONFIGS = ["repetition.cfg", "middle.cfg", "full.cfg", "early_exit.cfg"]
+
+
+def write_docbin(nlp, path, copies=1):
+    docs = []
+    for _ in range(copies):
+        for text, ents in TRAIN:
+            doc = nlp.make_doc(text)
+            doc.set_ents([doc.char_span(s, e, label=label) for s, e, label in ents], default="outside")
+            docs.append(doc)
+    DocBin(docs=docs).to_disk(path)
+
+
+def spacy_cli(*args, cwd=None):
+    env = dict(os.environ, HF_HUB_OFFLINE="1")
+    return subprocess.run([sys.executable, "-m", "spacy", *args], capture_output=True, text=True, env=env, cwd=cwd, timeout=900)
+
+
+def test_tiny_config_trains_and_evaluates(tiny_decoders, tmp_path):
+    nlp = spacy.blank("en")
+    write_docbin(nlp, tmp_path / "train.spacy", copies=4)
+    write_docbin(nlp, tmp_path / "dev.spacy")
+    result = spacy_cli(
+        "train", str(CONFIGS / "tiny.cfg"), "--output", str(tmp_path / "out"),
+        "--paths.train", str(tmp_path / "train.spacy"), "--paths.dev", str(tmp_path / "dev.spacy"),
+        "--paths.decoder", str(tiny_decoders["llama"]), "--training.max_epochs", "10", "--training.eval_frequency", "4",
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "ENTS_F" in result.stdout and "LOSS REPSL" in result.stdout  # spaCy's table
+    best = tmp_path / "out" / "model-best"
+    trained = spacy.load(best)
+    assert trained.pipe_names == ["repsl_tagger"]
+    doc = trained("John Smith lives in Paris .")
+    assert len(doc) == 6
+    assert trained.meta["performance"]["ents_f"] > 0.5
+    evaluated = spacy_cli("evaluate", str(best), str(tmp_path / "dev.spacy"), "--output", str(tmp_path / "metrics.json"))
+    assert evaluated.returncode == 0, evaluated.stdout + evaluated.stderr
+    metrics = json.loads((tmp_path / "metrics.json").read_text())
+    assert metrics["ents_f"] == pytest.approx(trained.meta["performance"]["ents_f"], abs=1e-6)
+
+
+@pytest.mark.parametrize("name", PAPER_CONFIGS)
+def test_paper_configs_follow_the_recipe(name):
+    config = Config().from_disk(CONFIGS / name, interpolate=False)
+    model = config["components"]["repsl_tagger"]["model"]
+    assert model["quantization"] == "nf4" and model["max_length"] == 256
+    assert dict(model["lora"]) == {
+        "@misc": "spacy-repsl.lora.v1", "r": 16, "alpha": 16, "dropout": 0.1,
+        "target_modules": ["q_proj", "k_proj", "v_proj", "o_proj"],
+    }
+    training = config["training"]
+    optimizer = training["optimizer"]
+    assert optimizer["learn_rate"] == 2e-4 and optimizer["L2"] == 0.05 and optimizer["L2_is_weight_decay"]
+    assert (optimizer["beta1"], optimizer["beta2"], optimizer["eps"]) == (0.9, 0.99, 1e-8)
+    assert training["batcher"]["size"] * training["accumulate_gradient"] == 32
+    assert training["max_epochs"] == 10 and training["score_weights"]["ents_f"] == 1.0
+
+
+def test_paper_configs_differ_only_in_the_method():
+    def without_method(name):
+        config = Config().from_disk(CONFIGS / name, interpolate=False)
+        model = config["components"]["repsl_tagger"]["model"]
+        method = {k: model.pop(k) for k in ("repetitions", "unmask", "exit_layer")}
+        return config, method
+
+    base, _ = without_method("repetition.cfg")
+    methods = {}
+    for name in PAPER_CONFIGS:
+        config, methods[name] = without_method(name)
+        assert config == base, name
+    assert methods["middle.cfg"]["unmask"] == "middle" and methods["full.cfg"]["unmask"] == "full"
+    assert methods["early_exit.cfg"]["exit_layer"] and methods["repetition.cfg"]["repetitions"] == 1

@@ -1,0 +1,43 @@
+import pytest
+import spacy
+
+from spacy_repsl.decoder.tiny import train_tokenizer
+from spacy_repsl.tokenization.pieces import DocPieces, build_batch, tokenize_docs
+
+
+def test_batch_read_out_positions():
+    docs = [DocPieces(ids=[10, 11, 12], token_pieces=[[0], [1, 2]]), DocPieces(ids=[], token_pieces=[]),
+            DocPieces(ids=[20], token_pieces=[[0], [0]])]
+    batch = build_batch(docs, max_length=8, pooling="mean")
+    assert batch.sequences == [[10, 11, 12], [20]]
+    assert batch.doc_lengths == [2, 0, 2]
+    assert batch.token_window == [0, 0, 1, 1] and batch.token_first == [0, 1, 0, 0]
+    assert batch.piece_token == [0, 1, 1, 2, 3]
+    assert batch.padded_size == 6
+
+
+def test_long_docs_are_windowed_and_every_token_is_read_once():
+    ids = list(range(100, 150))
+    doc = DocPieces(ids=ids, token_pieces=[[2 * i, 2 * i + 1] for i in range(25)])
+    batch = build_batch([doc], max_length=16, context=4)
+    assert len(batch.sequences) > 1 and all(len(s) <= 16 for s in batch.sequences)
+    assert batch.n_tokens == 25
+    for t in range(25):
+        window = batch.sequences[batch.token_window[t]]
+        assert window[batch.token_first[t]] == ids[2 * t]  # its own first piece
+
+
+def test_unknown_pooling():
+    with pytest.raises(ValueError, match="'first'.*'mean'"):
+        build_batch([], max_length=4, pooling="max")
+
+
+def test_docs_without_pieces_get_a_placeholder():
+    tokenizer = train_tokenizer(["hello world"], vocab_size=300, add_bos=False)
+    nlp = spacy.blank("en")
+    docs = [nlp("hello world"), nlp(""), nlp.make_doc(" ")]
+    pieces = tokenize_docs(tokenizer, docs, placeholder_id=99)
+    assert pieces[1].ids == [] and pieces[1].token_pieces == []
+    assert all(p for p in pieces[0].token_pieces)
+    assert len(pieces[2].token_pieces) == len(docs[2])
+    assert all(p for p in pieces[2].token_pieces)

@@ -14,6 +14,7 @@ import torch
 from .attention import MASKS_KWARG, LayerMasks, attention_plan, install_mask_hooks
 from .families import MASKABLE_ATTENTION
 from .lora import apply_lora, make_trainables_fp32, trainable_parameters
+from .quantization import disable_cpu_weight_packing
 from .repetition import RepeatedSequence, repeat_sequence
 from .settings import DecoderSettings
 from .unmasking import UnmaskSpec
@@ -186,6 +187,7 @@ def build_decoder(settings: DecoderSettings) -> Tuple[RepSLDecoder, Any]:
     if settings.quantization is not None:
         from peft import prepare_model_for_kbit_training
 
+        disable_cpu_weight_packing(model)
         model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=False)
     if settings.gradient_checkpointing:
         enable_checkpointing(model)

@@ -39,3 +39,26 @@ def quantization_config(mode: str, compute_dtype: "torch.dtype") -> Any:
             bnb_4bit_compute_dtype=compute_dtype,
         )
     return BitsAndBytesConfig(load_in_8bit=True)
+
+
+
+def disable_cpu_weight_packing(model: "torch.nn.Module") -> int:
+    """Keep bitsandbytes from repacking 4-bit weights for its CPU inference kernel.
+
+    bitsandbytes 0.50, on CPUs with AVX512-BF16, repacks 4-bit weights on the first no-grad
+    eval forward and stores their scales (absmax) in bf16 for good. It never unpacks them for
+    training, and the packed kernel has no autograd: later training steps would silently lose
+    the gradient through every frozen 4-bit layer (torch only warns), and the rounded scales
+    would make evaluation and training see slightly different weights. Returns the number of
+    layers changed.
+    """
+    try:
+        from bitsandbytes.nn import Linear4bit
+    except ImportError:
+        return 0
+    changed = 0
+    for module in model.modules():
+        if isinstance(module, Linear4bit) and getattr(module, "support_avx512bf16_for_cpu", False):
+            module.support_avx512bf16_for_cpu = False
+            changed += 1
+    return changed

@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from spacy_repsl.decoder import DecoderSettings, build_decoder
+from spacy_repsl.decoder import DecoderSettings, LoraSettings, build_decoder
 
 from .helpers import SENTENCE, ids_of
 
@@ -40,3 +40,29 @@ def test_full_fine_tuning_of_a_quantized_base_is_refused(tiny_decoders):
 def test_unknown_quantization_is_refused(bad):
     with pytest.raises(ValueError, match="'nf4'.*'int8'"):
         DecoderSettings(name="x", quantization=bad)
+
+
+def test_training_after_cpu_inference_still_backpropagates_through_4bit_layers(tiny_decoders):
+    import warnings
+
+    def gradients(predict_first):
+        torch.manual_seed(0)
+        settings = DecoderSettings(name=str(tiny_decoders["llama"]), quantization="nf4",
+                                   lora=LoraSettings(dropout=0.0))
+        decoder, tokenizer = build_decoder(settings)
+        for name, param in decoder.model.named_parameters():
+            if "lora_B" in name:
+                torch.nn.init.normal_(param, std=0.1)  # let gradients reach the lower layers
+        ids = [ids_of(tokenizer, SENTENCE)]
+        if predict_first:  # what spaCy does between updates: evaluate, then train again
+            decoder.eval()
+            with torch.no_grad():
+                decoder(ids)
+        decoder.train()
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")  # torch warns when backprop crosses a non-autograd kernel
+            decoder(ids).hidden.pow(2).sum().backward()
+        return [p.grad.clone() for p in decoder.trainable_parameters()]
+
+    for fresh, after_eval in zip(gradients(False), gradients(True)):
+        torch.testing.assert_close(fresh, after_eval, atol=0, rtol=0)

@@ -1,0 +1,130 @@
+"""What every converter shares: placing character spans on tokens, reporting, writing."""
+from __future__ import annotations
+
+import json
+import random
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Dict, Iterable, List, Optional, Sequence, Tuple
+
+import spacy
+from spacy.language import Language
+from spacy.tokens import Doc, DocBin, Span
+from spacy.util import filter_spans
+
+SPLITS = ("train", "dev", "test")
+CharSpan = Tuple[int, int, str]
+
+
+@dataclass
+class SplitReport:
+    """Counts for one split: what was converted and what could not be placed on tokens."""
+
+    docs: int = 0
+    spans: int = 0
+    unaligned: int = 0
+    overlapping: int = 0
+    labels: Counter = field(default_factory=Counter)
+    unaligned_examples: List[str] = field(default_factory=list)
+
+    def as_dict(self) -> dict:
+        return {
+            "docs": self.docs,
+            "spans": self.spans,
+            "unaligned": self.unaligned,
+            "overlapping_dropped": self.overlapping,
+            "labels": dict(sorted(self.labels.items())),
+            "unaligned_examples": self.unaligned_examples[:20],
+        }
+
+
+@dataclass
+class Conversion:
+    """Docs per split, where the spans go (`target`), and a report per split."""
+
+    dataset: str
+    target: str
+    docs: Dict[str, List[Doc]] = field(default_factory=dict)
+    reports: Dict[str, SplitReport] = field(default_factory=dict)
+
+    def add(self, split: str, doc: Doc, spans: Sequence[Span], unaligned: Sequence[str] = ()) -> None:
+        """Attach `spans` to `doc` (every other token is O) and count it."""
+        report = self.reports.setdefault(split, SplitReport())
+        kept = filter_spans(spans)
+        report.docs += 1
+        report.spans += len(kept)
+        report.overlapping += len(spans) - len(kept)
+        report.unaligned += len(unaligned)
+        report.unaligned_examples.extend(unaligned)
+        report.labels.update(s.label_ for s in kept)
+        if self.target == "ents":
+            doc.set_ents(kept, default="outside")
+        else:
+            doc.spans[self.target.split(":", 1)[1]] = kept
+        self.docs.setdefault(split, []).append(doc)
+
+    @property
+    def labels(self) -> List[str]:
+        return sorted({label for r in self.reports.values() for label in r.labels})
+
+    def summary_lines(self) -> List[str]:
+        lines = []
+        for split in SPLITS:
+            if split in self.reports:
+                r = self.reports[split]
+                lines.append(
+                    f"{self.dataset} {split}: {r.docs} docs, {r.spans} spans, {len(r.labels)} labels, "
+                    f"{r.unaligned} unaligned span(s) left out, {r.overlapping} overlapping span(s) dropped"
+                )
+        return lines
+
+    def write(self, output_dir: Path) -> None:
+        """DocBins per split and `report.json`; prints one line per split."""
+        output_dir.mkdir(parents=True, exist_ok=True)
+        for split, docs in self.docs.items():
+            DocBin(docs=docs, store_user_data=False).to_disk(output_dir / f"{split}.spacy")
+        report = {
+            "dataset": self.dataset,
+            "target": self.target,
+            "labels": self.labels,
+            "splits": {s: r.as_dict() for s, r in self.reports.items()},
+        }
+        (output_dir / "report.json").write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n")
+        for line in self.summary_lines():
+            print(line)
+
+
+def tokenizer() -> Language:
+    """spaCy's rule-based English tokenizer: deterministic, needs no download."""
+    return spacy.blank("en")
+
+
+def char_spans(doc: Doc, spans: Iterable[CharSpan]) -> Tuple[List[Span], List[str]]:
+    """Spans whose offsets fall on token boundaries, and a description of the others."""
+    placed, unaligned = [], []
+    for start, end, label in spans:
+        span = doc.char_span(start, end, label=label, alignment_mode="strict")
+        if span is None:
+            unaligned.append(f"{doc.text[start:end]!r} ({label}) in {doc.text[:80]!r}")
+        else:
+            placed.append(span)
+    return placed, unaligned
+
+
+def random_split(items: Sequence, fractions: Tuple[float, float, float], seed: int) -> Dict[str, List]:
+    """A seeded train/dev/test split by the given fractions."""
+    order = list(range(len(items)))
+    random.Random(seed).shuffle(order)
+    n_train = round(fractions[0] * len(items))
+    n_dev = round(fractions[1] * len(items))
+    parts = {"train": order[:n_train], "dev": order[n_train : n_train + n_dev], "test": order[n_train + n_dev :]}
+    return {split: [items[i] for i in sorted(idx)] for split, idx in parts.items()}
+
+
+def require(path: Path, what: str, hint: Optional[str] = None) -> Path:
+    if not path.exists():
+        raise FileNotFoundError(
+            f"{what} not found at {path}." + (f" {hint}" if hint else "")
+        )
+    return path

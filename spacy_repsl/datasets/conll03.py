@@ -1,0 +1,50 @@
+"""CoNLL-2003 English NER: `train.txt`, `valid.txt`, `test.txt` (token POS chunk NER) -> doc.ents.
+
+`-DOCSTART-` lines are dropped (spaCy's converter would turn them into sentences). Tags are
+read as IOB2; an I-X that does not continue X (IOB1 style) starts an entity, so no gold entity
+is lost whichever scheme a copy uses.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Iterator, List, Tuple
+
+from spacy.tokens import Doc, Span
+
+from ..tags import repair_iob2, strict_spans
+from .common import Conversion, require, tokenizer
+
+FILES = {"train": "train.txt", "dev": "valid.txt", "test": "test.txt"}
+
+
+def read_sentences(path: Path) -> Iterator[List[Tuple[str, str]]]:
+    """(token, NER tag) lists, one per sentence."""
+    sentence: List[Tuple[str, str]] = []
+    with path.open(encoding="utf8") as lines:
+        for number, line in enumerate(lines, 1):
+            line = line.strip()
+            if not line or line.startswith("-DOCSTART-"):
+                if sentence:
+                    yield sentence
+                sentence = []
+                continue
+            columns = line.split()
+            if len(columns) < 2:
+                raise ValueError(f"{path}:{number}: expected 'token ... tag' columns, got {line!r}.")
+            sentence.append((columns[0], columns[-1]))
+    if sentence:
+        yield sentence
+
+
+def convert(input_dir: Path, **_: object) -> Conversion:
+    conversion = Conversion("conll03", "ents")
+    vocab = tokenizer().vocab
+    for split, name in FILES.items():
+        path = require(Path(input_dir) / name, f"CoNLL-2003 {split} file", "Expected train.txt, valid.txt, test.txt.")
+        for sentence in read_sentences(path):
+            words = [w for w, _ in sentence]
+            doc = Doc(vocab, words=words, spaces=[True] * (len(words) - 1) + [False])
+            tags = repair_iob2([t for _, t in sentence])
+            spans = [Span(doc, s, e, label=label) for s, e, label in strict_spans(tags)]
+            conversion.add(split, doc, spans)
+    return conversion

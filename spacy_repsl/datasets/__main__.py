@@ -22,7 +22,12 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--ace05-files", nargs=3, metavar=("TRAIN", "DEV", "TEST"),
                         help="ace05 only: file names (default train.json dev.json test.json)")
+    parser.add_argument("--only-if-listed", metavar="DATASETS",
+                        help="comma-separated dataset names; do nothing unless DATASET is one of them")
     args = parser.parse_args(argv)
+    if args.only_if_listed is not None and args.dataset not in args.only_if_listed.split(","):
+        print(f"{args.dataset}: not in the chosen datasets ({args.only_if_listed}), skipped")
+        return
     module = importlib.import_module(f".{args.dataset}", __package__)
     kwargs = {"split": args.split, "seed": args.seed}
     if args.ace05_files:

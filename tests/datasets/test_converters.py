@@ -8,32 +8,7 @@ from spacy.tokens import DocBin
 from spacy_repsl.datasets import ace05, conll03, nlupp, rest14
 from spacy_repsl.datasets.__main__ import main
 
-CONLL = """-DOCSTART- -X- -X- O
-
-EU NNP B-NP B-ORG
-rejects VBZ B-VP O
-German JJ B-NP B-MISC
-call NN I-NP O
-. . O O
-
-Peter NNP B-NP B-PER
-Blackburn NNP I-NP I-PER
-
--DOCSTART- -X- -X- O
-
-Nothing NN B-NP O
-here RB B-ADVP O
-
-Old NNP B-NP I-LOC
-York NNP I-NP I-LOC
-"""
-
-
-def write_conll(path):
-    path.mkdir()
-    for name in ("train.txt", "valid.txt", "test.txt"):
-        (path / name).write_text(CONLL)
-    return path
+from .samples import ACE_ITEMS, write_ace05, write_conll, write_nlupp, write_rest14
 
 
 def test_conll03_drops_docstart_and_marks_outside(tmp_path):
@@ -44,31 +19,6 @@ def test_conll03_drops_docstart_and_marks_outside(tmp_path):
     assert all(t.ent_iob_ in ("B", "I", "O") for d in docs for t in d)  # exhaustive gold
     assert [(e.text, e.label_) for e in docs[3].ents] == [("Old York", "LOC")]  # IOB1-style start kept
     assert len(docs[2].ents) == 0
-
-
-REST_TRAIN = """<?xml version="1.0" encoding="UTF-8"?>
-<sentences>
-  <sentence id="1"><text>The pizza was great but the service was slow.</text>
-    <aspectTerms>
-      <aspectTerm term="service" polarity="negative" from="28" to="35"/>
-      <aspectTerm term="pizza" polarity="positive" from="4" to="9"/>
-    </aspectTerms></sentence>
-  <sentence id="2"><text>Nice place.</text></sentence>
-  <sentence id="3"><text>Ambiance- relaxed, food mixed.</text>
-    <aspectTerms>
-      <aspectTerm term="Ambiance" polarity="positive" from="0" to="8"/>
-      <aspectTerm term="food" polarity="conflict" from="19" to="23"/>
-    </aspectTerms></sentence>
-</sentences>
-"""
-
-
-def write_rest14(path):
-    (path / "reference_split").mkdir(parents=True)
-    (path / "Restaurants_Train_v2.xml").write_text(REST_TRAIN)
-    (path / "Restaurants_Test_Gold.xml").write_text(REST_TRAIN)
-    (path / "reference_split" / "valid.csv").write_text('tokens,tags\n"[\'Nice\', \'place\', \'.\']","[\'O\', \'O\', \'O\']"\n')
-    return path
 
 
 def test_rest14_polarity_spans_unaligned_and_paper_validation(tmp_path):
@@ -89,28 +39,6 @@ def test_rest14_missing_validation_sentence_is_an_error(tmp_path):
         rest14.convert(path)
 
 
-def write_nlupp(path, folds=range(20)):
-    for domain in nlupp.DOMAINS:
-        (path / domain).mkdir(parents=True)
-        for fold in folds:
-            text = f"book {fold} rooms for next week"
-            week = text.index("next week")
-            items = [
-                {"text": text, "slots": {
-                    "rooms": {"text": str(fold), "span": [5, 5 + len(str(fold))], "value": fold},
-                    "date_period": {"text": "next week", "span": [week, week + 9], "values": {"type": "absolute"}},
-                }},
-                {"text": "hi", "intents": ["greet"]},
-                {"text": "leave at 7:25 a.m..", "slots": {"time": {"text": "7:25 a.m.", "span": [9, 18], "value": {}}}},
-                {"text": "from 5 to 6 pm", "slots": {
-                    "time_period": {"text": "5 to 6 pm", "span": [5, 14], "values": {}},
-                    "time_from": {"text": "5", "span": [5, 6], "value": {}},
-                }},
-            ]
-            (path / domain / f"fold{fold}.json").write_text(json.dumps(items))
-    return path
-
-
 def test_nlupp_values_nested_and_unaligned(tmp_path):
     conversion = nlupp.convert(write_nlupp(tmp_path / "nlupp"))
     assert [len(conversion.docs[s]) for s in ("train", "dev", "test")] == [14 * 8, 2 * 8, 4 * 8]
@@ -126,16 +54,11 @@ def test_nlupp_values_nested_and_unaligned(tmp_path):
 
 
 def test_ace05_events(tmp_path):
-    item = {"sentence": "He quit and they fired him", "words": ["He", "quit", "and", "they", "fired", "him"],
-            "golden-event-mentions": [
-                {"trigger": {"text": "quit", "start": 1, "end": 2}, "event_type": "Personnel:End-Position"},
-                {"trigger": {"text": "fired", "start": 4, "end": 5}, "event_type": "Conflict:Attack"},
-                {"trigger": {"text": "x", "start": 7, "end": 8}, "event_type": "Life:Die"},
-            ]}
-    empty = {"sentence": "Nothing", "words": ["Nothing"], "golden-event-mentions": []}
-    for name in ("train.json", "dev.json", "test.json"):
-        (tmp_path / name).write_text(json.dumps([item, empty]))
-    conversion = ace05.convert(tmp_path)
+    items = [dict(ACE_ITEMS[0]), ACE_ITEMS[1]]
+    items[0]["golden-event-mentions"] = ACE_ITEMS[0]["golden-event-mentions"] + [
+        {"trigger": {"text": "x", "start": 7, "end": 8}, "event_type": "Life:Die"}
+    ]
+    conversion = ace05.convert(write_ace05(tmp_path, items))
     doc = conversion.docs["train"][0]
     assert [(s.text, s.label_) for s in doc.spans["events"]] == [("quit", "personnel:end-position"), ("fired", "conflict:attack")]
     assert conversion.reports["train"].unaligned == 1

@@ -1,0 +1,79 @@
+"""Figures: F1 against r per dataset (Figure 2 style) and the layer-group sweep."""
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any, Dict, List, Sequence
+
+from .reports import _datasets, collect, sweep_rows
+from .stats import mean_ci
+
+
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def plot_f1_vs_r(metrics: Sequence[Dict[str, Any]], path: Path) -> bool:
+    test = collect(metrics, "test")
+    datasets = _datasets(test)
+    if not datasets:
+        return False
+    plt = _pyplot()
+    fig, axes = plt.subplots(1, len(datasets), figsize=(4 * len(datasets), 3.4), squeeze=False)
+    for ax, dataset in zip(axes[0], datasets):
+        models = sorted({m for (m, method, d) in test if d == dataset})
+        for model in models:
+            points = sorted(
+                (int(match[1]), mean_ci(v))
+                for (m, method, d), v in test.items()
+                if m == model and d == dataset and (match := re.fullmatch(r"r(\d+)", method))
+            )
+            if points:
+                xs = [r for r, _ in points]
+                ys = [100 * mean for _, (mean, _) in points]
+                errs = [100 * (half or 0.0) for _, (_, half) in points]
+                ax.errorbar(xs, ys, yerr=errs, marker="o", capsize=3, label=Path(model).name or model)
+        ax.set_title(dataset)
+        ax.set_xticks(sorted({int(m[1]) for (_, method, d) in test if d == dataset and (m := re.fullmatch(r"r(\d+)", method))}))
+        ax.set_ylim(0, 100)
+        ax.set_xlabel("repetitions r")
+        ax.set_ylabel("test micro-F1")
+        ax.grid(alpha=0.3)
+    axes[0][0].legend(fontsize=7)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return True
+
+
+def plot_group_sweep(metrics: Sequence[Dict[str, Any]], path: Path) -> bool:
+    dev, test = collect(metrics, "dev"), collect(metrics, "test")
+    panels: List = []
+    for model in sorted({m for (m, _, _) in dev}):
+        for dataset in _datasets(dev):
+            rows, best = sweep_rows(dev, test, model, dataset)
+            if rows:
+                panels.append((model, dataset, rows, best))
+    if not panels:
+        return False
+    plt = _pyplot()
+    fig, axes = plt.subplots(len(panels), 1, figsize=(max(6, 0.5 * len(panels[0][2]) + 2), 3.2 * len(panels)), squeeze=False)
+    for ax, (model, dataset, rows, best) in zip(axes[:, 0], panels):
+        xs = range(len(rows))
+        ax.bar([x - 0.2 for x in xs], [100 * r["dev"] for r in rows], width=0.4, label="dev")
+        ax.bar([x + 0.2 for x in xs], [100 * r["test"] for r in rows], width=0.4, label="test")
+        ax.set_xticks(list(xs), [r["config"].split(":")[1] + (" *" if r["config"] == best else "") for r in rows], rotation=60)
+        ax.set_title(f"{Path(model).name or model} on {dataset}: unmasked layer groups (bottom first; * best on dev)")
+        ax.set_ylabel("micro-F1")
+        ax.legend(fontsize=7)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return True

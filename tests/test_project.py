@@ -1,0 +1,61 @@
+"""`spacy project run all` end to end: a tiny local decoder, a few sentences of every dataset,
+two seeds, a reduced grid. Produces the tables, the plots, the speed table and wheels."""
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from .datasets.samples import write_ace05, write_conll, write_nlupp, write_rest14
+
+ROOT = Path(__file__).parent.parent
+
+
+def run_project(workdir: Path, command: str, tiny: Path, data: Path) -> subprocess.CompletedProcess:
+    args = [
+        sys.executable, "-m", "spacy", "project", "run", command, str(workdir / "project"),
+        "--vars.models", str(tiny),
+        "--vars.conll03_dir", str(data / "conll"), "--vars.rest14_dir", str(data / "rest"),
+        "--vars.nlupp_dir", str(data / "nlupp"), "--vars.ace05_dir", str(data / "ace"),
+        "--vars.seeds", "1,2", "--vars.repetitions", "0,1", "--vars.exit_layers", "2",
+        "--vars.exit_repetitions", "1", "--vars.groups", "2", "--vars.config", "../configs/tiny.cfg",
+        "--vars.max_epochs", "2", "--vars.eval_frequency", "2",
+    ]
+    env = dict(os.environ, HF_HUB_OFFLINE="1")
+    result = subprocess.run(args, capture_output=True, text=True, env=env, cwd=workdir, timeout=1200)
+    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-4000:]
+    return result
+
+
+@pytest.mark.slow
+def test_project_runs_all_end_to_end(tmp_path):
+    from spacy_repsl.decoder.tiny import build_tiny_decoder
+
+    shutil.copytree(ROOT / "project", tmp_path / "project", ignore=shutil.ignore_patterns("assets", "corpus", "training", "metrics", "packages"))
+    shutil.copytree(ROOT / "configs", tmp_path / "configs")
+    data = tmp_path / "data"
+    write_conll(data / "conll")
+    write_rest14(data / "rest")
+    write_nlupp(data / "nlupp", folds=range(20))
+    write_ace05(data / "ace")
+    tiny = build_tiny_decoder("qwen3", tmp_path / "tiny")
+
+    result = run_project(tmp_path, "all", tiny, data)
+    project = tmp_path / "project"
+    assert "[train 40/40]" in result.stdout and "[sweep train 8/8]" in result.stdout
+    results = (project / "metrics" / "results.md").read_text()
+    for heading in ("Methods (Table 1 style)", "Repetition sweep (Table 5 style)", "Early exit",
+                    "Layer-group sweep on conll03", "Inference speed-up (Table 2 style)"):
+        assert heading in results
+    assert "| conll03 | rest14 | nlupp | ace05 | Avg |" in results
+    assert results.count("★") == 1
+    for png in ("f1_vs_r.png", "group_sweep.png"):
+        assert (project / "metrics" / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    wheels = sorted(p.name for p in project.glob("packages/*/dist/*.whl"))
+    assert wheels == [f"en_repsl_{d}-0.0.0-py3-none-any.whl" for d in ("ace05", "conll03", "nlupp", "rest14")]
+    assert (project / "corpus" / "rest14" / "report.json").is_file()
+
+    again = run_project(tmp_path, "train", tiny, data)
+    assert again.stdout.count("already done, skipped") == 40

@@ -59,3 +59,16 @@ def test_project_runs_all_end_to_end(tmp_path):
 
     again = run_project(tmp_path, "train", tiny, data)
     assert again.stdout.count("already done, skipped") == 40
+
+
+def test_project_yml_is_valid_and_names_what_others_rely_on():
+    from weasel.util import load_project_config
+
+    config = load_project_config(ROOT / "project")
+    commands = {c["name"] for c in config["commands"]}
+    for name in ("preprocess-conll03", "preprocess-rest14", "preprocess-nlupp", "preprocess-ace05", "train",
+                 "evaluate", "aggregate", "plot", "profile", "package", "sweep", "demo-run"):
+        assert name in commands
+    assert {"all", "demo", "conll03", "rest14", "nlupp", "ace05"} <= set(config["workflows"])
+    for var in ("conll03_dir", "rest14_dir", "nlupp_dir", "ace05_dir", "models", "seeds", "gpu_id", "demo_conll03_dir"):
+        assert var in config["vars"]

@@ -35,6 +35,7 @@ def tiny_config(
     num_kv_heads: int = 2,
     sliding_window: Optional[int] = None,
     max_positions: int = 2048,
+    intermediate_size: Optional[int] = None,
 ) -> Any:
     """A transformers config of `family` with the given size and random-init defaults."""
     import transformers
@@ -42,7 +43,7 @@ def tiny_config(
     common: Dict[str, Any] = dict(
         vocab_size=vocab_size,
         hidden_size=hidden_size,
-        intermediate_size=hidden_size * 2,
+        intermediate_size=intermediate_size or hidden_size * 2,
         num_hidden_layers=num_layers,
         num_attention_heads=num_heads,
         num_key_value_heads=num_kv_heads,

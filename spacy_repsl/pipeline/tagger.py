@@ -281,6 +281,12 @@ class RepSLTagger(TrainablePipe):
         losses[self.name] += loss
         return losses
 
+    def merge_adapters(self) -> int:
+        """Fold the LoRA adapters into the base weights for inference (see the README)."""
+        from ..models.decoder_tagger import merge_adapters
+
+        return merge_adapters(self.model)
+
     # Serialization ------------------------------------------------------------------------
 
     def to_disk(self, path: Union[str, Path], *, exclude: Iterable[str] = tuple()) -> None:
@@ -290,6 +296,7 @@ class RepSLTagger(TrainablePipe):
         from ..serialization import bundle_base, trainable_bytes
 
         runtime = get_runtime(self.model)
+        self._check_not_merged(runtime)
         settings = self.model.attrs["settings"]
         with atomic_directory(path) as tmp:
             srsly.write_json(tmp / "cfg", self.cfg)
@@ -321,6 +328,7 @@ class RepSLTagger(TrainablePipe):
         from ..serialization import trainable_bytes
 
         runtime = get_runtime(self.model)
+        self._check_not_merged(runtime)
         return srsly.msgpack_dumps(
             {
                 "cfg": self.cfg,
@@ -338,6 +346,14 @@ class RepSLTagger(TrainablePipe):
         runtime = load_runtime(self.model)
         load_trainable(runtime.module, data["trainable"], "the serialized bytes")
         return self
+
+    def _check_not_merged(self, runtime: Any) -> None:
+        if runtime.merged:
+            raise ValueError(
+                f"{self.name} has merged its LoRA adapters into the base weights (merge_adapters), "
+                "so they can no longer be saved as adapters. Save the pipeline before merging, and "
+                "merge again after loading it."
+            )
 
     def _load_cfg(self, cfg: Dict[str, Any]) -> None:
         if self.model.attrs.get("runtime") is not None and list(cfg["labels"]) != list(self.labels):

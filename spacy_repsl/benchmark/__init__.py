@@ -1,0 +1,1 @@
+"""Speed and memory benchmark of repetition x early exit (see __main__)."""

@@ -50,6 +50,7 @@ def make_nlp(model: str, repetitions: int, exit_layer: Optional[int], args: Dict
     nlp.add_pipe("repsl_tagger", config={"model": {
         "@architectures": "spacy-repsl.DecoderTagger.v1", "name": model, "repetitions": repetitions,
         "exit_layer": exit_layer, "quantization": args["quantization"], "lora": lora,
+        "compute_dtype": args.get("compute_dtype", "auto"),
         "max_length": args["max_length"], "max_batch_tokens": args["max_batch_tokens"],
     }})
     return nlp
@@ -68,8 +69,12 @@ def worker(cell: Dict[str, Any]) -> Dict[str, Any]:
 
     from ..decoder.repetition import repeat_sequence
 
+    from ..models import decoder_tagger
+
     torch.manual_seed(0)
-    args = cell["args"]
+    args = dict(cell["args"], **cell.get("variant", {}))
+    for switch in decoder_tagger.FAST_PATHS:
+        decoder_tagger.FAST_PATHS[switch] = args.get(switch, True)
     data = texts_and_gold(args["docs"], 0)
     texts = [t for t, _ in data]
     nlp = make_nlp(cell["model"], cell["repetitions"], cell["exit_layer"], args)
@@ -104,11 +109,12 @@ def worker(cell: Dict[str, Any]) -> Dict[str, Any]:
     result = {
         "repetitions": cell["repetitions"],
         "exit_layer": cell["exit_layer"] or config.num_hidden_layers,
-        "layers": config.num_hidden_layers,
+        "layers": cell["layers"],
         "infer_wps": best,
         "train_wps": train_wps,
         "merged_adapters": merged,
         "flops": decoder_flops(Shape.from_config(config), lengths, config.num_hidden_layers),
+        "variant": cell.get("variant", {}),
         "model_bytes": param_bytes(decoder.model),
         "embedding_bytes": param_bytes(decoder.backbone.get_input_embeddings()),
         "peak_rss_bytes": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
@@ -137,6 +143,32 @@ def hf_baseline(model_dir: str, texts: Sequence[str], tokenizer, batch_size: int
                 model(**batch)
             best = max(best, words / (time.perf_counter() - start))
     return best
+
+
+ABLATIONS: List[Dict[str, Any]] = [
+    {},
+    {"merge": False},
+    {"inference_mode": False},
+    {"sort_by_length": False},
+    {"quantization": "nf4", "merge": False},
+    {"quantization": "nf4", "merge": False, "compute_dtype": "bfloat16"},
+]
+
+
+def describe(variant: Dict[str, Any]) -> str:
+    if not variant:
+        return "all fast paths (LoRA merged, inference_mode, length-sorted batches), fp32"
+    return ", ".join(f"{k}={v}" for k, v in variant.items())
+
+
+def fast_path_report(results: List[Dict[str, Any]]) -> str:
+    if not results:
+        return ""
+    base = results[0]["infer_wps"]
+    lines = ["", "## Fast paths, each switched off (r = 1, all layers, inference)", "",
+             "| variant | words/s | relative to all fast paths |", "|---|---|---|"]
+    lines += [f"| {describe(r['variant'])} | {r['infer_wps']:.0f} | {r['infer_wps'] / base:.2f} |" for r in results]
+    return "\n".join(lines) + "\n"
 
 
 def machine() -> Dict[str, Any]:
@@ -224,6 +256,8 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
     parser.add_argument("--no-lora", dest="lora", action="store_false")
     parser.add_argument("--no-merge", dest="merge", action="store_false", help="keep LoRA unmerged for inference")
     parser.add_argument("--output", type=Path, default=Path("BENCHMARKS.md"))
+    parser.add_argument("--ablations", action="store_true",
+                        help="also measure each fast path switched off (r = 1, all layers)")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.worker:
@@ -238,8 +272,12 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
     settings = {k: getattr(args, k) for k in ("docs", "batch_size", "train_batch", "train_steps", "repeats", "max_length",
                                                "max_batch_tokens", "quantization", "lora", "merge")}
     cells = [{"model": str(model), "repetitions": r, "exit_layer": None if layer == n_layers else layer, "args": settings,
-              "hf_baseline": r == 0 and layer == n_layers}
+              "hf_baseline": r == 0 and layer == n_layers, "layers": n_layers}
              for layer in sorted(exits, reverse=True) for r in reps]
+    ablations = []
+    if args.ablations:
+        ablations = [{"model": str(model), "repetitions": 1, "exit_layer": None, "args": settings, "layers": n_layers,
+                      "variant": variant} for variant in ABLATIONS]
     results = []
     for i, cell in enumerate(cells, 1):
         start = time.perf_counter()
@@ -247,11 +285,18 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
         r = results[-1]
         print(f"[{i}/{len(cells)}] r={r['repetitions']} L={r['exit_layer']}: {r['infer_wps']:.0f} words/s inference, "
               f"{r['train_wps']:.0f} words/s training ({time.perf_counter() - start:.0f}s)", flush=True)
+    ablation_results = []
+    for i, cell in enumerate(ablations, 1):
+        ablation_results.append(run_cell(cell))
+        print(f"[fast paths {i}/{len(ablations)}] {describe(cell['variant'])}: "
+              f"{ablation_results[-1]['infer_wps']:.0f} words/s inference", flush=True)
     command = "python -m spacy_repsl.benchmark " + " ".join(argv if argv is not None else sys.argv[1:])
     info = {"machine": machine(), "model": str(args.model or f"scaled-down Mistral {DEFAULT_MODEL}"), "settings": settings}
-    text = report(results, info, command.strip())
+    text = report(results, info, command.strip()) + fast_path_report(ablation_results)
     args.output.write_text(text)
-    args.output.with_suffix(".json").write_text(json.dumps({"info": info, "cells": results}, indent=2) + "\n")
+    args.output.with_suffix(".json").write_text(
+        json.dumps({"info": info, "cells": results, "fast_paths": ablation_results}, indent=2) + "\n"
+    )
     print(text)
 
 

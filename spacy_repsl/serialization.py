@@ -8,12 +8,13 @@ never leaves a silently random head.
 """
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import tempfile
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Dict, Iterator, Optional, Union
+from typing import Any, Dict, Iterator, Optional, Sequence, Union
 
 TRAINABLE_FILE = "trainable.safetensors"
 BASE_DIR = "base"
@@ -25,24 +26,34 @@ class AdapterFileError(ValueError):
     """Saved trainable parameters that are missing, unreadable or do not fit the model."""
 
 
-def trainable_bytes(state: Dict[str, Any]) -> bytes:
+def trainable_bytes(state: Dict[str, Any], labels: Sequence[str]) -> bytes:
+    """Safetensors bytes of the trained parameters, with the labels they were trained for."""
     from safetensors.torch import save
 
-    return save({k: v.detach().contiguous().cpu() for k, v in state.items()})
+    tensors = {k: v.detach().contiguous().cpu() for k, v in state.items()}
+    return save(tensors, metadata={"labels": json.dumps(list(labels))})
 
 
-def load_trainable(module: Any, data: bytes, where: str) -> None:
+def load_trainable(module: Any, data: bytes, where: str, labels: Sequence[str]) -> None:
     """Copy saved parameters into `module`; refuse anything that does not match exactly."""
     import torch
     from safetensors.torch import load
 
     try:
         saved = load(data)
+        metadata = _metadata(data)
     except Exception as error:  # safetensors raises its own error types
         raise AdapterFileError(
             f"The trained parameters in {where} cannot be read ({error}). The file is corrupt or "
             "truncated: save the pipeline again from the trained model."
         ) from None
+    trained_for = json.loads(metadata.get("labels", "null"))
+    if trained_for is not None and list(trained_for) != list(labels):
+        raise AdapterFileError(
+            f"The labels {list(labels)} do not match the ones the parameters in {where} were trained "
+            f"for ({trained_for}): the labels (cfg or labels file) were changed after training. Use the "
+            "labels the pipeline was trained with."
+        )
     params = {name: p for name, p in module.named_parameters() if p.requires_grad}
     missing = sorted(set(params) - set(saved))
     unexpected = sorted(set(saved) - set(params))
@@ -62,6 +73,13 @@ def load_trainable(module: Any, data: bytes, where: str) -> None:
                     f"{tuple(param.shape)}: the config or labels differ from the trained pipeline's."
                 )
             param.copy_(value.to(device=param.device, dtype=param.dtype))
+
+
+def _metadata(data: bytes) -> Dict[str, str]:
+    """The `__metadata__` of a safetensors blob (its JSON header)."""
+    header_size = int.from_bytes(data[:8], "little")
+    header = json.loads(data[8 : 8 + header_size])
+    return header.get("__metadata__") or {}
 
 
 def base_source(name: str, revision: Optional[str]) -> Path:

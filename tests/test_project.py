@@ -22,6 +22,7 @@ def run_project(workdir: Path, command: str, tiny: Path, data: Path) -> subproce
         "--vars.seeds", "1,2", "--vars.repetitions", "0,1", "--vars.exit_layers", "2",
         "--vars.exit_repetitions", "1", "--vars.groups", "2", "--vars.config", "../configs/tiny.cfg",
         "--vars.max_epochs", "2", "--vars.eval_frequency", "2",
+        "--vars.bench_model", str(tiny), "--vars.bench_repetitions", "0,1", "--vars.bench_docs", "16",
     ]
     env = dict(os.environ, HF_HUB_OFFLINE="1")
     result = subprocess.run(args, capture_output=True, text=True, env=env, cwd=workdir, timeout=1200)
@@ -56,6 +57,8 @@ def test_project_runs_all_end_to_end(tmp_path):
     wheels = sorted(p.name for p in project.glob("packages/*/dist/*.whl"))
     assert wheels == [f"en_repsl_{d}-0.0.0-py3-none-any.whl" for d in ("ace05", "conll03", "nlupp", "rest14")]
     assert (project / "corpus" / "rest14" / "report.json").is_file()
+    bench = (project / "metrics" / "BENCHMARKS.md").read_text()
+    assert "| r | exit L | infer words/s" in bench and "## Targets" in bench
 
     again = run_project(tmp_path, "train", tiny, data)
     assert again.stdout.count("already done, skipped") == 40

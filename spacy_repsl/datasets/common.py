@@ -112,6 +112,18 @@ def char_spans(doc: Doc, spans: Iterable[CharSpan]) -> Tuple[List[Span], List[st
     return placed, unaligned
 
 
+def from_texts(dataset: str, target: str, parts: Dict[str, Sequence[Tuple[str, Sequence[CharSpan]]]]) -> Conversion:
+    """Tokenize (text, character spans) items per split and place their spans on tokens."""
+    nlp = tokenizer()
+    conversion = Conversion(dataset, target)
+    for split in SPLITS:
+        for text, spans in parts.get(split, []):
+            doc = nlp.make_doc(text)
+            placed, unaligned = char_spans(doc, spans)
+            conversion.add(split, doc, placed, unaligned)
+    return conversion
+
+
 def random_split(items: Sequence, fractions: Tuple[float, float, float], seed: int) -> Dict[str, List]:
     """A seeded train/dev/test split by the given fractions."""
     order = list(range(len(items)))

@@ -15,7 +15,7 @@ import json
 from pathlib import Path
 from typing import Dict, List, Tuple
 
-from .common import Conversion, char_spans, random_split, require, tokenizer
+from .common import Conversion, from_texts, random_split, require
 
 DOMAINS = ("banking", "hotels")
 PAPER_FOLDS = {
@@ -51,11 +51,4 @@ def convert(input_dir: Path, split: str = "paper", seed: int = 0, **_: object) -
         parts = random_split(read_folds(input_dir, range(20)), (0.7, 0.1, 0.2), seed)
     else:
         raise ValueError(f"Unknown NLU++ split {split!r}: use 'paper' or 'random'.")
-    nlp = tokenizer()
-    conversion = Conversion("nlupp", "ents")
-    for name in ("train", "dev", "test"):
-        for text, slots in parts[name]:
-            doc = nlp.make_doc(text)
-            spans, unaligned = char_spans(doc, slots)
-            conversion.add(name, doc, spans, unaligned)
-    return conversion
+    return from_texts("nlupp", "ents", parts)

@@ -17,7 +17,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Dict, List, Tuple
 
-from .common import Conversion, char_spans, random_split, require, tokenizer
+from .common import Conversion, from_texts, random_split, require
 
 TRAIN_FILE = "Restaurants_Train_v2.xml"
 TEST_FILE = "Restaurants_Test_Gold.xml"
@@ -72,11 +72,4 @@ def convert(input_dir: Path, split: str = "paper", seed: int = 0, **_: object) -
     else:
         raise ValueError(f"Unknown Rest14 split {split!r}: use 'paper' or 'random'.")
     parts["test"] = test
-    nlp = tokenizer()
-    conversion = Conversion("rest14", f"spans:{KEY}")
-    for name in ("train", "dev", "test"):
-        for text, terms in parts[name]:
-            doc = nlp.make_doc(text)
-            spans, unaligned = char_spans(doc, terms)
-            conversion.add(name, doc, spans, unaligned)
-    return conversion
+    return from_texts("rest14", f"spans:{KEY}", parts)

@@ -16,7 +16,7 @@ import torch
 from .early_exit import truncate_config
 from .families import FAMILIES, MASKABLE_ATTENTION, Family, UnsupportedModelError, family_of
 from .precision import resolve_compute_dtype, resolve_device
-from .quantization import quantization_config
+from .quantization import check_quantization_support, quantization_config
 from .settings import DecoderSettings
 
 
@@ -141,6 +141,7 @@ def load_base_model(settings: DecoderSettings, config: Optional[Any] = None) -> 
         dtype=weights_dtype,
     )
     if settings.quantization is not None:
+        check_quantization_support(settings.quantization, device)
         kwargs["quantization_config"] = quantization_config(settings.quantization, compute_dtype)
         if device.type == "cuda":
             kwargs["device_map"] = {"": device.index or 0}

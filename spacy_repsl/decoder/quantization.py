@@ -20,15 +20,35 @@ def check_quantization(mode: Optional[str]) -> Optional[str]:
     return mode
 
 
-def quantization_config(mode: str, compute_dtype: "torch.dtype") -> Any:
-    """A transformers `BitsAndBytesConfig`; NF4 without double quantization, as in the paper."""
+# bitsandbytes runs 4-bit and 8-bit layers on the CPU from 0.45 on.
+CPU_SUPPORT_SINCE = (0, 45)
+
+
+def check_quantization_support(mode: str, device: "torch.device") -> None:
+    """Refuse, with the fix, a quantization mode this machine cannot run."""
     try:
-        import bitsandbytes  # noqa: F401
+        import bitsandbytes
     except ImportError:
         raise ImportError(
             f"quantization={mode!r} needs bitsandbytes: pip install 'bitsandbytes>=0.45', or "
             "set quantization to null."
         ) from None
+    version = tuple(int(p) for p in bitsandbytes.__version__.split(".")[:2] if p.isdigit())
+    if device.type == "cpu" and version < CPU_SUPPORT_SINCE:
+        raise RuntimeError(
+            f"quantization={mode!r} on the CPU needs bitsandbytes >= 0.45 (installed: "
+            f"{bitsandbytes.__version__}). Upgrade it (pip install -U bitsandbytes), run on a CUDA "
+            "GPU, or set quantization to null."
+        )
+    if device.type not in ("cpu", "cuda"):
+        raise RuntimeError(
+            f"quantization={mode!r} is not supported on {device.type} devices by bitsandbytes. Use the "
+            "CPU or a CUDA GPU, or set quantization to null."
+        )
+
+
+def quantization_config(mode: str, compute_dtype: "torch.dtype") -> Any:
+    """A transformers `BitsAndBytesConfig`; NF4 without double quantization, as in the paper."""
     from transformers import BitsAndBytesConfig
 
     if mode == "nf4":

@@ -300,7 +300,7 @@ class RepSLTagger(TrainablePipe):
         settings = self.model.attrs["settings"]
         with atomic_directory(path) as tmp:
             srsly.write_json(tmp / "cfg", self.cfg)
-            (tmp / TRAINABLE_FILE).write_bytes(trainable_bytes(runtime.module.trainable_state()))
+            (tmp / TRAINABLE_FILE).write_bytes(trainable_bytes(runtime.module.trainable_state(), self.labels))
             srsly.write_json(tmp / "decoder.json", self._decoder_info(settings))
             if self.cfg["bundle_base"]:
                 source = runtime.base_path or settings.name
@@ -320,7 +320,7 @@ class RepSLTagger(TrainablePipe):
         self._load_cfg(srsly.read_json(path / "cfg"))
         base = path / BASE_DIR
         runtime = load_runtime(self.model, base_path=base if base.is_dir() else None)
-        load_trainable(runtime.module, (path / TRAINABLE_FILE).read_bytes(), str(path / TRAINABLE_FILE))
+        load_trainable(runtime.module, (path / TRAINABLE_FILE).read_bytes(), str(path / TRAINABLE_FILE), self.labels)
         return self
 
     def to_bytes(self, *, exclude: Iterable[str] = tuple()) -> bytes:
@@ -333,7 +333,7 @@ class RepSLTagger(TrainablePipe):
             {
                 "cfg": self.cfg,
                 "decoder": self._decoder_info(self.model.attrs["settings"]),
-                "trainable": trainable_bytes(runtime.module.trainable_state()),
+                "trainable": trainable_bytes(runtime.module.trainable_state(), self.labels),
             }
         )
 
@@ -344,7 +344,7 @@ class RepSLTagger(TrainablePipe):
         data = srsly.msgpack_loads(bytes_data)
         self._load_cfg(data["cfg"])
         runtime = load_runtime(self.model)
-        load_trainable(runtime.module, data["trainable"], "the serialized bytes")
+        load_trainable(runtime.module, data["trainable"], "the serialized bytes", self.labels)
         return self
 
     def _check_not_merged(self, runtime: Any) -> None:

@@ -20,6 +20,7 @@ class DocPieces:
 
     ids: List[int]
     token_pieces: List[List[int]]
+    sentence_starts: List[int] = field(default_factory=list)  # first pieces of sentences 2..n
 
     @property
     def n_tokens(self) -> int:
@@ -76,7 +77,10 @@ def tokenize_docs(tokenizer: Any, docs: Sequence[Any], placeholder_id: int) -> L
         if tokens and any(not pieces for pieces in token_pieces):
             ids = [placeholder_id]
             token_pieces = [[0] for _ in tokens]
-        result.append(DocPieces(ids=ids, token_pieces=token_pieces))
+        starts = []
+        if tokens and len(ids) > 1 and doc.has_annotation("SENT_START"):
+            starts = sorted({token_pieces[s.start][0] for s in doc.sents if s.start > 0})
+        result.append(DocPieces(ids=ids, token_pieces=token_pieces, sentence_starts=starts))
     return result
 
 
@@ -92,7 +96,7 @@ def build_batch(
         batch.doc_lengths.append(doc.n_tokens)
         if doc.n_tokens == 0:
             continue
-        windows = plan_windows(len(doc.ids), max_length, context)
+        windows = plan_windows(len(doc.ids), max_length, context, doc.sentence_starts)
         window_ids = []
         for window in windows:
             window_ids.append(len(batch.sequences))

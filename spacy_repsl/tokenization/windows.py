@@ -4,12 +4,14 @@ A doc of more than `max_length` pieces is cut into windows of at most `max_lengt
 Their cores (the pieces whose tokens a window labels) partition the doc; every window but the
 first has `context` pieces of left context before its core and every window but the last has
 `context` pieces of right context after it. A token is labelled by the window whose core holds
-its first piece.
+its first piece. Where sentence boundaries are known, cores end at a sentence start whenever one
+falls in the second half of the core, so windows split between sentences rather than inside one.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import List, Optional
+from bisect import bisect_right
+from typing import List, Optional, Sequence
 
 
 @dataclass(frozen=True)
@@ -27,8 +29,11 @@ def default_context(max_length: int) -> int:
     return max_length // 4
 
 
-def plan_windows(n_pieces: int, max_length: int, context: Optional[int] = None) -> List[Window]:
-    """Windows covering `n_pieces` pieces; one window when they fit."""
+def plan_windows(
+    n_pieces: int, max_length: int, context: Optional[int] = None, boundaries: Sequence[int] = ()
+) -> List[Window]:
+    """Windows covering `n_pieces` pieces; one window when they fit. `boundaries`: sorted piece
+    indices where sentences start, preferred as core ends."""
     if max_length < 1:
         raise ValueError(f"max_length must be at least 1 subword, got {max_length}.")
     if context is None:
@@ -50,6 +55,9 @@ def plan_windows(n_pieces: int, max_length: int, context: Optional[int] = None) 
             core_end = n_pieces
         else:
             core_end = end - context
+            at = bisect_right(boundaries, core_end) - 1
+            if at >= 0 and boundaries[at] > core_start + (core_end - core_start) // 2:
+                core_end = boundaries[at]
         windows.append(Window(start, end, core_start, core_end))
         core_start = core_end
     return windows

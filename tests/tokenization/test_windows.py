@@ -12,7 +12,8 @@ def test_short_input_is_one_window():
 @given(st.integers(1, 2000), st.integers(2, 300), st.data())
 def test_windows_partition_cores_and_keep_context(n, max_length, data):
     context = data.draw(st.integers(0, (max_length - 1) // 2))
-    windows = plan_windows(n, max_length, context)
+    boundaries = sorted(data.draw(st.sets(st.integers(1, max(1, n - 1)), max_size=30)))
+    windows = plan_windows(n, max_length, context, boundaries)
     assert windows[0].core_start == 0 and windows[-1].core_end == n
     for a, b in zip(windows, windows[1:]):
         assert a.core_end == b.core_start

@@ -233,31 +233,22 @@ class RepSLTagger(TrainablePipe):
 
     def get_loss(self, examples: Iterable[Example], scores: Sequence[Any]):
         """Mean cross-entropy over tokens with known gold tags (missing tags do not count)."""
-        index = {name: i for i, name in enumerate(self.tag_names)}
-        xp = get_array_module(scores[0]) if len(scores) else numpy
-        d_scores = []
-        total, n_known = 0.0, 0
-        grads_and_gold = []
-        examples = list(examples)
         all_tags = [self.gold_tags(example) for example in examples]
         self.check_gold_labels(all_tags)
+        index = {name: i for i, name in enumerate(self.tag_names)}
+        total, grads = 0.0, []
         for tags, doc_scores in zip(all_tags, scores):
-            probs = softmax(doc_scores)
+            xp = get_array_module(doc_scores)
+            grad = softmax(doc_scores)  # d(cross-entropy)/d(logits) = probs - one-hot(gold)
             known = [i for i, t in enumerate(tags) if t is not None]
             gold = [index[tags[i]] for i in known]
-            grads_and_gold.append((probs, known, gold))
             if known:
-                total -= float(xp.log(xp.clip(probs[known, gold], 1e-12, None)).sum())
-            n_known += len(known)
-        scale = 1.0 / max(n_known, 1)
-        for probs, known, gold in grads_and_gold:
-            grad = probs.copy()
-            mask = xp.zeros((len(probs), 1), dtype=grad.dtype)
-            if known:
+                total -= float(xp.log(xp.clip(grad[known, gold], 1e-12, None)).sum())
                 grad[known, gold] -= 1.0
-                mask[known] = 1.0
-            d_scores.append(grad * mask * scale)
-        return total * scale, d_scores
+            grad[[i for i, t in enumerate(tags) if t is None]] = 0.0
+            grads.append(grad)
+        scale = 1.0 / max(sum(t is not None for tags in all_tags for t in tags), 1)
+        return total * scale, [grad * scale for grad in grads]
 
     def update(
         self,

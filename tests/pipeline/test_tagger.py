@@ -224,7 +224,7 @@ def test_labels_that_do_not_match_the_saved_model(saved):
     cfg = srsly.read_json(saved / "repsl_tagger" / "cfg")
     cfg["labels"] = cfg["labels"] + ["EXTRA"]
     srsly.write_json(saved / "repsl_tagger" / "cfg", cfg)
-    with pytest.raises(AdapterFileError, match="shape.*labels differ"):
+    with pytest.raises(AdapterFileError, match="do not match the ones .* were trained for"):
         spacy.load(saved)
 
 
@@ -244,3 +244,13 @@ def test_invalid_settings_fail_when_the_pipe_is_added(tiny_decoders):
         make_nlp(tiny_decoders["llama"], target="entities")
     with pytest.raises(ValueError, match="'strict'.*'viterbi'"):
         make_nlp(tiny_decoders["llama"], decoding="best")
+
+
+def test_a_config_that_differs_from_the_trained_one(tiny_decoders, tmp_path):
+    nlp = make_nlp(tiny_decoders["llama"], lora={"@misc": "spacy-repsl.lora.v1", "r": 8})
+    train(nlp, ner_examples(nlp), steps=1)
+    nlp.to_disk(tmp_path / "p")
+    config = (tmp_path / "p" / "config.cfg").read_text()
+    (tmp_path / "p" / "config.cfg").write_text(config.replace("r = 8", "r = 4"))
+    with pytest.raises(AdapterFileError, match=r"has shape .* the config or labels differ"):
+        spacy.load(tmp_path / "p")

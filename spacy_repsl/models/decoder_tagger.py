@@ -59,6 +59,7 @@ def build_decoder_tagger_v1(
     positions: str = "continuous",
     max_batch_tokens: int = 8192,
     local_files_only: bool = False,
+    isolate_docs: bool = False,
     nO: Optional[int] = None,
 ) -> Model[InT, OutT]:
     """A decoder LM (hub id or local path) as a token tagger; see README for every setting."""
@@ -96,6 +97,7 @@ def build_decoder_tagger_v1(
             "window_context": window_context,
             "head_dropout": head_dropout,
             "max_batch_tokens": max_batch_tokens,
+            "isolate_docs": isolate_docs,
             "runtime": None,
         },
     )
@@ -218,7 +220,10 @@ def forward(model: Model[InT, OutT], docs: InT, is_train: bool) -> Tuple[OutT, C
     pieces = tokenize_docs(runtime.tokenizer, docs, runtime.placeholder_id)
     outputs: List[Any] = [None] * len(docs)
     callbacks = []
-    groups = sub_batches([len(p.ids) for p in pieces], model.attrs["max_length"], model.attrs["max_batch_tokens"])
+    if model.attrs["isolate_docs"] and not is_train:  # bit-identical whatever the batch, but slower
+        groups = [[i] for i in range(len(docs))]
+    else:
+        groups = sub_batches([len(p.ids) for p in pieces], model.attrs["max_length"], model.attrs["max_batch_tokens"])
     for group in groups:
         batch = build_batch(
             [pieces[i] for i in group], model.attrs["max_length"], model.attrs["window_context"], model.attrs["pooling"]

@@ -52,6 +52,15 @@ def test_hostile_texts_in_one_batch_equal_one_by_one(trained):
         numpy.testing.assert_allclose(probs, probabilities(trained, [text])[0], atol=1e-5)
 
 
+def test_isolated_docs_are_bit_identical_whatever_the_batch(tiny_decoders):
+    nlp = make_nlp(tiny_decoders["llama"], isolate_docs=True, repetitions=2)
+    train(nlp, ner_examples(nlp), steps=2)
+    texts = HOSTILE + [TRAIN[0][0]] * 3
+    together = probabilities(nlp, texts)
+    for text, probs in zip(texts, together):
+        numpy.testing.assert_array_equal(probs, probabilities(nlp, [text])[0])
+
+
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(st.text(min_size=0, max_size=120))
 def test_generated_text_gets_one_prediction_per_token(trained, text):

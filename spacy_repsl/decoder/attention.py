@@ -91,7 +91,7 @@ class LayerMasks:
         if key not in self._cache:
             allowed = self.allowed(layer)
             if self.boolean:
-                mask = allowed
+                mask = allowed.contiguous()  # materialized once, shared by the layers: kernels copy views
             else:
                 mask = torch.zeros((), dtype=dtype, device=allowed.device)
                 mask = mask.masked_fill(~allowed, torch.finfo(dtype).min)

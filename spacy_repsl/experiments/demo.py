@@ -62,7 +62,7 @@ def generate_corpus(n: int, seed: int = 0) -> List[Example]:
         if rng.random() < 0.5:
             parts[1], parts[3] = parts[3], parts[1]
         tokens = [t for part in parts for t in part] + [("w", ".")]
-        text, entities, offset, open_span = "", [], 0, None
+        text, entities, open_span = "", [], None
         for i, (kind, word) in enumerate(tokens):
             start = len(text)
             text += word + " "

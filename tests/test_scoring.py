@@ -1,4 +1,3 @@
-
 import pytest
 import spacy
 from hypothesis import given, settings

@@ -1,6 +1,7 @@
 import pytest
 
-from spacy_repsl.benchmark.__main__ import main, report
+from spacy_repsl.benchmark.__main__ import main
+from spacy_repsl.benchmark.report import report
 
 INFO = {
     "machine": {"device": "CPU", "processor": "x86_64", "cpus": 2, "torch_threads": 2, "platform": "Linux",

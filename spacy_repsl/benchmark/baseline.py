@@ -1,0 +1,25 @@
+"""The raw transformers forward our pipeline is compared with."""
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+
+class HFBaseline:
+    """`AutoModelForTokenClassification` on the same weights and the same batches, pre-tokenized
+    and padded: our side's tokenization, alignment and decoding are not timed for it."""
+
+    def __init__(self, model_dir: str, batches: Sequence[Sequence[str]], tokenizer: Any, num_labels: int):
+        import torch
+        from transformers import AutoModelForTokenClassification
+
+        self.torch = torch
+        self.model = AutoModelForTokenClassification.from_pretrained(
+            model_dir, num_labels=num_labels, attn_implementation="sdpa"
+        ).eval()
+        self.batches = [tokenizer(list(texts), padding=True, return_tensors="pt") for texts in batches]
+        self(0)  # warm-up
+
+    def __call__(self, index: int) -> Any:
+        """One forward of batch `index`."""
+        with self.torch.inference_mode():
+            return self.model(**self.batches[index])

@@ -1,0 +1,172 @@
+"""What one benchmark process measures: a grid cell (r, exit layer), or the fast paths.
+
+Each runs in its own process (`python -m spacy_repsl.benchmark --worker ...`), so its peak
+memory is its own and one cell's allocations do not slow the next.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Callable, Dict, List, Optional, Sequence
+
+from .flops import Shape, decoder_flops
+from .timing import fastest_per_batch
+
+DEFAULT_MODEL = dict(family="mistral", num_layers=32, hidden_size=256, num_heads=8, num_kv_heads=2, intermediate_size=896)
+
+# Each fast path switched off (or the base changed), against all of them on: r = 1, all layers.
+ABLATIONS: List[Dict[str, Any]] = [
+    {},
+    {"merge": False},
+    {"inference_mode": False},
+    {"sort_by_length": False},
+    {"eval_once": False},
+    {"quantization": "nf4", "merge": False},
+    {"quantization": "nf4", "merge": False, "compute_dtype": "bfloat16"},
+]
+
+
+def build_default_model(path: Path) -> Path:
+    """A scaled-down 32-layer Mistral-shaped decoder (GQA 8/2 heads, MLP ratio 3.5), random weights."""
+    from ..decoder.tiny import build_tiny_decoder
+    from ..experiments.demo import generate_corpus
+
+    if not (path / "config.json").is_file():
+        spec = dict(DEFAULT_MODEL)
+        family = spec.pop("family")
+        build_tiny_decoder(family, path, texts=[t for t, _ in generate_corpus(400, 7)], vocab_size=2000, **spec)
+    return path
+
+
+def texts_and_gold(n_docs: int, seed: int):
+    from ..experiments.demo import generate_corpus
+
+    return generate_corpus(n_docs, seed)
+
+
+def make_nlp(model: str, repetitions: int, exit_layer: Optional[int], args: Dict[str, Any]):
+    import spacy
+
+    nlp = spacy.blank("en")
+    lora = {"@misc": "spacy-repsl.lora.v1"} if args["lora"] else None
+    nlp.add_pipe("repsl_tagger", config={"model": {
+        "@architectures": "spacy-repsl.DecoderTagger.v1", "name": model, "repetitions": repetitions,
+        "exit_layer": exit_layer, "quantization": args["quantization"], "lora": lora,
+        "compute_dtype": args.get("compute_dtype", "auto"),
+        "max_length": args["max_length"], "max_batch_tokens": args["max_batch_tokens"],
+    }})
+    return nlp
+
+
+def describe(variant: Dict[str, Any]) -> str:
+    if not variant:
+        return "all fast paths (LoRA merged, inference_mode, length-sorted batches, eval mode set once), fp32"
+    return ", ".join(f"{k}={v}" for k, v in variant.items())
+
+
+def param_bytes(module) -> int:
+    return sum(t.numel() * t.element_size() for t in list(module.parameters()) + list(module.buffers()))
+
+
+def pipe_runner(nlp, batches: Sequence[Sequence[str]], switches: Dict[str, bool]) -> Callable[[int], None]:
+    """Runs `nlp.pipe` over batch j, as `nlp.pipe(texts, batch_size)` would meet it."""
+    from ..models.decoder_tagger import FAST_PATHS
+
+    def run(j: int) -> None:
+        FAST_PATHS.update(switches)
+        for _ in nlp.pipe(batches[j], batch_size=len(batches[j])):
+            pass
+
+    return run
+
+
+def initialized(model: str, repetitions: int, exit_layer: Optional[int], args: Dict[str, Any]):
+    """A pipeline with its tagger initialized on the benchmark's labels, and the examples."""
+    import torch
+    from spacy.training import Example
+
+    torch.manual_seed(0)
+    data = texts_and_gold(args["docs"], 0)
+    nlp = make_nlp(model, repetitions, exit_layer, args)
+    examples = [Example.from_dict(nlp.make_doc(t), {"entities": e}) for t, e in data]
+    optimizer = nlp.initialize(lambda: examples[:64])
+    return nlp, examples, optimizer
+
+
+def batches_of(examples, size: int) -> List[List[str]]:
+    texts = [eg.reference.text for eg in examples]
+    return [texts[j : j + size] for j in range(0, len(texts), size)]
+
+
+def grid_cell(cell: Dict[str, Any]) -> Dict[str, Any]:
+    """Train (warm-up + timed steps), merge, then time inference (and the raw forward)."""
+    import resource
+    import time
+
+    from ..decoder.repetition import repeat_sequence
+    from .baseline import HFBaseline
+
+    args = cell["args"]
+    nlp, examples, optimizer = initialized(cell["model"], cell["repetitions"], cell["exit_layer"], args)
+    words = sum(len(eg.predicted) for eg in examples)
+    tagger = nlp.get_pipe("repsl_tagger")
+    runtime = tagger.model.attrs["runtime"]
+    decoder = runtime.module.decoder
+
+    train_batch = args["train_batch"]
+    steps = examples[: train_batch * args["train_steps"]]
+    nlp.update(steps[:train_batch], sgd=optimizer)  # warm-up
+    start = time.perf_counter()
+    for i in range(0, len(steps), train_batch):
+        nlp.update(steps[i : i + train_batch], sgd=optimizer)
+    train_wps = sum(len(eg.predicted) for eg in steps) / (time.perf_counter() - start)
+
+    merged = tagger.merge_adapters() if args["merge"] else 0
+    batches = batches_of(examples, args["batch_size"])
+    runners = [pipe_runner(nlp, batches, {})]
+    runners[0](0)  # warm-up
+    if cell.get("hf_baseline"):
+        runners.append(HFBaseline(cell["model"], batches, runtime.tokenizer, len(tagger.tag_names)))
+    seconds = fastest_per_batch(runners, len(batches), args["repeats"])
+
+    pieces = [runtime.tokenizer(eg.reference.text, add_special_tokens=False)["input_ids"] for eg in examples]
+    lengths = [len(repeat_sequence(p, cell["repetitions"] + 1, bos_token_id=decoder.bos_token_id)) for p in pieces]
+    config = decoder.backbone.config
+    result = {
+        "repetitions": cell["repetitions"],
+        "exit_layer": cell["exit_layer"] or config.num_hidden_layers,
+        "layers": cell["layers"],
+        "infer_wps": words / seconds[0],
+        "train_wps": train_wps,
+        "merged_adapters": merged,
+        "flops": decoder_flops(Shape.from_config(config), lengths, config.num_hidden_layers),
+        "model_bytes": param_bytes(decoder.model),
+        "embedding_bytes": param_bytes(decoder.backbone.get_input_embeddings()),
+        "peak_rss_bytes": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
+        "words": words,
+    }
+    if len(seconds) > 1:
+        result["hf_wps"] = words / seconds[1]
+    return result
+
+
+def fast_paths_cell(cell: Dict[str, Any]) -> Dict[str, Any]:
+    """Every variant in this one process, taking turns batch by batch (r = 1, all layers).
+
+    The adapters stay untrained: their values do not change the speed.
+    """
+    from ..models.decoder_tagger import FAST_PATHS
+
+    variants = cell["variants"]
+    runners, words = [], 0
+    for variant in variants:
+        args = dict(cell["args"], **variant)
+        nlp, examples, _ = initialized(cell["model"], 1, None, args)
+        if args["merge"]:
+            nlp.get_pipe("repsl_tagger").merge_adapters()
+        words = sum(len(eg.predicted) for eg in examples)
+        batches = batches_of(examples, args["batch_size"])
+        runners.append(pipe_runner(nlp, batches, {s: bool(args.get(s, True)) for s in FAST_PATHS}))
+        runners[-1](0)  # warm-up
+    seconds = fastest_per_batch(runners, len(batches), cell["args"]["repeats"])
+    FAST_PATHS.update({s: True for s in FAST_PATHS})
+    return {"variants": [{"variant": v, "infer_wps": words / s} for v, s in zip(variants, seconds)]}

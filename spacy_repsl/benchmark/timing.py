@@ -1,0 +1,28 @@
+"""Paired timing: several ways of processing the same batches, taking turns batch by batch.
+
+On a shared machine, whole minutes run 10-25% slower at times. Alternating the contenders on
+every batch puts them under the same conditions, and keeping each batch's fastest time over
+several passes drops what noise adds (it only ever adds time).
+"""
+from __future__ import annotations
+
+import time
+from typing import Callable, List, Sequence
+
+Runner = Callable[[int], object]  # processes batch `index`
+
+
+def fastest_per_batch(
+    runners: Sequence[Runner], n_batches: int, passes: int, clock: Callable[[], float] = time.perf_counter
+) -> List[float]:
+    """Per runner, the sum over batches of that batch's fastest time in `passes` passes."""
+    if passes < 1 or n_batches < 1:
+        raise ValueError(f"Need at least one pass and one batch (got {passes} and {n_batches}).")
+    best = [[float("inf")] * n_batches for _ in runners]
+    for _ in range(passes):
+        for j in range(n_batches):
+            for k, run in enumerate(runners):
+                start = clock()
+                run(j)
+                best[k][j] = min(best[k][j], clock() - start)
+    return [sum(times) for times in best]

@@ -108,7 +108,8 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
         print(f"Adding the reference cell r=0 L={n_layers}: speed-ups are relative to it.", flush=True)
         pairs.insert(0, (0, n_layers))
     cells = [{"model": str(model), "repetitions": r, "exit_layer": None if layer == n_layers else layer, "args": settings,
-              "hf_baseline": r == 0 and layer == n_layers, "layers": n_layers}
+              "hf_baseline": (r, layer) == (0, n_layers), "paired_reference": (r, layer) != (0, n_layers),
+              "layers": n_layers}
              for r, layer in pairs]
     results = run_rounds(cells, args.rounds, lambda c: f"r={c['repetitions']} L={c['exit_layer'] or n_layers}")
     fast_paths: List[Dict[str, Any]] = []

@@ -98,7 +98,9 @@ def batches_of(examples, size: int) -> List[List[str]]:
 
 
 def grid_cell(cell: Dict[str, Any]) -> Dict[str, Any]:
-    """Train (warm-up + timed steps), merge, then time inference (and the raw forward)."""
+    """Train (warm-up + timed steps), merge, then time inference, taking turns batch by batch
+    with the raw forward (the reference cell) or the reference pipeline (r = 0, all layers;
+    every other cell), so that ratios are not at the mercy of the machine's slow spells."""
     import resource
     import time
 
@@ -122,11 +124,20 @@ def grid_cell(cell: Dict[str, Any]) -> Dict[str, Any]:
 
     merged = tagger.merge_adapters() if args["merge"] else 0
     batches = batches_of(examples, args["batch_size"])
-    runners = [pipe_runner(nlp, batches, {})]
-    runners[0](0)  # warm-up
+    ours = pipe_runner(nlp, batches, {})
+    for j in range(len(batches)):  # warm-up, and the peak memory of this cell's own pipeline
+        ours(j)
+    peak_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    runners = {"infer": ours}
     if cell.get("hf_baseline"):
-        runners.append(HFBaseline(cell["model"], batches, runtime.tokenizer, len(tagger.tag_names)))
-    seconds = fastest_per_batch(runners, len(batches), args["repeats"])
+        runners["hf"] = HFBaseline(cell["model"], batches, runtime.tokenizer, len(tagger.tag_names))
+    if cell.get("paired_reference"):  # speed-ups from turns taken in one process, not across processes
+        reference, _, _ = initialized(cell["model"], 0, None, args)
+        if args["merge"]:
+            reference.get_pipe("repsl_tagger").merge_adapters()
+        runners["reference"] = pipe_runner(reference, batches, {})
+        runners["reference"](0)
+    seconds = dict(zip(runners, fastest_per_batch(list(runners.values()), len(batches), args["repeats"])))
 
     pieces = [runtime.tokenizer(eg.reference.text, add_special_tokens=False)["input_ids"] for eg in examples]
     lengths = [len(repeat_sequence(p, cell["repetitions"] + 1, bos_token_id=decoder.bos_token_id)) for p in pieces]
@@ -135,17 +146,18 @@ def grid_cell(cell: Dict[str, Any]) -> Dict[str, Any]:
         "repetitions": cell["repetitions"],
         "exit_layer": cell["exit_layer"] or config.num_hidden_layers,
         "layers": cell["layers"],
-        "infer_wps": words / seconds[0],
+        "infer_wps": words / seconds["infer"],
         "train_wps": train_wps,
         "merged_adapters": merged,
         "flops": decoder_flops(Shape.from_config(config), lengths, config.num_hidden_layers),
         "model_bytes": param_bytes(decoder.model),
         "embedding_bytes": param_bytes(decoder.backbone.get_input_embeddings()),
-        "peak_rss_bytes": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
+        "peak_rss_bytes": peak_rss,
         "words": words,
     }
-    if len(seconds) > 1:
-        result["hf_wps"] = words / seconds[1]
+    for name in ("hf", "reference"):
+        if name in seconds:
+            result[f"{name}_wps"] = words / seconds[name]
     return result
 
 

@@ -53,14 +53,16 @@ def report(results: List[Dict[str, Any]], info: Dict[str, Any], command: str) ->
         f"`nlp.pipe` over the {info['settings']['docs']} docs in batches of {info['settings']['batch_size']}; each batch's time is the fastest of "
         f"{info['settings']['repeats']} passes (noise",
         "on a shared machine only ever adds time), and words/s is all words over the sum of those times.",
-        "The raw transformers baseline is timed the same way on the same batches, alternating with ours."
+        "Each cell's speed-up is paired: the reference pipeline (r = 0, all layers) runs in the cell's",
+        "process on the same batches, taking turns with it; the raw transformers baseline is timed",
+        "the same way against the reference cell. Peak RSS is taken before the reference is loaded."
         + (f" Each cell is its fastest of {info['settings']['rounds']} rounds over the whole grid, a fresh process each."
            if info["settings"].get("rounds", 1) > 1 else ""), "",
         "| r | exit L | infer words/s | speed-up | ideal | measured/ideal | train words/s | model MB | expected MB | peak RSS MB |",
         "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in results:
-        speedup = r["infer_wps"] / base["infer_wps"]
+        speedup = r["infer_wps"] / r.get("reference_wps", base["infer_wps"])
         ideal = base["flops"] / r["flops"]
         expected = r["embedding_bytes"] + (full - base["embedding_bytes"]) * r["exit_layer"] / r["layers"]
         r.update(speedup=speedup, ideal_speedup=ideal, efficiency=speedup / ideal, expected_model_bytes=expected)

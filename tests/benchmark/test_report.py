@@ -30,6 +30,13 @@ def test_report_computes_ratios_against_the_reference_cell():
     assert "largest deviation **0.0%**" in text  # 100 + 400 * 2/4 = 300
 
 
+def test_paired_cells_take_their_speed_up_from_their_own_reference_run():
+    paired = dict(cell(0, 2, 150.0, 500, 300), reference_wps=75.0)  # a slow spell hit both
+    cells = [cell(0, 4, 100.0, 1000, 500, hf=100.0), paired]
+    report(cells, INFO, "cmd")
+    assert paired["speedup"] == pytest.approx(2.0) and paired["efficiency"] == pytest.approx(1.0)
+
+
 def test_bad_grid_is_refused_before_measuring(tiny_decoders, capsys):
     with pytest.raises(SystemExit):
         main(["--model", str(tiny_decoders["mistral"]), "--exit-layers", "99"])

@@ -132,7 +132,7 @@ def grid_cell(cell: Dict[str, Any]) -> Dict[str, Any]:
     if cell.get("hf_baseline"):
         runners["hf"] = HFBaseline(cell["model"], batches, runtime.tokenizer, len(tagger.tag_names))
     if cell.get("paired_reference"):  # speed-ups from turns taken in one process, not across processes
-        reference, _, _ = initialized(cell["model"], 0, None, args)
+        reference, _, _ = initialized(cell["model"], 0, None, args)  # untrained: values do not change speed
         if args["merge"]:
             reference.get_pipe("repsl_tagger").merge_adapters()
         runners["reference"] = pipe_runner(reference, batches, {})
@@ -169,16 +169,17 @@ def fast_paths_cell(cell: Dict[str, Any]) -> Dict[str, Any]:
     from ..models.decoder_tagger import FAST_PATHS
 
     variants = cell["variants"]
-    runners, words = [], 0
+    runners = []
     for variant in variants:
         args = dict(cell["args"], **variant)
         nlp, examples, _ = initialized(cell["model"], 1, None, args)
         if args["merge"]:
             nlp.get_pipe("repsl_tagger").merge_adapters()
-        words = sum(len(eg.predicted) for eg in examples)
-        batches = batches_of(examples, args["batch_size"])
-        runners.append(pipe_runner(nlp, batches, {s: bool(args.get(s, True)) for s in FAST_PATHS}))
+        switches = {s: bool(args.get(s, True)) for s in FAST_PATHS}
+        runners.append(pipe_runner(nlp, batches_of(examples, args["batch_size"]), switches))
         runners[-1](0)  # warm-up
-    seconds = fastest_per_batch(runners, len(batches), cell["args"]["repeats"])
+    words = sum(len(eg.predicted) for eg in examples)  # the same docs for every variant
+    n_batches = len(batches_of(examples, cell["args"]["batch_size"]))
+    seconds = fastest_per_batch(runners, n_batches, cell["args"]["repeats"])
     FAST_PATHS.update({s: True for s in FAST_PATHS})
     return {"variants": [{"variant": v, "infer_wps": words / s} for v, s in zip(variants, seconds)]}

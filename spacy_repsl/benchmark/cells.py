@@ -92,6 +92,15 @@ def initialized(model: str, repetitions: int, exit_layer: Optional[int], args: D
     return nlp, examples, optimizer
 
 
+def for_inference(model: str, repetitions: int, exit_layer: Optional[int], args: Dict[str, Any]):
+    """An initialized pipeline with its adapters merged when `args["merge"]`; untrained, as
+    adapter values do not change the speed."""
+    nlp, examples, _ = initialized(model, repetitions, exit_layer, args)
+    if args["merge"]:
+        nlp.get_pipe("repsl_tagger").merge_adapters()
+    return nlp, examples
+
+
 def batches_of(examples, size: int) -> List[List[str]]:
     texts = [eg.reference.text for eg in examples]
     return [texts[j : j + size] for j in range(0, len(texts), size)]
@@ -132,9 +141,7 @@ def grid_cell(cell: Dict[str, Any]) -> Dict[str, Any]:
     if cell.get("hf_baseline"):
         runners["hf"] = HFBaseline(cell["model"], batches, runtime.tokenizer, len(tagger.tag_names))
     if cell.get("paired_reference"):  # speed-ups from turns taken in one process, not across processes
-        reference, _, _ = initialized(cell["model"], 0, None, args)  # untrained: values do not change speed
-        if args["merge"]:
-            reference.get_pipe("repsl_tagger").merge_adapters()
+        reference, _ = for_inference(cell["model"], 0, None, args)
         runners["reference"] = pipe_runner(reference, batches, {})
         runners["reference"](0)
     seconds = dict(zip(runners, fastest_per_batch(list(runners.values()), len(batches), args["repeats"])))
@@ -162,24 +169,18 @@ def grid_cell(cell: Dict[str, Any]) -> Dict[str, Any]:
 
 
 def fast_paths_cell(cell: Dict[str, Any]) -> Dict[str, Any]:
-    """Every variant in this one process, taking turns batch by batch (r = 1, all layers).
-
-    The adapters stay untrained: their values do not change the speed.
-    """
+    """Every variant in this one process, taking turns batch by batch (r = 1, all layers)."""
     from ..models.decoder_tagger import FAST_PATHS
 
     variants = cell["variants"]
     runners = []
     for variant in variants:
         args = dict(cell["args"], **variant)
-        nlp, examples, _ = initialized(cell["model"], 1, None, args)
-        if args["merge"]:
-            nlp.get_pipe("repsl_tagger").merge_adapters()
-        switches = {s: bool(args.get(s, True)) for s in FAST_PATHS}
-        runners.append(pipe_runner(nlp, batches_of(examples, args["batch_size"]), switches))
+        nlp, examples = for_inference(cell["model"], 1, None, args)
+        batches = batches_of(examples, args["batch_size"])  # the same docs and batches for every variant
+        runners.append(pipe_runner(nlp, batches, {s: bool(args.get(s, True)) for s in FAST_PATHS}))
         runners[-1](0)  # warm-up
-    words = sum(len(eg.predicted) for eg in examples)  # the same docs for every variant
-    n_batches = len(batches_of(examples, cell["args"]["batch_size"]))
-    seconds = fastest_per_batch(runners, n_batches, cell["args"]["repeats"])
+    words = sum(len(eg.predicted) for eg in examples)
+    seconds = fastest_per_batch(runners, len(batches), cell["args"]["repeats"])
     FAST_PATHS.update({s: True for s in FAST_PATHS})
     return {"variants": [{"variant": v, "infer_wps": words / s} for v, s in zip(variants, seconds)]}

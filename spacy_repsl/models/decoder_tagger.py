@@ -2,9 +2,9 @@
 
 The thinc model is built from the config without touching torch or the hub; the base model
 loads when the model is initialized (`nlp.initialize`) or when a trained pipeline is read from
-disk, once the number of tags is known. The torch module lives in a `TaggerShim` (a thinc `PyTorchShim`), so spaCy's
-optimizer updates its trainable parameters (LoRA adapters or all weights, and the head) in
-`finish_update`.
+disk, once the number of tags is known. The torch module lives in a `TaggerShim` (a thinc
+`PyTorchShim`), so spaCy's optimizer updates its trainable parameters (LoRA adapters or all
+weights, and the head) in `finish_update`.
 """
 
 import dataclasses

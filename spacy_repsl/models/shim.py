@@ -1,9 +1,10 @@
 """The thinc shim around the tagger's torch module.
 
 thinc's `PyTorchShim.predict` calls `eval()` and then `train()` on the whole module tree for
-every batch: with a 32-layer decoder that is thousands of module visits per call, a few
-percent of inference time on CPU. Ours switches to eval mode only when the module is in
-training mode (`begin_update` switches it back), so a stream of predictions pays it once.
+every batch: with a 32-layer decoder that is thousands of module visits per call (on the
+benchmark model, 1.8 ms per batch with merged adapters, 8.8 ms with peft's wrappers). Ours
+switches to eval mode only when the module is in training mode (`begin_update` switches it
+back), so a stream of predictions pays it once.
 """
 from __future__ import annotations
 

@@ -29,3 +29,31 @@ def windowed_decoders(tmp_path_factory) -> Dict[str, Path]:
 
     root = tmp_path_factory.mktemp("windowed")
     return {f: build_tiny_decoder(f, root / f, sliding_window=3) for f in ("mistral", "qwen3", "gemma2")}
+
+
+@pytest.fixture(scope="session")
+def demo_project(tmp_path_factory) -> Path:
+    """A project directory with a tiny Llama, the demo corpus (600 / 150 / 10 sentences) in
+    corpus/demo and configs/tiny.cfg: copy it before writing into it."""
+    import shutil
+
+    from spacy_repsl.datasets import demo
+    from spacy_repsl.decoder.tiny import build_tiny_decoder
+
+    root = tmp_path_factory.mktemp("demo_project")
+    conversion = demo.convert(seed=0, sizes=(600, 150, 10))
+    conversion.write(root / "corpus" / "demo")
+    texts = [doc.text for doc in conversion.docs["train"]]
+    build_tiny_decoder("llama", root / "tiny", texts=texts, seed=0, num_layers=4, hidden_size=64)
+    shutil.copy(Path(__file__).parent.parent / "configs" / "tiny.cfg", root / "tiny.cfg")
+    return root
+
+
+@pytest.fixture(scope="module")
+def local_ray():
+    """A local Ray instance with 2 CPUs for the tests of one module, shut down after them."""
+    import ray  # part of the test extra: a missing Ray is a broken install, not a reason to skip
+
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    yield ray
+    ray.shutdown()

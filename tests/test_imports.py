@@ -2,6 +2,7 @@
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
 
 HEAVY = ("transformers", "peft", "bitsandbytes")
 
@@ -52,8 +53,47 @@ def test_entry_points_register_everything_without_imports():
         assert registry.architectures.get("spacy-repsl.DecoderTagger.v1")
         assert registry.misc.get("spacy-repsl.lora.v1")
         assert registry.scorers.get("spacy-repsl.strict_iob_scorer.v1")
+        assert registry.loggers.get("spacy-repsl.ray_tune_logger.v1")
         assert spacy.blank("en").get_factory_meta("repsl_tagger").factory == "repsl_tagger"
+        import sys
+        assert "ray" not in sys.modules  # the Tune logger imports Ray only when training starts
         print("ok")
         """
     )
     assert result.returncode == 0, result.stderr
+
+
+BLOCK_RAY = """
+import sys
+class Block:
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] == "ray":
+            raise ImportError("No module named 'ray' (blocked)")
+sys.meta_path.insert(0, Block())
+"""
+
+
+def test_the_local_engine_runs_without_ray_and_the_ray_engine_says_how_to_install_it(tmp_path):
+    # A grid with nothing to do except one failing run: the local engine gets that far without Ray.
+    cfg = Path(__file__).parent.parent / "configs" / "tiny.cfg"
+    args = ["--root", str(tmp_path), "--config", str(cfg), "--datasets", "demo", "--models", "m", "--repetitions", "0", "--unmasking=",
+            "--seeds", "1"]
+    local = run(BLOCK_RAY + f"""
+from spacy_repsl.experiments.__main__ import main
+try:
+    main(["train", *{args!r}])
+except SystemExit as e:
+    print("exit", e.code, "ray" in sys.modules)
+""")
+    assert "exit 1 False" in local.stdout, local.stdout + local.stderr
+    assert "run the preprocess-demo command first" in local.stdout
+    for command in (["train", "--engine", "ray"], ["search"]):
+        result = run(BLOCK_RAY + f"""
+from spacy_repsl.experiments.__main__ import main
+try:
+    main([*{command!r}, *{args!r}])
+except SystemExit as e:
+    print("exit", e.code)
+""")
+        assert "exit 2" in result.stdout, result.stdout + result.stderr
+        assert 'pip install "spacy-repsl[ray]"' in result.stderr

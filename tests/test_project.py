@@ -70,8 +70,17 @@ def test_project_yml_is_valid_and_names_what_others_rely_on():
     config = load_project_config(ROOT / "project")
     commands = {c["name"] for c in config["commands"]}
     for name in ("preprocess-conll03", "preprocess-rest14", "preprocess-nlupp", "preprocess-ace05", "train",
-                 "evaluate", "aggregate", "plot", "profile", "package", "sweep", "demo-run"):
+                 "evaluate", "aggregate", "plot", "profile", "package", "sweep", "demo-run", "search", "search-demo-run"):
         assert name in commands
-    assert {"all", "demo", "conll03", "rest14", "nlupp", "ace05"} <= set(config["workflows"])
-    for var in ("conll03_dir", "rest14_dir", "nlupp_dir", "ace05_dir", "models", "seeds", "gpu_id", "demo_conll03_dir"):
+    assert {"all", "demo", "search-demo", "conll03", "rest14", "nlupp", "ace05"} <= set(config["workflows"])
+    for var in ("conll03_dir", "rest14_dir", "nlupp_dir", "ace05_dir", "models", "seeds", "gpu_id", "demo_conll03_dir",
+                "engine", "ray_address", "gpus_per_run", "cpus_per_run", "bos"):
         assert var in config["vars"]
+    assert config["vars"]["engine"] == "local" and config["vars"]["bos"] == "every"
+    # Every command that trains or evaluates runs of the grid passes the engine settings.
+    for command in config["commands"]:
+        for line in command["script"]:
+            if any(f"spacy_repsl.experiments {c} " in line for c in ("train", "evaluate", "sweep", "search")):
+                assert "--ray-address= " in line and "--gpus-per-run= " in line, line  # vars substituted
+                if " search " not in line:
+                    assert "--engine local" in line, line

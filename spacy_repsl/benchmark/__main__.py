@@ -20,6 +20,7 @@ from typing import Any, Callable, Dict, List, Optional, Sequence
 
 from .cells import ABLATIONS, DEFAULT_MODEL, build_default_model, describe, fast_paths_cell, grid_cell
 from .report import fast_path_report, machine, report
+from .sections import write_section
 
 
 def run_cell(cell: Dict[str, Any]) -> Dict[str, Any]:
@@ -121,7 +122,7 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
     command = "python -m spacy_repsl.benchmark " + " ".join(argv if argv is not None else sys.argv[1:])
     info = {"machine": machine(), "model": str(args.model or f"scaled-down Mistral {DEFAULT_MODEL}"), "settings": settings}
     text = report(results, info, command.strip()) + fast_path_report(fast_paths)
-    args.output.write_text(text)
+    write_section(args.output, "grid", text)
     args.output.with_suffix(".json").write_text(
         json.dumps({"info": info, "cells": results, "fast_paths": fast_paths}, indent=2) + "\n"
     )

@@ -1,4 +1,7 @@
-"""python -m spacy_repsl.datasets DATASET INPUT_DIR OUTPUT_DIR [--split paper|random] [--seed N]"""
+"""python -m spacy_repsl.datasets DATASET INPUT_DIR OUTPUT_DIR [--split paper|random] [--seed N]
+
+`python -m spacy_repsl.datasets demo OUTPUT_DIR [--seed N] [--sizes 600,200,200]` writes the demo's
+generated corpus (no input)."""
 from __future__ import annotations
 
 import argparse
@@ -15,16 +18,21 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
         description="Convert a public dataset to train/dev/test .spacy files and a report.json.",
     )
     parser.add_argument("dataset", choices=DATASETS)
-    parser.add_argument("input_dir", type=Path, help="the dataset's files as published")
-    parser.add_argument("output_dir", type=Path)
+    parser.add_argument("paths", type=Path, nargs="+", metavar="INPUT_DIR OUTPUT_DIR",
+                        help="the dataset's files as published, and where to write (demo: OUTPUT_DIR only)")
     parser.add_argument("--split", default="paper", choices=["paper", "random"],
                         help="rest14/nlupp: the paper's split or a seeded random one")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--ace05-files", nargs=3, metavar=("TRAIN", "DEV", "TEST"),
                         help="ace05 only: file names (default train.json dev.json test.json)")
+    parser.add_argument("--sizes", default="600,200,200", help="demo only: train,dev,test sentences")
     parser.add_argument("--only-if-listed", metavar="DATASETS",
                         help="comma-separated dataset names; do nothing unless DATASET is one of them")
     args = parser.parse_args(argv)
+    wanted = 1 if args.dataset == "demo" else 2
+    if len(args.paths) != wanted:
+        parser.error("demo takes OUTPUT_DIR only" if wanted == 1 else f"{args.dataset} takes INPUT_DIR OUTPUT_DIR")
+    input_dir, output_dir = (None, args.paths[0]) if wanted == 1 else args.paths
     if args.only_if_listed is not None and args.dataset not in args.only_if_listed.split(","):
         print(f"{args.dataset}: not in the chosen datasets ({args.only_if_listed}), skipped")
         return
@@ -32,9 +40,11 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
     kwargs = {"split": args.split, "seed": args.seed}
     if args.ace05_files:
         kwargs["files"] = dict(zip(("train", "dev", "test"), args.ace05_files))
-    conversion = module.convert(args.input_dir, **kwargs)
-    conversion.write(args.output_dir)
-    print(f"Wrote {', '.join(sorted(conversion.docs))} and report.json to {args.output_dir}")
+    if args.dataset == "demo":
+        kwargs["sizes"] = tuple(int(x) for x in args.sizes.split(","))
+    conversion = module.convert(input_dir, **kwargs)
+    conversion.write(output_dir)
+    print(f"Wrote {', '.join(sorted(conversion.docs))} and report.json to {output_dir}")
 
 
 if __name__ == "__main__":

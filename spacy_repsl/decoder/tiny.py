@@ -126,6 +126,15 @@ def build_tiny_decoder(
     return path
 
 
+def read_texts(path: Path) -> Sequence[str]:
+    if path.suffix == ".spacy":
+        import spacy
+        from spacy.tokens import DocBin
+
+        return [doc.text for doc in DocBin().from_disk(path).get_docs(spacy.blank("xx").vocab)]
+    return [line for line in path.read_text(encoding="utf8").splitlines() if line.strip()]
+
+
 def main(argv: Optional[Sequence[str]] = None) -> None:
     """`python -m spacy_repsl.decoder.tiny FAMILY PATH`: write a tiny random decoder."""
     import argparse
@@ -136,8 +145,12 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
     parser.add_argument("--layers", type=int, default=4)
     parser.add_argument("--hidden", type=int, default=64)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--texts", type=Path, default=None,
+                        help="train the tokenizer on these texts too: a .spacy file, or one text per line")
     args = parser.parse_args(argv)
-    path = build_tiny_decoder(args.family, args.path, seed=args.seed, num_layers=args.layers, hidden_size=args.hidden)
+    texts = read_texts(args.texts) if args.texts else ()
+    path = build_tiny_decoder(args.family, args.path, texts=texts, seed=args.seed, num_layers=args.layers,
+                              hidden_size=args.hidden)
     print(f"Wrote a tiny random {args.family} decoder ({args.layers} layers, hidden {args.hidden}) to {path}")
 
 

@@ -1,7 +1,8 @@
-"""python -m spacy_repsl.experiments {train,evaluate,sweep,aggregate,plot,profile,package} ...
+"""python -m spacy_repsl.experiments {train,evaluate,sweep,search,aggregate,plot,profile,package} ...
 
 Grid options are comma-separated lists; anything after `--` is passed to `spacy train` as
-config overrides (e.g. `-- --training.max_epochs 2`).
+config overrides (e.g. `-- --training.max_epochs 2`). `--engine ray` runs train, evaluate and
+sweep as Ray tasks (pip install "spacy-repsl[ray]"); `search` always runs on Ray Tune.
 """
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from pathlib import Path
 from typing import List, Optional, Sequence
 
 from . import grid
+from .execution import EngineOptions, run_stage
 from .methods import grid_methods, group_sweep
 
 
@@ -24,10 +26,15 @@ def ints(text: str) -> List[int]:
     return [int(x) for x in csv(text)]
 
 
+def optional_float(text: str) -> Optional[float]:
+    """A number, or None for "" (project.yml passes its empty defaults)."""
+    return float(text) if str(text).strip() else None
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m spacy_repsl.experiments", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("command", choices=["train", "evaluate", "sweep", "aggregate", "plot", "profile", "package"])
+    p.add_argument("command", choices=["train", "evaluate", "sweep", "search", "aggregate", "plot", "profile", "package"])
     p.add_argument("--root", type=Path, default=Path("."), help="the project directory")
     p.add_argument("--config", type=Path, default=Path("../configs/repetition.cfg"))
     p.add_argument("--datasets", type=csv, default=csv("conll03,rest14,nlupp,ace05"))
@@ -40,13 +47,49 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--groups", type=int, default=4, help="m, the number of layer groups in the sweep")
     p.add_argument("--sweep-datasets", type=csv, default=csv("conll03"))
     p.add_argument("--gpu-id", type=int, default=-1)
+    p.add_argument("--bos", default="every", choices=["every", "once"],
+                   help="BOS in front of every copy (the SR paper's inputs, default) or once")
+    g = p.add_argument_group("engines")
+    g.add_argument("--engine", default="local", choices=["local", "ray"],
+                   help="local: one run after another in this process; ray: runs as Ray tasks, concurrently")
+    g.add_argument("--ray-address", default=None, type=lambda a: a or None,
+                   help="join this Ray cluster ('auto' or host:port); default: start a local Ray instance")
+    g.add_argument("--gpus-per-run", type=optional_float, default=None, help="Ray: GPUs per run (default 1 with --gpu-id >= 0, else 0)")
+    g.add_argument("--cpus-per-run", type=optional_float, default=None,
+                   help="Ray: CPUs per run (default 1); also the torch thread count of each run, on either engine")
+    g.add_argument("--max-failures", type=int, default=2, help="Ray: retries of a run whose worker process died")
+    s_ = p.add_argument_group("search")
+    s_.add_argument("--search-datasets", type=csv, default=csv("conll03"))
+    s_.add_argument("--candidates", type=csv, default=csv("r0,r1,r2,r4,middle,full,groups"),
+                    help="methods to compare; 'groups' stands for all 2^m layer-group configurations")
+    s_.add_argument("--scheduler", default="asha", choices=["asha", "none"], help="asha stops trials that fall behind")
+    s_.add_argument("--grace-period", type=int, default=2, help="evaluations before ASHA may stop a trial")
+    s_.add_argument("--reduction-factor", type=float, default=2, help="ASHA keeps the top 1/rf at each rung")
     p.add_argument("--package-name", default="repsl")
     p.add_argument("--package-version", default="0.0.0")
     return p
 
 
 def main(argv: Optional[Sequence[str]] = None) -> None:
+    from ..engines.ray_cluster import RayMissingError
+
+    try:
+        failures = run(argv)
+    except (RayMissingError, FileNotFoundError, ConnectionError, ValueError) as err:  # the user's to fix: no traceback
+        print(f"error: {err}", file=sys.stderr)
+        sys.exit(2)
+    except KeyboardInterrupt:
+        print("\nInterrupted. Run the same command again to resume: finished runs are skipped.", file=sys.stderr)
+        sys.exit(130)
+    if failures:
+        sys.exit(1)
+
+
+def run(argv: Optional[Sequence[str]] = None) -> int:
+    """Run one command; returns the number of runs that failed."""
     from spacy.cli._util import parse_config_overrides
+
+    from ..engines.jobs import report_failures
 
     argv = list(sys.argv[1:] if argv is None else argv)
     extra_args = argv[argv.index("--") + 1 :] if "--" in argv else []
@@ -57,15 +100,33 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
     runs = grid.plan(args.datasets, args.models, methods, args.seeds)
     sweep_runs = grid.plan(args.sweep_datasets, args.models, group_sweep(args.groups), args.seeds) if args.groups else []
     config = args.config.resolve()
-    train = partial(grid.train_run, root=root, config=config, gpu_id=args.gpu_id, extra=extra)
+    if args.command in ("train", "sweep", "search") and not config.is_file():
+        raise FileNotFoundError(f"The training config {args.config} was not found (resolved to {config}): pass "
+                                "--config (relative paths start where the command runs; in project.yml, in project/).")
+    options = EngineOptions(args.engine, args.ray_address, args.cpus_per_run, args.gpus_per_run, args.max_failures,
+                            args.gpu_id)
+    locations = {m: grid.model_location(m) for m in args.models}
+    train = partial(grid.train_run, root=root, config=config, gpu_id=options.worker_gpu_id, extra=extra, bos=args.bos,
+                    locations=locations)
     evaluate = partial(grid.evaluate_run, root=root)
+
+    def trained(run: grid.Run) -> bool:
+        return run.is_trained(root)
+
+    def evaluated(run: grid.Run) -> bool:
+        return run.is_evaluated(root)
+
+    outcomes = []
     if args.command == "train":
-        grid.each(runs, train, "train")
+        outcomes = run_stage(runs, "train", train, trained, root, options, requires=[config])
     elif args.command == "evaluate":
-        grid.each(runs, evaluate, "evaluate")
+        outcomes = run_stage(runs, "evaluate", evaluate, evaluated, root, options)
     elif args.command == "sweep":
-        grid.each(sweep_runs, train, "sweep train")
-        grid.each(sweep_runs, evaluate, "sweep evaluate")
+        outcomes = run_stage(sweep_runs, "sweep train", train, trained, root, options, requires=[config])
+        outcomes += run_stage([r for r in sweep_runs if r.is_trained(root)], "sweep evaluate", evaluate, evaluated,
+                              root, options)
+    elif args.command == "search":
+        return search_all(args, root, config, extra, options)
     elif args.command == "aggregate":
         from .reports import aggregate
 
@@ -85,6 +146,33 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
         profile(root, first_seed)
     elif args.command == "package":
         package_best(root, runs, args.package_name, args.package_version)
+    return report_failures(outcomes, args.command)
+
+
+def search_all(args: argparse.Namespace, root: Path, config: Path, extra: dict, options: EngineOptions) -> int:
+    """One search per dataset and model; prints each trial and updates results.md."""
+    from ..engines.ray_cluster import require_ray
+    from .reports import aggregate
+    from .search import candidates, search, trial_lines
+
+    require_ray()
+    methods = candidates(args.candidates, args.groups)
+    failed = 0
+    for dataset in args.search_datasets:
+        grid.plan([dataset], args.models, methods, args.seeds[:1])  # validates names before starting Ray
+        for model in args.models:
+            result = search(root, dataset, model, methods, config=config, seed=args.seeds[0], bos=args.bos,
+                            extra=extra, scheduler=args.scheduler, grace_period=args.grace_period,
+                            reduction_factor=args.reduction_factor, cpus=options.cpus, gpus=options.gpus,
+                            gpu_id=args.gpu_id, threads=options.threads, max_failures=args.max_failures,
+                            address=args.ray_address)
+            print(f"[search {dataset}] {model}: best on dev {result['best_method']}; {result['stopped_early']} of "
+                  f"{len(result['trials'])} trial(s) stopped early", flush=True)
+            print("\n".join(trial_lines(result)), flush=True)
+            failed += result["failed"]
+    aggregate(root, grid.load_metrics(root))
+    print(f"Wrote metrics/search/ and the search table in {root / 'metrics' / 'results.md'}")
+    return failed
 
 
 def package_best(root: Path, runs: Sequence[grid.Run], name: str, version: str) -> None:

@@ -114,6 +114,12 @@ def aggregate(root: Path, metrics: Sequence[Dict[str, Any]]) -> Dict[str, Any]:
                 entry.setdefault("sweep", {})[dataset] = {"rows": rows, "best_on_dev": best}
         out["models"][model] = entry
         md.append("")
+    from .search import load_searches, search_table
+
+    searches = load_searches(root)
+    if searches:
+        md += ["## Config search (best method on dev, trials stopped early)", ""] + search_table(searches) + [""]
+        out["search"] = searches
     speed_path = root / "metrics" / "speed.json"
     if speed_path.is_file():
         speed = json.loads(speed_path.read_text())

@@ -35,6 +35,27 @@ def test_runs_and_overrides(tmp_path):
         plan(["imdb"], ["m"], ["r0"], [1])
 
 
+def test_the_grid_reproduces_the_sr_papers_input_format_by_default(tmp_path):
+    from spacy_repsl.experiments.__main__ import parser
+
+    args = parser().parse_args(["train"])
+    assert args.bos == "every" and args.engine == "local" and args.ray_address is None
+    run = Run("conll03", "m", "r1", 5)
+    assert train_overrides(run, tmp_path, bos=args.bos)["components.repsl_tagger.model.bos"] == "every"
+    assert "components.repsl_tagger.model.bos" not in train_overrides(run, tmp_path)  # the config's own value
+    assert parser().parse_args(["train", "--gpus-per-run=", "--cpus-per-run=2"]).cpus_per_run == 2.0
+
+
+def test_engine_options_defaults():
+    from spacy_repsl.experiments.execution import EngineOptions
+
+    assert EngineOptions("ray", gpu_id=0).gpus == 1.0 and EngineOptions("ray").gpus == 0.0
+    assert EngineOptions("ray", gpu_id=3).worker_gpu_id == 0  # Ray makes the task's GPU visible as 0
+    assert EngineOptions("local", gpu_id=3).worker_gpu_id == 3
+    assert EngineOptions("local").threads is None and EngineOptions("ray").threads == 1
+    assert EngineOptions("local", cpus_per_run=2).threads == 2
+
+
 def test_mean_and_95_ci():
     values = [0.90, 0.92, 0.91, 0.93, 0.89]
     mean, half = mean_ci(values)

@@ -9,17 +9,27 @@ never leaves a silently random head.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import shutil
 import tempfile
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Dict, Iterator, Optional, Sequence, Union
+from typing import Any, Dict, Iterator, List, Optional, Sequence, Union
+
+logger = logging.getLogger("spacy_repsl")
 
 TRAINABLE_FILE = "trainable.safetensors"
 BASE_DIR = "base"
-# Files of a checkpoint worth bundling: configs, weights in safetensors, tokenizer files.
-BASE_SUFFIXES = (".json", ".safetensors", ".model", ".txt", ".tiktoken", ".jinja")
+BUNDLE_MANIFEST = "bundled.json"
+# The files a decoder checkpoint needs to load: its config, its weights, its tokenizer. Nothing
+# else in the folder (training logs, notes, stray files) is bundled into a pipeline.
+BASE_FILES = (
+    "config.json", "generation_config.json", "model.safetensors.index.json",
+    "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "added_tokens.json",
+    "vocab.json", "merges.txt", "tokenizer.model", "spiece.model", "chat_template.jinja", "chat_template.json",
+)
+BASE_SUFFIXES = (".safetensors", ".tiktoken")
 
 
 class AdapterFileError(ValueError):
@@ -54,6 +64,9 @@ def load_trainable(module: Any, data: bytes, where: str, labels: Sequence[str]) 
             f"for ({trained_for}): the labels (cfg or labels file) were changed after training. Use the "
             "labels the pipeline was trained with."
         )
+    from .finite import check_weights
+
+    check_weights(saved, f"in {where}")
     params = {name: p for name, p in module.named_parameters() if p.requires_grad}
     missing = sorted(set(params) - set(saved))
     unexpected = sorted(set(saved) - set(params))
@@ -97,13 +110,48 @@ def base_source(name: str, revision: Optional[str]) -> Path:
         ) from None
 
 
-def bundle_base(name: str, revision: Optional[str], destination: Path) -> None:
-    """Copy the base checkpoint's config, safetensors weights and tokenizer files."""
-    source = base_source(name, revision)
-    destination.mkdir(parents=True, exist_ok=True)
+def base_files(source: Path, root: Optional[Path] = None) -> List[Path]:
+    """The checkpoint files in `source` that a model needs (see BASE_FILES).
+
+    A file may be a link only to somewhere inside `root` (the folder itself, or the hub cache's
+    folder of this model, whose snapshots link to its blobs); a link elsewhere is refused."""
+    root = (root or source).resolve()
+    chosen = []
     for path in sorted(source.iterdir()):
-        if path.is_file() and path.suffix in BASE_SUFFIXES:
-            shutil.copy2(path.resolve(), destination / path.name)
+        if not (path.name in BASE_FILES or path.suffix in BASE_SUFFIXES) or not path.is_file():
+            continue
+        target = path.resolve()
+        if target != root and root not in target.parents:
+            raise ValueError(
+                f"Cannot bundle {path}: it links to {target}, outside the base model's folder {root}. Copy the "
+                "file into the folder (or bundle the base yourself) before saving with bundle_base = true.")
+        chosen.append(path)
+    if not any(p.name == "config.json" for p in chosen):
+        raise FileNotFoundError(f"Cannot bundle the base model from {source}: it has no config.json.")
+    return chosen
+
+
+def bundle_base(name: str, revision: Optional[str], destination: Path) -> List[str]:
+    """Copy the base checkpoint's config, weights and tokenizer files; returns their names
+    (also written to base/bundled.json with sizes and the source)."""
+    source = base_source(name, revision)
+    in_cache = not Path(name).is_dir()
+    files = base_files(source, source.parent.parent if in_cache else source)
+    destination.mkdir(parents=True, exist_ok=True)
+    for path in files:
+        shutil.copyfile(path.resolve(), destination / path.name)
+    manifest = {"source": name, "revision": revision,
+                "files": {p.name: (destination / p.name).stat().st_size for p in files}}
+    (destination / BUNDLE_MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
+    logger.info("Bundled base model %s: %s", name, ", ".join(p.name for p in files))
+    return [p.name for p in files]
+
+
+def _default_mode(directory: bool) -> int:
+    """What os.mkdir / open would give under the current umask."""
+    umask = os.umask(0)
+    os.umask(umask)
+    return (0o777 if directory else 0o666) & ~umask
 
 
 @contextmanager
@@ -112,6 +160,7 @@ def atomic_directory(path: Union[str, Path]) -> Iterator[Path]:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
+    os.chmod(tmp, _default_mode(directory=True))  # mkdtemp makes it 0700: other users could not load it
     try:
         yield tmp
         if path.exists():

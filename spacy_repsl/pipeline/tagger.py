@@ -61,6 +61,8 @@ def check_target(target: str) -> str:
         "target": "ents",
         "decoding": "strict",
         "bundle_base": False,
+        "overwrite_ents": False,
+        "overwrite": False,
         "scorer": {"@scorers": "spacy-repsl.strict_iob_scorer.v1"},
     },
     default_score_weights={"ents_f": 1.0, "ents_p": 0.0, "ents_r": 0.0, "ents_per_type": None},
@@ -72,12 +74,18 @@ def make_repsl_tagger(
     target: str,
     decoding: str,
     bundle_base: bool,
+    overwrite_ents: bool,
+    overwrite: bool,
     scorer: Optional[Callable],
 ) -> "RepSLTagger":
     """target: "ents" or "spans:<key>"; decoding: "strict" (the papers') or "viterbi";
-    bundle_base: copy the base model's files when saving, for pipelines that load offline."""
+    bundle_base: copy the base model's files when saving, for pipelines that load offline;
+    overwrite_ents / overwrite: replace the entities / the span group already on a doc (by
+    default they are kept, as spaCy's `ner` keeps them, and predictions fill only the tokens
+    they do not cover)."""
     return RepSLTagger(
-        nlp.vocab, model, name, target=target, decoding=decoding, bundle_base=bundle_base, scorer=scorer
+        nlp.vocab, model, name, target=target, decoding=decoding, bundle_base=bundle_base,
+        overwrite_ents=overwrite_ents, overwrite=overwrite, scorer=scorer,
     )
 
 
@@ -93,6 +101,8 @@ class RepSLTagger(TrainablePipe):
         target: str = "ents",
         decoding: str = "strict",
         bundle_base: bool = False,
+        overwrite_ents: bool = False,
+        overwrite: bool = False,
         scorer: Optional[Callable] = None,
     ) -> None:
         if decoding not in DECODINGS:
@@ -101,6 +111,7 @@ class RepSLTagger(TrainablePipe):
         self.model = model
         self.name = name
         self.scorer = scorer
+        self.overwrite = bool(overwrite_ents if target == "ents" else overwrite)
         self.cfg: Dict[str, Any] = {
             "labels": [],
             "target": check_target(target),
@@ -195,17 +206,24 @@ class RepSLTagger(TrainablePipe):
         return [softmax(scores) for scores in logits]
 
     def set_annotations(self, docs: Iterable[Doc], probs: Sequence[Any]) -> None:
+        """Predicted spans; spans already on the doc are kept unless overwriting, and predictions
+        that would touch a token they cover are left out."""
         names = self.tag_names
         target = self.cfg["target"]
+        key = target.split(":", 1)[1] if target != "ents" else None
         for doc, doc_probs in zip(docs, probs):
             spans = [
                 Span(doc, start, end, label=label)
                 for start, end, label in decode(to_numpy(doc_probs), names, self.cfg["decoding"])
             ]
-            if target == "ents":
-                doc.set_ents(spans, default="outside")
+            kept = [] if self.overwrite else list(doc.ents if key is None else doc.spans.get(key, []))
+            if kept:
+                covered = {i for span in kept for i in range(span.start, span.end)}
+                spans = kept + [s for s in spans if covered.isdisjoint(range(s.start, s.end))]
+            if key is None:
+                doc.set_ents(sorted(spans, key=lambda s: s.start), default="outside")
             else:
-                doc.spans[target.split(":", 1)[1]] = SpanGroup(doc, spans=spans)
+                doc.spans[key] = SpanGroup(doc, spans=spans)
 
     # Training -----------------------------------------------------------------------------
 
@@ -264,9 +282,15 @@ class RepSLTagger(TrainablePipe):
         examples = list(examples)
         if not any(len(eg.predicted) for eg in examples):
             return losses
+        from ..models.decoder_tagger import get_runtime
+        from ..finite import check_gradients, check_loss
+
+        self._updates = getattr(self, "_updates", 0) + 1
         scores, backprop = self.model.begin_update([eg.predicted for eg in examples])
         loss, d_scores = self.get_loss(examples, scores)
+        check_loss(loss, self.name, self._updates)
         backprop(d_scores)
+        check_gradients(get_runtime(self.model).module, self.name, self._updates)
         if sgd is not None:
             self.finish_update(sgd)
         losses[self.name] += loss
@@ -289,9 +313,10 @@ class RepSLTagger(TrainablePipe):
         runtime = get_runtime(self.model)
         self._check_not_merged(runtime)
         settings = self.model.attrs["settings"]
+        state = self._finite_state(runtime)
         with atomic_directory(path) as tmp:
             srsly.write_json(tmp / "cfg", self.cfg)
-            (tmp / TRAINABLE_FILE).write_bytes(trainable_bytes(runtime.module.trainable_state(), self.labels))
+            (tmp / TRAINABLE_FILE).write_bytes(trainable_bytes(state, self.labels))
             srsly.write_json(tmp / "decoder.json", self._decoder_info(settings))
             if self.cfg["bundle_base"]:
                 source = runtime.base_path or settings.name
@@ -324,7 +349,7 @@ class RepSLTagger(TrainablePipe):
             {
                 "cfg": self.cfg,
                 "decoder": self._decoder_info(self.model.attrs["settings"]),
-                "trainable": trainable_bytes(runtime.module.trainable_state(), self.labels),
+                "trainable": trainable_bytes(self._finite_state(runtime), self.labels),
             }
         )
 
@@ -337,6 +362,13 @@ class RepSLTagger(TrainablePipe):
         runtime = load_runtime(self.model)
         load_trainable(runtime.module, data["trainable"], "the serialized bytes", self.labels)
         return self
+
+    def _finite_state(self, runtime: Any) -> Dict[str, Any]:
+        from ..finite import check_weights
+
+        state = runtime.module.trainable_state()
+        check_weights(state, f"of {self.name}, about to be saved,")
+        return state
 
     def _check_not_merged(self, runtime: Any) -> None:
         if runtime.merged:

@@ -110,6 +110,13 @@ def base_source(name: str, revision: Optional[str]) -> Path:
         ) from None
 
 
+def pinned_revision(name: str, directory: Path) -> Optional[str]:
+    """The commit a hub id resolved to (its snapshot folder's name); None for local paths."""
+    if Path(name).is_dir():
+        return None
+    return directory.name if directory.parent.name == "snapshots" else None
+
+
 def base_files(source: Path, root: Optional[Path] = None) -> List[Path]:
     """The checkpoint files in `source` that a model needs (see BASE_FILES).
 

@@ -112,6 +112,7 @@ class TaggerRuntime:
     placeholder_id: int
     base_path: Optional[Path] = None
     merged: bool = False
+    revision: Optional[str] = None  # the revision loaded (the config's, or a saved pipeline's pin)
 
 
 def init(model: Model, X: Optional[InT] = None, Y: Optional[Any] = None) -> None:
@@ -131,8 +132,9 @@ def thinc_device() -> str:
     return "cpu"
 
 
-def load_runtime(model: Model, base_path: Optional[Path] = None) -> TaggerRuntime:
-    """Load the base decoder (from `base_path` when a bundled copy exists), add the head."""
+def load_runtime(model: Model, base_path: Optional[Path] = None, revision: Optional[str] = None) -> TaggerRuntime:
+    """Load the base decoder (from `base_path` when a bundled copy exists, else at `revision`
+    when given: a saved pipeline's pinned commit), add the head."""
     from ..decoder.encoder import build_decoder
     from .shim import TaggerShim
     from .torch_tagger import TaggerModule
@@ -149,10 +151,13 @@ def load_runtime(model: Model, base_path: Optional[Path] = None) -> TaggerRuntim
     overrides: dict = {"device": thinc_device()}
     if base_path is not None:
         overrides.update(name=str(base_path), revision=None, local_files_only=True)
+    elif revision:
+        overrides.update(revision=revision)
     decoder, tokenizer = build_decoder(dataclasses.replace(settings, **overrides))
     module = TaggerModule(decoder, n_tags, dropout=model.attrs["head_dropout"], pooling=model.attrs["pooling"])
     placeholder = tokenizer.unk_token_id if tokenizer.unk_token_id is not None else decoder.pad_token_id
-    runtime = TaggerRuntime(tokenizer=tokenizer, module=module, placeholder_id=int(placeholder), base_path=base_path)
+    runtime = TaggerRuntime(tokenizer=tokenizer, module=module, placeholder_id=int(placeholder), base_path=base_path,
+                            revision=None if base_path is not None else overrides.get("revision", settings.revision))
     model.attrs["runtime"] = runtime
     model.shims.append(TaggerShim(module, device=decoder.device))
     return runtime

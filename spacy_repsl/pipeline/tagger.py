@@ -44,6 +44,16 @@ DEFAULT_MODEL = Config().from_str(DEFAULT_MODEL_CONFIG)["model"]
 DECODINGS = ("strict", "viterbi")
 
 
+def check_accept_changes(names: Sequence[str]) -> List[str]:
+    from ..fingerprint import METHOD_SETTINGS
+
+    allowed = ("base",) + METHOD_SETTINGS
+    unknown = [n for n in names if n not in allowed]
+    if unknown:
+        raise ValueError(f"Invalid accept_changes {unknown}: use any of {list(allowed)}.")
+    return list(names)
+
+
 def check_target(target: str) -> str:
     if target == "ents" or (target.startswith("spans:") and len(target) > len("spans:")):
         return target
@@ -63,6 +73,7 @@ def check_target(target: str) -> str:
         "bundle_base": False,
         "overwrite_ents": False,
         "overwrite": False,
+        "accept_changes": [],
         "scorer": {"@scorers": "spacy-repsl.strict_iob_scorer.v1"},
     },
     default_score_weights={"ents_f": 1.0, "ents_p": 0.0, "ents_r": 0.0, "ents_per_type": None},
@@ -76,16 +87,18 @@ def make_repsl_tagger(
     bundle_base: bool,
     overwrite_ents: bool,
     overwrite: bool,
+    accept_changes: List[str],
     scorer: Optional[Callable],
 ) -> "RepSLTagger":
     """target: "ents" or "spans:<key>"; decoding: "strict" (the papers') or "viterbi";
     bundle_base: copy the base model's files when saving, for pipelines that load offline;
     overwrite_ents / overwrite: replace the entities / the span group already on a doc (by
     default they are kept, as spaCy's `ner` keeps them, and predictions fill only the tokens
-    they do not cover)."""
+    they do not cover); accept_changes: what may differ from the saved pipeline when it is
+    loaded ("base", or method settings such as "repetitions"); by default any change is refused."""
     return RepSLTagger(
         nlp.vocab, model, name, target=target, decoding=decoding, bundle_base=bundle_base,
-        overwrite_ents=overwrite_ents, overwrite=overwrite, scorer=scorer,
+        overwrite_ents=overwrite_ents, overwrite=overwrite, accept_changes=accept_changes, scorer=scorer,
     )
 
 
@@ -103,6 +116,7 @@ class RepSLTagger(TrainablePipe):
         bundle_base: bool = False,
         overwrite_ents: bool = False,
         overwrite: bool = False,
+        accept_changes: Sequence[str] = (),
         scorer: Optional[Callable] = None,
     ) -> None:
         if decoding not in DECODINGS:
@@ -112,6 +126,7 @@ class RepSLTagger(TrainablePipe):
         self.name = name
         self.scorer = scorer
         self.overwrite = bool(overwrite_ents if target == "ents" else overwrite)
+        self.accept_changes = check_accept_changes(accept_changes)
         self.cfg: Dict[str, Any] = {
             "labels": [],
             "target": check_target(target),
@@ -317,7 +332,7 @@ class RepSLTagger(TrainablePipe):
         with atomic_directory(path) as tmp:
             srsly.write_json(tmp / "cfg", self.cfg)
             (tmp / TRAINABLE_FILE).write_bytes(trainable_bytes(state, self.labels))
-            srsly.write_json(tmp / "decoder.json", self._decoder_info(settings))
+            srsly.write_json(tmp / "decoder.json", self._decoder_info(runtime))
             if self.cfg["bundle_base"]:
                 source = runtime.base_path or settings.name
                 bundle_base(str(source), None if runtime.base_path else settings.revision, tmp / BASE_DIR)
@@ -333,9 +348,13 @@ class RepSLTagger(TrainablePipe):
                     f"{path / required} is missing: {path} is not a complete saved {self.name}. "
                     "Save the trained pipeline again (nlp.to_disk)."
                 )
-        self._load_cfg(srsly.read_json(path / "cfg"))
+        self._load_cfg(read_json_file(path / "cfg"))
+        info = read_json_file(path / "decoder.json") if (path / "decoder.json").is_file() else {}
+        self._check_method(info, str(path))
         base = path / BASE_DIR
-        runtime = load_runtime(self.model, base_path=base if base.is_dir() else None)
+        bundled = base if base.is_dir() else None
+        runtime = load_runtime(self.model, base_path=bundled, revision=None if bundled else self._pinned(info))
+        self._check_base(info, runtime, str(path))
         load_trainable(runtime.module, (path / TRAINABLE_FILE).read_bytes(), str(path / TRAINABLE_FILE), self.labels)
         return self
 
@@ -348,7 +367,7 @@ class RepSLTagger(TrainablePipe):
         return srsly.msgpack_dumps(
             {
                 "cfg": self.cfg,
-                "decoder": self._decoder_info(self.model.attrs["settings"]),
+                "decoder": self._decoder_info(runtime),
                 "trainable": trainable_bytes(self._finite_state(runtime), self.labels),
             }
         )
@@ -359,7 +378,10 @@ class RepSLTagger(TrainablePipe):
 
         data = srsly.msgpack_loads(bytes_data)
         self._load_cfg(data["cfg"])
-        runtime = load_runtime(self.model)
+        info = data.get("decoder") or {}
+        self._check_method(info, "the serialized bytes")
+        runtime = load_runtime(self.model, revision=self._pinned(info))
+        self._check_base(info, runtime, "the serialized bytes")
         load_trainable(runtime.module, data["trainable"], "the serialized bytes", self.labels)
         return self
 
@@ -386,17 +408,76 @@ class RepSLTagger(TrainablePipe):
         self.cfg.update(cfg)
         self._set_dims()
 
-    @staticmethod
-    def _decoder_info(settings: Any) -> Dict[str, Any]:
-        """The base model reference, for people and tools reading a saved pipeline."""
+    def _method(self) -> Dict[str, Any]:
+        settings, attrs = self.model.attrs["settings"], self.model.attrs
+        return {"repetitions": settings.repetitions, "unmask": str(settings.unmask), "exit_layer": settings.exit_layer,
+                "pooling": attrs["pooling"], "positions": settings.positions, "bos": settings.bos,
+                "max_length": attrs["max_length"], "window_context": attrs["window_context"]}
+
+    def _decoder_info(self, runtime: Any) -> Dict[str, Any]:
+        """The base model (reference, pinned revision, fingerprint) and the method settings the
+        weights were trained with; checked when the pipeline is loaded."""
+        from ..fingerprint import base_fingerprint
+        from ..serialization import base_source, pinned_revision
+
+        settings = self.model.attrs["settings"]
+        revision = runtime.revision if runtime.base_path is None else None
+        directory = runtime.base_path or base_source(settings.name, revision)
         return {
             "name": settings.name,
-            "revision": settings.revision,
-            "repetitions": settings.repetitions,
-            "unmask": str(settings.unmask),
-            "exit_layer": settings.exit_layer,
+            "revision": pinned_revision(settings.name, directory) or revision,
             "quantization": settings.quantization,
+            "method": self._method(),
+            "base_fingerprint": base_fingerprint(directory),
         }
+
+    def _pinned(self, info: Dict[str, Any]) -> Optional[str]:
+        """The config's revision, or else the commit the pipeline was saved with."""
+        return self.model.attrs["settings"].revision or info.get("revision")
+
+    def _check_method(self, info: Dict[str, Any], where: str) -> None:
+        from ..fingerprint import method_differences
+
+        saved = info.get("method") or {}
+        differs = [d for d in method_differences(saved, self._method()) if d.split(" ", 1)[0] not in self.accept_changes]
+        if differs:
+            raise SavedPipelineMismatch(
+                f"The settings of {self.name} differ from the ones its weights in {where} were trained with: "
+                f"{'; '.join(differs)}. The predictions would change. Restore them in config.cfg, or, if you mean "
+                f"it, accept the change: [components.{self.name}] accept_changes = "
+                f"{json_list(d.split(' ', 1)[0] for d in differs)}.")
+
+    def _check_base(self, info: Dict[str, Any], runtime: Any, where: str) -> None:
+        from ..fingerprint import base_fingerprint, fingerprint_differences
+        from ..serialization import base_source
+
+        saved = info.get("base_fingerprint")
+        if not saved or "base" in self.accept_changes:
+            return
+        settings = self.model.attrs["settings"]
+        directory = runtime.base_path or base_source(settings.name, runtime.revision)
+        differs = fingerprint_differences(saved, base_fingerprint(directory))
+        if differs:
+            raise SavedPipelineMismatch(
+                f"The base model loaded for {self.name} ({directory}) is not the one its weights in {where} were "
+                f"trained on: {'; '.join(differs)}. Point the model's `name` (and `revision`) at the original base, "
+                "or save with bundle_base = true; if you mean to use this base, accept it: "
+                f"[components.{self.name}] accept_changes = [\"base\"].")
+
+
+class SavedPipelineMismatch(ValueError):
+    """A saved pipeline loaded with another base model or other method settings."""
+
+
+def json_list(items: Iterable[str]) -> str:
+    return "[" + ", ".join(f'"{i}"' for i in dict.fromkeys(items)) + "]"
+
+
+def read_json_file(path: Path) -> Any:
+    try:
+        return srsly.read_json(path)
+    except ValueError as error:
+        raise ValueError(f"{path} is not valid JSON ({error}): the saved pipeline is damaged. Save it again.") from None
 
 
 def softmax(scores: Any) -> Any:

@@ -26,6 +26,9 @@ HOSTILE = [
 
 @pytest.fixture(scope="module")
 def trained(tiny_decoders):
+    from thinc.api import fix_random_seed
+
+    fix_random_seed(0)  # the same model whichever tests ran before
     nlp = make_nlp(tiny_decoders["llama"], max_length=64)
     train(nlp, ner_examples(nlp), steps=10)
     return nlp

@@ -5,7 +5,6 @@ token, from the last copy, right-padded to a [batch, max_len, hidden] tensor.
 """
 from __future__ import annotations
 
-import warnings
 from dataclasses import dataclass
 from typing import Any, List, Optional, Sequence, Tuple
 
@@ -14,7 +13,7 @@ import torch
 from .attention import MASKS_KWARG, LayerMasks, attention_plan, install_mask_hooks
 from .families import MASKABLE_ATTENTION
 from .lora import apply_lora, make_trainables_fp32, trainable_parameters
-from .quantization import disable_cpu_weight_packing
+from .quantization import disable_cpu_weight_packing, quiet_int8_cast_notice
 from .repetition import RepeatedSequence, repeat_sequence
 from .settings import DecoderSettings
 from .unmasking import UnmaskSpec
@@ -91,6 +90,21 @@ class RepSLDecoder(torch.nn.Module):
             positions=self.settings.positions,
         )
 
+    def _too_long(self, length: int, highest: int) -> "SequenceTooLongError":
+        fixes = "Shorten the input (max_length) or lower repetitions"
+        if self.settings.positions != "restart" and self.settings.copies > 1:
+            fixes += ", or use positions='restart' (each copy then needs only its own positions)"
+        return SequenceTooLongError(
+            f"An input of {length} tokens repeated {self.settings.copies} times needs position {highest}, "
+            f"beyond the model's {self.max_positions} positions. {fixes}.")
+
+    def check_fits(self, length: int) -> None:
+        """Refuse, up front, inputs of `length` pieces (e.g. max_length) the model cannot take."""
+        if self.max_positions is not None and length > 0:
+            highest = max(self.repeat([0] * length).position_ids)
+            if highest >= self.max_positions:
+                raise self._too_long(length, highest)
+
     def batch_inputs(self, sequences: Sequence[Sequence[int]]) -> Tuple[List[RepeatedSequence], dict]:
         """Repeat each example, then right-pad: pads only ever follow the last copy."""
         repeated = [self.repeat(ids) for ids in sequences]
@@ -98,12 +112,7 @@ class RepSLDecoder(torch.nn.Module):
         if self.max_positions is not None:
             highest = max(max(r.position_ids) for r in repeated)
             if highest >= self.max_positions:
-                raise SequenceTooLongError(
-                    f"An input of {max(r.length for r in repeated)} tokens repeated "
-                    f"{self.settings.copies} times needs position {highest}, beyond the model's "
-                    f"{self.max_positions} positions. Shorten the input (max_length), lower "
-                    "repetitions, or use positions='restart'."
-                )
+                raise self._too_long(max(r.length for r in repeated), highest)
         ids = torch.full((len(repeated), longest), self.pad_token_id, dtype=torch.long)
         positions = torch.zeros((len(repeated), longest), dtype=torch.long)
         for b, rep in enumerate(repeated):
@@ -131,11 +140,7 @@ class RepSLDecoder(torch.nn.Module):
             kwargs["attention_mask"] = (
                 torch.arange(input_ids.shape[1], device=device)[None, :] < lengths[:, None]
             ).long()
-        with warnings.catch_warnings():
-            warnings.filterwarnings("ignore", message="MatMul8bitLt: inputs will be cast")
-            output = self.backbone(
-                input_ids=input_ids, position_ids=position_ids, use_cache=False, **kwargs
-            )
+        output = self.backbone(input_ids=input_ids, position_ids=position_ids, use_cache=False, **kwargs)
         if self.uses_layer_masks and masks.seen != set(range(self.num_layers)):
             missing = sorted(set(range(self.num_layers)) - masks.seen)
             raise RuntimeError(
@@ -188,6 +193,8 @@ def build_decoder(settings: DecoderSettings) -> Tuple[RepSLDecoder, Any]:
         from peft import prepare_model_for_kbit_training
 
         disable_cpu_weight_packing(model)
+        if settings.quantization == "int8":
+            quiet_int8_cast_notice()
         model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=False)
     if settings.gradient_checkpointing:
         enable_checkpointing(model)

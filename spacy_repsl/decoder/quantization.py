@@ -82,3 +82,28 @@ def disable_cpu_weight_packing(model: "torch.nn.Module") -> int:
             module.support_avx512bf16_for_cpu = False
             changed += 1
     return changed
+
+
+class _CastNoticeOnce:
+    """bitsandbytes logs "MatMul8bitLt: inputs will be cast ..." on every int8 forward on the
+    CPU; the first says it all."""
+
+    def __init__(self) -> None:
+        self.seen = False
+
+    def filter(self, record: "logging.LogRecord") -> bool:
+        if "inputs will be cast" not in record.getMessage():
+            return True
+        if self.seen:
+            return False
+        self.seen = True
+        return True
+
+
+def quiet_int8_cast_notice() -> None:
+    """Let bitsandbytes' int8 cast notice through once per process."""
+    import logging
+
+    log = logging.getLogger("bitsandbytes.autograd._functions")
+    if not any(isinstance(f, _CastNoticeOnce) for f in log.filters):
+        log.addFilter(_CastNoticeOnce())

@@ -78,6 +78,11 @@ def build_decoder_tagger_v1(
         bos=bos,
         positions=positions,
     )
+    for key, value in (("max_length", max_length), ("max_batch_tokens", max_batch_tokens),
+                       ("window_context", window_context), ("repetitions", repetitions)):
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
+            raise TypeError(f"{key} must be a whole number, got {value!r} ({type(value).__name__}): write "
+                            f"{key} = {str(value).strip(chr(34))} in the config, without quotes.")
     if pooling not in POOLING_MODES:
         raise ValueError(f"Unknown pooling {pooling!r}: use 'first' (the papers') or 'mean'.")
     plan_windows(0, max_length, window_context)  # validates max_length and the context
@@ -154,6 +159,7 @@ def load_runtime(model: Model, base_path: Optional[Path] = None, revision: Optio
     elif revision:
         overrides.update(revision=revision)
     decoder, tokenizer = build_decoder(dataclasses.replace(settings, **overrides))
+    decoder.check_fits(model.attrs["max_length"])  # at initialize, not when the first long doc arrives
     module = TaggerModule(decoder, n_tags, dropout=model.attrs["head_dropout"], pooling=model.attrs["pooling"])
     placeholder = tokenizer.unk_token_id if tokenizer.unk_token_id is not None else decoder.pad_token_id
     runtime = TaggerRuntime(tokenizer=tokenizer, module=module, placeholder_id=int(placeholder), base_path=base_path,

@@ -54,8 +54,21 @@ def check_accept_changes(names: Sequence[str]) -> List[str]:
     return list(names)
 
 
+def check_saved_cfg(cfg: Any) -> None:
+    """A saved cfg must be what to_disk writes; say what is wrong rather than fail at predict."""
+    if not isinstance(cfg, dict):
+        raise ValueError(f"The saved cfg must be a JSON object, got {type(cfg).__name__}: save the pipeline again.")
+    labels = cfg.get("labels")
+    if not isinstance(labels, list) or not labels or not all(isinstance(x, str) and x for x in labels):
+        raise ValueError(f"The saved cfg's labels must be a non-empty list of names, got {labels!r}: save the "
+                         "pipeline again.")
+    check_target(cfg.get("target", ""))
+    if cfg.get("decoding", "strict") not in DECODINGS:
+        raise ValueError(f"Invalid decoding {cfg['decoding']!r} in the saved cfg: use 'strict' or 'viterbi'.")
+
+
 def check_target(target: str) -> str:
-    if target == "ents" or (target.startswith("spans:") and len(target) > len("spans:")):
+    if isinstance(target, str) and (target == "ents" or (target.startswith("spans:") and len(target) > len("spans:"))):
         return target
     raise ValueError(
         f"Invalid target {target!r}: use 'ents' (writes doc.ents) or 'spans:<key>' (writes "
@@ -401,6 +414,7 @@ class RepSLTagger(TrainablePipe):
             )
 
     def _load_cfg(self, cfg: Dict[str, Any]) -> None:
+        check_saved_cfg(cfg)
         if self.model.attrs.get("runtime") is not None and list(cfg["labels"]) != list(self.labels):
             raise ValueError(
                 f"The saved labels {cfg['labels']} do not match this model's {list(self.labels)}."

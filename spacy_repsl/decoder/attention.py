@@ -99,28 +99,32 @@ class LayerMasks:
         return self._cache[key]
 
 
-def _make_hook(index: int):
-    def hook(module: torch.nn.Module, args: tuple, kwargs: dict):
+class LayerMaskHook:
+    """Forward pre-hook that gives layer `index` its own mask. A class, not a closure, so a
+    model with its hooks can be pickled (spaCy's n_process > 1 under the spawn start method)."""
+
+    def __init__(self, index: int) -> None:
+        self.index = index
+
+    def __call__(self, module: torch.nn.Module, args: tuple, kwargs: dict):
         masks: Optional[LayerMasks] = kwargs.pop(MASKS_KWARG, None)
         if masks is None:
             return args, kwargs
         if "attention_mask" not in kwargs:
             raise RuntimeError(
-                f"Layer {index}'s attention module was called without an `attention_mask` "
+                f"Layer {self.index}'s attention module was called without an `attention_mask` "
                 "keyword; this transformers version passes masks differently, so per-layer "
                 "masks cannot be applied. Please report it with your transformers version."
             )
         hidden = kwargs.get("hidden_states", args[0] if args else None)
         dtype = hidden.dtype if hidden is not None else torch.float32
-        kwargs["attention_mask"] = masks.for_layer(index, dtype)
+        kwargs["attention_mask"] = masks.for_layer(self.index, dtype)
         return args, kwargs
-
-    return hook
 
 
 def install_mask_hooks(attention_modules: List[torch.nn.Module]) -> List[Any]:
     """Hook each layer's attention module; returns the handles (keep them to remove)."""
     return [
-        module.register_forward_pre_hook(_make_hook(i), with_kwargs=True)
+        module.register_forward_pre_hook(LayerMaskHook(i), with_kwargs=True)
         for i, module in enumerate(attention_modules)
     ]

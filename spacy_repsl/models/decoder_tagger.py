@@ -141,11 +141,13 @@ def load_runtime(model: Model, base_path: Optional[Path] = None, revision: Optio
     """Load the base decoder (from `base_path` when a bundled copy exists, else at `revision`
     when given: a saved pipeline's pinned commit), add the head."""
     from ..decoder.encoder import build_decoder
+    from .processes import make_forks_safe
     from .shim import TaggerShim
     from .torch_tagger import TaggerModule
 
     if model.attrs["runtime"] is not None:
         return model.attrs["runtime"]
+    make_forks_safe()
     n_tags = model.get_dim("nO") if model.has_dim("nO") else None
     if not n_tags:
         raise ValueError(

@@ -181,6 +181,8 @@ def package_best(root: Path, runs: Sequence[grid.Run], name: str, version: str) 
 
     import spacy
 
+    from ..pipeline.saving import save_pipeline
+
     for dataset in dict.fromkeys(r.dataset for r in runs):
         scored = [(json.loads(r.metrics_path(root).read_text())["dev"]["f"] or 0.0, r)
                   for r in runs if r.dataset == dataset and r.metrics_path(root).is_file()]
@@ -192,8 +194,7 @@ def package_best(root: Path, runs: Sequence[grid.Run], name: str, version: str) 
         nlp.get_pipe("repsl_tagger").cfg["bundle_base"] = True
         nlp.meta["description"] = f"repsl_tagger on {dataset}: {best.model}, {best.method}, seed {best.seed} (dev F1 {f1:.4f})"
         source = root / "packages" / "pipelines" / f"{name}_{dataset}"
-        source.parent.mkdir(parents=True, exist_ok=True)
-        nlp.to_disk(source)
+        save_pipeline(nlp, source)
         out = root / "packages"
         subprocess.run([sys.executable, "-m", "spacy", "package", str(source), str(out), "--name", f"{name}_{dataset}",
                         "--version", version, "--build", "wheel", "--force"], check=True)

@@ -26,6 +26,9 @@ OutT = List[Floats2d]
 
 # Switches for the benchmark's before/after measurements; all are on in normal use.
 FAST_PATHS = {"inference_mode": True, "sort_by_length": True, "eval_once": True}
+# Training updates in several sub-batches recompute each one's activations in backprop (bounded
+# memory, identical gradients); off only to measure what it saves.
+RECOMPUTE_SUB_BATCHES = {"enabled": True}
 
 
 @registry.misc("spacy-repsl.lora.v1")
@@ -221,6 +224,12 @@ def sub_batches(sizes: Sequence[int], max_length: int, max_tokens: int) -> List[
     return groups
 
 
+def windows_per_pass(batch: Any, max_tokens: int) -> int:
+    """How many of the batch's (padded) windows fit in `max_tokens` pieces; at least one."""
+    width = max((len(s) for s in batch.sequences), default=1)
+    return max(1, max_tokens // max(1, width))
+
+
 def forward(model: Model[InT, OutT], docs: InT, is_train: bool) -> Tuple[OutT, Callable]:
     import torch
     from thinc.api import ArgsKwargs, torch2xp, xp2torch
@@ -236,19 +245,23 @@ def forward(model: Model[InT, OutT], docs: InT, is_train: bool) -> Tuple[OutT, C
         groups = [[i] for i in range(len(docs))]
     else:
         groups = sub_batches([len(p.ids) for p in pieces], model.attrs["max_length"], model.attrs["max_batch_tokens"])
-    for group in groups:
-        batch = build_batch(
-            [pieces[i] for i in group], model.attrs["max_length"], model.attrs["window_context"], model.attrs["pooling"]
-        )
+    batches = [build_batch([pieces[i] for i in group], model.attrs["max_length"], model.attrs["window_context"],
+                           model.attrs["pooling"]) for group in groups]
+    # A doc longer than the budget runs its windows in several passes; in training, each pass
+    # keeps only its logits and recomputes its activations in backprop, so memory stays bounded.
+    budgets = [windows_per_pass(b, model.attrs["max_batch_tokens"]) for b in batches]
+    passes = sum(-(-len(b.sequences) // w) for b, w in zip(batches, budgets))
+    runtime.module.recompute = is_train and passes > 1 and RECOMPUTE_SUB_BATCHES["enabled"]
+    for group, batch, max_windows in zip(groups, batches, budgets):
         if batch.n_tokens == 0:
             for i in group:
                 outputs[i] = ops.alloc2f(0, n_tags)
             continue
         if is_train or not FAST_PATHS["inference_mode"]:
-            logits, backprop_torch = shim(ArgsKwargs(args=(batch,), kwargs={}), is_train)
+            logits, backprop_torch = shim(ArgsKwargs(args=(batch,), kwargs={"max_windows": max_windows}), is_train)
         else:
             with torch.inference_mode():  # no autograd bookkeeping at all in prediction
-                logits, backprop_torch = shim(ArgsKwargs(args=(batch,), kwargs={}), is_train)
+                logits, backprop_torch = shim(ArgsKwargs(args=(batch,), kwargs={"max_windows": max_windows}), is_train)
         array = torch2xp(logits, ops=ops)
         start = 0
         for i, length in zip(group, batch.doc_lengths):

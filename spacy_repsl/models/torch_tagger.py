@@ -1,10 +1,12 @@
 """The torch module the tagger trains: decoder core -> token vectors -> dropout + linear head."""
 from __future__ import annotations
 
+from typing import Optional
+
 import torch
 
 from ..decoder.encoder import RepSLDecoder
-from ..tokenization.pieces import PieceBatch
+from ..tokenization.pieces import PieceBatch, split_batch
 
 
 class TaggerModule(torch.nn.Module):
@@ -16,12 +18,34 @@ class TaggerModule(torch.nn.Module):
         self.pooling = pooling
         self.dropout = torch.nn.Dropout(dropout)
         self.head = torch.nn.Linear(decoder.hidden_size, n_tags).to(device=decoder.device, dtype=torch.float32)
+        # Set per training update by the thinc model: when an update runs in several sub-batches,
+        # each keeps only its logits and recomputes its activations in backprop (same dropout
+        # masks, same gradients), so training memory is bounded by one sub-batch, not the update.
+        self.recompute = False
 
     @property
     def n_tags(self) -> int:
         return self.head.out_features
 
-    def forward(self, batch: PieceBatch) -> torch.Tensor:
+    def forward(self, batch: PieceBatch, max_windows: Optional[int] = None) -> torch.Tensor:
+        """Logits for the batch's tokens, in at most `max_windows` windows per decoder pass."""
+        parts = split_batch(batch, max_windows) if max_windows else [(batch, None)]
+        outputs = [self._part(part) for part, _ in parts]
+        if len(parts) == 1:
+            return outputs[0]
+        order = torch.tensor([t for _, tokens in parts for t in tokens], device=outputs[0].device)
+        inverse = torch.empty_like(order)
+        inverse[order] = torch.arange(len(order), device=order.device)
+        return torch.cat(outputs)[inverse]
+
+    def _part(self, batch: PieceBatch) -> torch.Tensor:
+        if self.recompute and torch.is_grad_enabled():
+            from torch.utils.checkpoint import checkpoint
+
+            return checkpoint(self.logits, batch, use_reentrant=False, preserve_rng_state=True)
+        return self.logits(batch)
+
+    def logits(self, batch: PieceBatch) -> torch.Tensor:
         device = self.decoder.device
         if batch.n_tokens == 0:
             return torch.zeros((0, self.n_tags), device=device, requires_grad=self.training)

@@ -119,3 +119,30 @@ def build_batch(
                         batch.piece_token.append(token_offset + t)
         token_offset += doc.n_tokens
     return batch
+
+
+def split_batch(batch: PieceBatch, max_windows: int) -> List[Any]:
+    """`batch` cut into sub-batches of at most `max_windows` windows each, with, for each, the
+    indices of the batch's tokens it reads out (in its own row order). Concatenating the
+    sub-batches' rows and putting them back at those indices gives the whole batch's rows, so a
+    long doc's windows can run in several forward passes."""
+    n = len(batch.sequences)
+    if n <= max_windows:
+        return [(batch, list(range(batch.n_tokens)))]
+    parts = []
+    for w0 in range(0, n, max_windows):
+        w1 = min(n, w0 + max_windows)
+        tokens = [t for t, w in enumerate(batch.token_window) if w0 <= w < w1]
+        local = {t: i for i, t in enumerate(tokens)}
+        pieces = [k for k, w in enumerate(batch.piece_window) if w0 <= w < w1]
+        part = PieceBatch(
+            sequences=batch.sequences[w0:w1],
+            token_window=[batch.token_window[t] - w0 for t in tokens],
+            token_first=[batch.token_first[t] for t in tokens],
+            piece_window=[batch.piece_window[k] - w0 for k in pieces],
+            piece_position=[batch.piece_position[k] for k in pieces],
+            piece_token=[local[batch.piece_token[k]] for k in pieces],
+            doc_lengths=[len(tokens)],
+        )
+        parts.append((part, tokens))
+    return parts

@@ -32,3 +32,61 @@ def test_long_docs_count_their_windows():
 def test_bad_architecture_settings(kwargs, match):
     with pytest.raises(ValueError, match=match):
         build_decoder_tagger_v1(name="some/model", **kwargs)
+
+
+def long_doc_nlp(decoder, **model):
+    import spacy
+
+    nlp = spacy.blank("en")
+    settings = {"@architectures": "spacy-repsl.DecoderTagger.v1", "name": str(decoder), "quantization": None,
+                "max_length": 16, "max_batch_tokens": 32, "head_dropout": 0.1,
+                "lora": {"@misc": "spacy-repsl.lora.v1", "r": 4, "dropout": 0.1}}
+    settings.update(model)
+    nlp.add_pipe("repsl_tagger", config={"model": settings})
+    return nlp
+
+
+@pytest.mark.parametrize("pooling", ["first", "mean"])
+def test_a_long_doc_in_several_passes_gets_the_same_logits(tiny_decoders, pooling):
+    import numpy
+    from spacy.training import Example
+
+    nlp = long_doc_nlp(tiny_decoders["llama"], pooling=pooling)
+    text = "John Smith lives in Paris and works for the United Nations in Geneva . " * 12
+    nlp.initialize(lambda: [Example.from_dict(nlp.make_doc(text), {"entities": [(0, 10, "PER")]})])
+    tagger = nlp.get_pipe("repsl_tagger")
+    docs = [nlp.make_doc(text), nlp.make_doc("Mary met John .")]
+    split = tagger.model.predict(docs)
+    nlp.get_pipe("repsl_tagger").model.attrs["max_batch_tokens"] = 10**6  # one pass for everything
+    whole = tagger.model.predict(docs)
+    for a, b in zip(split, whole):
+        numpy.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-5)
+
+
+def test_training_in_several_passes_recomputes_and_gives_the_same_gradients(tiny_decoders):
+    import torch
+    from spacy.training import Example
+    from thinc.api import fix_random_seed
+
+    from spacy_repsl.models import decoder_tagger
+
+    text = "John Smith lives in Paris and works for the United Nations in Geneva . " * 12
+    grads = {}
+    for recompute in (True, False):
+        fix_random_seed(0)
+        nlp = long_doc_nlp(tiny_decoders["llama"])
+        example = Example.from_dict(nlp.make_doc(text), {"entities": [(0, 10, "PER"), (20, 25, "LOC")]})
+        nlp.initialize(lambda: [example])
+        module = nlp.get_pipe("repsl_tagger").model.attrs["runtime"].module
+        decoder_tagger.RECOMPUTE_SUB_BATCHES["enabled"] = recompute
+        try:
+            nlp.get_pipe("repsl_tagger").update([example], drop=0.1)  # no optimizer: gradients stay
+        finally:
+            decoder_tagger.RECOMPUTE_SUB_BATCHES["enabled"] = True
+        assert module.recompute is recompute
+        grads[recompute] = {n: p.grad.clone() for n, p in module.named_parameters() if p.requires_grad}
+    assert grads[True].keys() == grads[False].keys() and len(grads[True]) > 2
+    nonzero = {n for n, g in grads[True].items() if g.abs().sum() > 0}
+    assert "head.weight" in nonzero and any("lora_B" in n for n in nonzero)  # (lora_A: B starts at zero)
+    for name in grads[True]:
+        torch.testing.assert_close(grads[True][name], grads[False][name], rtol=1e-5, atol=1e-7)

@@ -41,3 +41,21 @@ def test_docs_without_pieces_get_a_placeholder():
     assert all(p for p in pieces[0].token_pieces)
     assert len(pieces[2].token_pieces) == len(docs[2])
     assert all(p for p in pieces[2].token_pieces)
+
+
+def test_split_batch_covers_every_token_once_and_keeps_its_read_out():
+    from spacy_repsl.tokenization.pieces import DocPieces, build_batch, split_batch
+
+    docs = [DocPieces(ids=list(range(50)), token_pieces=[[i] for i in range(50)]),
+            DocPieces(ids=list(range(9)), token_pieces=[[0, 1], [2], [3, 4, 5], [6], [7, 8]])]
+    for pooling in ("first", "mean"):
+        batch = build_batch(docs, 8, 2, pooling)
+        parts = split_batch(batch, 3)
+        assert all(len(part.sequences) <= 3 for part, _ in parts) and len(parts) > 2
+        assert sorted(t for _, tokens in parts for t in tokens) == list(range(batch.n_tokens))
+        for part, tokens in parts:
+            for i, t in enumerate(tokens):  # same window content and position for every token
+                assert part.sequences[part.token_window[i]] == batch.sequences[batch.token_window[t]]
+                assert part.token_first[i] == batch.token_first[t]
+            assert all(0 <= k < len(tokens) for k in part.piece_token)
+        assert split_batch(batch, 100) == [(batch, list(range(batch.n_tokens)))]

@@ -8,6 +8,9 @@ never leaves a silently random head.
 """
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
+import errno
 import json
 import logging
 import os
@@ -161,16 +164,48 @@ def _default_mode(directory: bool) -> int:
     return (0o777 if directory else 0o666) & ~umask
 
 
+RENAME_EXCHANGE = 2
+AT_FDCWD = -100
+
+
+def _libc() -> Optional[Any]:
+    try:
+        return ctypes.CDLL(ctypes.util.find_library("c") or None, use_errno=True)
+    except OSError:
+        return None
+
+
+def exchange(a: Path, b: Path) -> bool:
+    """Atomically swap two paths (both must exist); False where the system cannot."""
+    libc = _libc()
+    if libc is None or not hasattr(libc, "renameat2"):
+        return False
+    result = libc.renameat2(AT_FDCWD, os.fsencode(a), AT_FDCWD, os.fsencode(b), RENAME_EXCHANGE)
+    if result == 0:
+        return True
+    err = ctypes.get_errno()
+    if err in (errno.EINVAL, errno.ENOSYS, errno.ENOTSUP, errno.EOPNOTSUPP):
+        return False  # this file system (or kernel) cannot exchange
+    raise OSError(err, f"Cannot swap {a} and {b}: {os.strerror(err)}")
+
+
 @contextmanager
 def atomic_directory(path: Union[str, Path]) -> Iterator[Path]:
-    """Yield a temporary sibling directory that replaces `path` only once fully written."""
+    """Yield a temporary sibling directory that replaces `path` only once fully written: in one
+    atomic exchange where the system has it, else by two renames. Hidden copies that a killed
+    save left next to `path` are removed first."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    for stale in path.parent.glob(f".{path.name}.*"):
+        if stale.is_dir():
+            shutil.rmtree(stale, ignore_errors=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
     os.chmod(tmp, _default_mode(directory=True))  # mkdtemp makes it 0700: other users could not load it
     try:
         yield tmp
-        if path.exists():
+        if path.exists() and exchange(tmp, path):
+            shutil.rmtree(tmp, ignore_errors=True)  # now the previous copy
+        elif path.exists():
             old = Path(tempfile.mkdtemp(prefix=f".{path.name}.old.", dir=path.parent))
             os.replace(path, old / path.name)
             os.replace(tmp, path)

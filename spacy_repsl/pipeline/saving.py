@@ -12,39 +12,15 @@ the two renames. One writer at a time per path.
 """
 from __future__ import annotations
 
-import ctypes
-import ctypes.util
-import errno
 import os
 import shutil
 import uuid
 from pathlib import Path
-from typing import Any, Optional, Union
+from typing import Any, Union
 
-RENAME_EXCHANGE = 2
-AT_FDCWD = -100
+from ..serialization import exchange
+
 _PREFIX = ".{name}.saving-"
-
-
-def _libc() -> Optional[Any]:
-    try:
-        return ctypes.CDLL(ctypes.util.find_library("c") or None, use_errno=True)
-    except OSError:
-        return None
-
-
-def exchange(a: Path, b: Path) -> bool:
-    """Atomically swap two paths (both must exist); False where the system cannot."""
-    libc = _libc()
-    if libc is None or not hasattr(libc, "renameat2"):
-        return False
-    result = libc.renameat2(AT_FDCWD, os.fsencode(a), AT_FDCWD, os.fsencode(b), RENAME_EXCHANGE)
-    if result == 0:
-        return True
-    err = ctypes.get_errno()
-    if err in (errno.EINVAL, errno.ENOSYS, errno.ENOTSUP, errno.EOPNOTSUPP):
-        return False  # this file system (or kernel) cannot exchange
-    raise OSError(err, f"Cannot swap {a} and {b}: {os.strerror(err)}")
 
 
 def leftovers(path: Path):

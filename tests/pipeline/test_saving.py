@@ -53,3 +53,14 @@ def test_bundling_copies_only_model_files_and_never_follows_links_out(tiny_decod
     with pytest.raises(ValueError, match="outside the base model's folder"):
         nlp.to_disk(tmp_path / "q")
     assert not (tmp_path / "q" / "repsl_tagger").exists()
+
+
+def test_hidden_copies_left_by_a_killed_component_save_are_removed_by_the_next(tiny_decoders, tmp_path):
+    nlp = make_nlp(tiny_decoders["qwen3"], max_length=32)
+    train(nlp, ner_examples(nlp), steps=1)
+    nlp.to_disk(tmp_path / "p")
+    for stale in (".repsl_tagger.k1l2m3", ".repsl_tagger.old.x9"):
+        (tmp_path / "p" / stale / "repsl_tagger").mkdir(parents=True)
+    nlp.to_disk(tmp_path / "p")
+    assert sorted(p.name for p in (tmp_path / "p").iterdir() if p.name.startswith(".")) == []
+    assert spacy.load(tmp_path / "p")

@@ -50,9 +50,13 @@ def time_grid(base: Path, engine: str, work: Path, epochs: int) -> float:
 
 
 def where() -> str:
-    from ray import __version__ as ray_version
-
+    """The machine and the versions, for a BENCHMARKS.md section."""
     from .report import machine
+
+    try:
+        from ray import __version__ as ray_version
+    except ImportError:
+        ray_version = "not installed"
 
     m = machine()
     return (f"{m['device']}, {m['processor']}, {m['cpus']} CPUs, {m['platform']}; Python {m['python']}, torch "

@@ -25,7 +25,7 @@ InT = List[Doc]
 OutT = List[Floats2d]
 
 # Switches for the benchmark's before/after measurements; all are on in normal use.
-FAST_PATHS = {"inference_mode": True, "sort_by_length": True, "eval_once": True}
+FAST_PATHS = {"inference_mode": True, "sort_by_length": True, "eval_once": True, "fold_adapters": True}
 # Training updates in several sub-batches recompute each one's activations in backprop (bounded
 # memory, identical gradients); off only to measure what it saves.
 RECOMPUTE_SUB_BATCHES = {"enabled": True}
@@ -119,7 +119,8 @@ class TaggerRuntime:
     module: Any
     placeholder_id: int
     base_path: Optional[Path] = None
-    merged: bool = False
+    merged: bool = False  # merge_adapters(): folded for good, no longer trainable
+    folded: bool = False  # LoRA folded into the base weights for prediction, unfolded to train
     revision: Optional[str] = None  # the revision loaded (the config's, or a saved pipeline's pin)
 
 
@@ -174,6 +175,32 @@ def load_runtime(model: Model, base_path: Optional[Path] = None, revision: Optio
     return runtime
 
 
+def can_fold(runtime: TaggerRuntime) -> bool:
+    """Fold LoRA for prediction only where folding and unfolding are exact to float rounding and
+    do not drift: an fp32, unquantized base. A 4-bit base would be re-quantized (lossy), and a
+    16-bit one rounds at every fold and unfold, so its frozen weights would drift over the
+    evaluations of a training run; those keep the adapters separate."""
+    import torch
+
+    decoder = runtime.module.decoder
+    if runtime.merged or decoder.settings.quantization is not None or not hasattr(decoder.model, "merge_adapter"):
+        return False
+    return decoder.backbone.get_input_embeddings().weight.dtype == torch.float32
+
+
+def set_folded(runtime: TaggerRuntime, folded: bool) -> None:
+    """Fold the adapters into the base weights (prediction) or take them out again (training);
+    peft's reversible merge, so the adapters themselves never change."""
+    if folded == runtime.folded:
+        return
+    model = runtime.module.decoder.model
+    if folded:
+        model.merge_adapter()
+    else:
+        model.unmerge_adapter()
+    runtime.folded = folded
+
+
 def merge_adapters(model: Model) -> int:
     """Fold LoRA adapters into the base weights for faster inference; returns how many.
 
@@ -185,6 +212,7 @@ def merge_adapters(model: Model) -> int:
     if not hasattr(decoder.model, "merge_and_unload"):
         return 0
     count = sum(1 for name, _ in decoder.model.named_modules() if name.endswith("lora_A"))
+    set_folded(runtime, False)
     decoder.model = decoder.model.merge_and_unload()
     runtime.merged = True
     return count
@@ -252,6 +280,8 @@ def forward(model: Model[InT, OutT], docs: InT, is_train: bool) -> Tuple[OutT, C
     budgets = [windows_per_pass(b, model.attrs["max_batch_tokens"]) for b in batches]
     passes = sum(-(-len(b.sequences) // w) for b, w in zip(batches, budgets))
     runtime.module.recompute = is_train and passes > 1 and RECOMPUTE_SUB_BATCHES["enabled"]
+    if runtime.folded or (FAST_PATHS["fold_adapters"] and can_fold(runtime)):
+        set_folded(runtime, not is_train and FAST_PATHS["fold_adapters"])
     for group, batch, max_windows in zip(groups, batches, budgets):
         if batch.n_tokens == 0:
             for i in group:

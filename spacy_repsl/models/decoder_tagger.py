@@ -60,7 +60,7 @@ def build_decoder_tagger_v1(
     attn_implementation: str = "sdpa",
     bos: str = "once",
     positions: str = "continuous",
-    max_batch_tokens: int = 8192,
+    max_batch_tokens: Optional[int] = None,
     local_files_only: bool = False,
     isolate_docs: bool = False,
     nO: Optional[int] = None,
@@ -91,7 +91,7 @@ def build_decoder_tagger_v1(
     plan_windows(0, max_length, window_context)  # validates max_length and the context
     if not 0.0 <= head_dropout < 1.0:
         raise ValueError(f"head_dropout must be in [0, 1), got {head_dropout!r}.")
-    if max_batch_tokens < max_length:
+    if max_batch_tokens is not None and max_batch_tokens < max_length:
         raise ValueError(f"max_batch_tokens ({max_batch_tokens}) must be at least max_length ({max_length}).")
     return Model(
         "repsl_decoder_tagger",
@@ -252,6 +252,22 @@ def sub_batches(sizes: Sequence[int], max_length: int, max_tokens: int) -> List[
     return groups
 
 
+# Padded subwords per forward pass when `max_batch_tokens` is not set. Measured on the CPU
+# (BENCHMARKS.md, "Defaults"): small passes are up to 2x faster in prediction (they stay in
+# cache); on a GPU large ones fill the device. Training keeps the large budget on either (a
+# smaller one would split batches into passes that are recomputed in backprop).
+AUTO_BUDGET = {"cpu": 512, "cuda": 8192, "train": 8192}
+
+
+def token_budget(model: Model, is_train: bool) -> int:
+    """The padded subwords one forward pass may take: the setting, or the device's default."""
+    if model.attrs["max_batch_tokens"] is not None:
+        return model.attrs["max_batch_tokens"]
+    device = get_runtime(model).module.decoder.device.type
+    budget = AUTO_BUDGET["train"] if is_train else AUTO_BUDGET.get(device, AUTO_BUDGET["cuda"])
+    return max(budget, model.attrs["max_length"])
+
+
 def windows_per_pass(batch: Any, max_tokens: int) -> int:
     """How many of the batch's (padded) windows fit in `max_tokens` pieces; at least one."""
     width = max((len(s) for s in batch.sequences), default=1)
@@ -272,12 +288,12 @@ def forward(model: Model[InT, OutT], docs: InT, is_train: bool) -> Tuple[OutT, C
     if model.attrs["isolate_docs"] and not is_train:  # bit-identical whatever the batch, but slower
         groups = [[i] for i in range(len(docs))]
     else:
-        groups = sub_batches([len(p.ids) for p in pieces], model.attrs["max_length"], model.attrs["max_batch_tokens"])
+        groups = sub_batches([len(p.ids) for p in pieces], model.attrs["max_length"], token_budget(model, is_train))
     batches = [build_batch([pieces[i] for i in group], model.attrs["max_length"], model.attrs["window_context"],
                            model.attrs["pooling"]) for group in groups]
     # A doc longer than the budget runs its windows in several passes; in training, each pass
     # keeps only its logits and recomputes its activations in backprop, so memory stays bounded.
-    budgets = [windows_per_pass(b, model.attrs["max_batch_tokens"]) for b in batches]
+    budgets = [windows_per_pass(b, token_budget(model, is_train)) for b in batches]
     passes = sum(-(-len(b.sequences) // w) for b, w in zip(batches, budgets))
     runtime.module.recompute = is_train and passes > 1 and RECOMPUTE_SUB_BATCHES["enabled"]
     if runtime.folded or (FAST_PATHS["fold_adapters"] and can_fold(runtime)):

@@ -90,3 +90,19 @@ def test_training_in_several_passes_recomputes_and_gives_the_same_gradients(tiny
     assert "head.weight" in nonzero and any("lora_B" in n for n in nonzero)  # (lora_A: B starts at zero)
     for name in grads[True]:
         torch.testing.assert_close(grads[True][name], grads[False][name], rtol=1e-5, atol=1e-7)
+
+
+def test_the_token_budget_follows_the_device_unless_set(tiny_decoders):
+    from spacy.training import Example
+
+    from spacy_repsl.models.decoder_tagger import AUTO_BUDGET, token_budget
+
+    nlp = long_doc_nlp(tiny_decoders["llama"], max_batch_tokens=None, max_length=16)
+    nlp.initialize(lambda: [Example.from_dict(nlp.make_doc("John lives ."), {"entities": [(0, 4, "PER")]})])
+    model = nlp.get_pipe("repsl_tagger").model
+    assert token_budget(model, is_train=False) == AUTO_BUDGET["cpu"] == 512
+    assert token_budget(model, is_train=True) == AUTO_BUDGET["train"]
+    model.attrs["max_batch_tokens"] = 64
+    assert token_budget(model, is_train=False) == token_budget(model, is_train=True) == 64
+    model.attrs["max_length"], model.attrs["max_batch_tokens"] = 1024, None
+    assert token_budget(model, is_train=False) == 1024  # never below one window

@@ -54,7 +54,10 @@ class RepSLDecoder(torch.nn.Module):
         self.unmasked_layers = spec.layers(self.num_layers)
         self.plan = attention_plan(config, self.unmasked_layers)
         self.attention = config._attn_implementation
-        self.uses_layer_masks = self.attention in MASKABLE_ATTENTION
+        # A plain causal decoder (no layer unmasked, positions counting on across copies, pads
+        # only at the end) is what transformers' own causal + padding mask describes; our
+        # per-layer masks and hooks are needed only for unmasking and restarted positions.
+        self.uses_layer_masks = self.attention in MASKABLE_ATTENTION and settings.needs_maskable_attention
         self._hooks = (
             install_mask_hooks([layer.self_attn for layer in backbone.layers])
             if self.uses_layer_masks

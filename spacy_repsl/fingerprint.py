@@ -63,6 +63,7 @@ def fingerprint_differences(saved: Mapping[str, Any], current: Mapping[str, Any]
     return out
 
 
-def method_differences(saved: Mapping[str, Any], current: Mapping[str, Any]) -> List[str]:
-    return [f"{key} = {saved[key]!r} when trained, {current.get(key)!r} now"
-            for key in METHOD_SETTINGS if key in saved and saved[key] != current.get(key)]
+def method_differences(saved: Mapping[str, Any], current: Mapping[str, Any]) -> Dict[str, str]:
+    """Setting -> what differs, in words, for the method settings that changed since saving."""
+    return {key: f"{key} = {saved[key]!r} when trained, {current.get(key)!r} now"
+            for key in METHOD_SETTINGS if key in saved and saved[key] != current.get(key)}

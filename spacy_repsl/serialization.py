@@ -191,9 +191,9 @@ def exchange(a: Path, b: Path) -> bool:
 
 @contextmanager
 def atomic_directory(path: Union[str, Path]) -> Iterator[Path]:
-    """Yield a temporary sibling directory that replaces `path` only once fully written: in one
-    atomic exchange where the system has it, else by two renames. Hidden copies that a killed
-    save left next to `path` are removed first."""
+    """Yield a temporary sibling directory that replaces `path` only once fully written (and
+    flushed to disk): in one atomic exchange where the system has it, else by two renames.
+    Hidden copies that a killed save left next to `path` are removed first."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     for stale in path.parent.glob(f".{path.name}.*"):
@@ -203,6 +203,7 @@ def atomic_directory(path: Union[str, Path]) -> Iterator[Path]:
     os.chmod(tmp, _default_mode(directory=True))  # mkdtemp makes it 0700: other users could not load it
     try:
         yield tmp
+        _fsync_tree(tmp)
         if path.exists() and exchange(tmp, path):
             shutil.rmtree(tmp, ignore_errors=True)  # now the previous copy
         elif path.exists():
@@ -215,3 +216,14 @@ def atomic_directory(path: Union[str, Path]) -> Iterator[Path]:
     finally:
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _fsync_tree(root: Path) -> None:
+    """Flush the new files to disk before they replace the old ones (power loss, not only kills)."""
+    for folder, _, files in os.walk(root):
+        for name in files:
+            fd = os.open(os.path.join(folder, name), os.O_RDONLY)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)

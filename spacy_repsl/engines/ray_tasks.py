@@ -12,7 +12,7 @@ import time
 import uuid
 from typing import Any, Dict, List, Optional, Sequence
 
-from .jobs import Job, Outcome, execute
+from .jobs import Job, Outcome, error_summary, execute
 from .ray_cluster import cluster_resources, connected
 
 
@@ -74,7 +74,7 @@ def run_ray(
                     except ray.exceptions.RayError as err:  # the worker died more often than allowed
                         outcome = Outcome(jobs[i].name, "failed", time.perf_counter() - start, error=(
                             f"the worker died {max_failures + 1} time(s) ({type(err).__name__}); last error: "
-                            f"{str(err).strip().splitlines()[-1] if str(err).strip() else err!r}"),
+                            f"{error_summary(str(err) or repr(err))}"),
                             log=jobs[i].log, attempts=max_failures + 1)
                     outcomes[i] = outcome
                     finished += 1

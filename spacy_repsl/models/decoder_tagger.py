@@ -122,6 +122,7 @@ class TaggerRuntime:
     merged: bool = False  # merge_adapters(): folded for good, no longer trainable
     folded: bool = False  # LoRA folded into the base weights for prediction, unfolded to train
     revision: Optional[str] = None  # the revision loaded (the config's, or a saved pipeline's pin)
+    base_fingerprint: Optional[dict] = None  # computed once, when first saved or checked
 
 
 def init(model: Model, X: Optional[InT] = None, Y: Optional[Any] = None) -> None:
@@ -285,15 +286,16 @@ def forward(model: Model[InT, OutT], docs: InT, is_train: bool) -> Tuple[OutT, C
     pieces = tokenize_docs(runtime.tokenizer, docs, runtime.placeholder_id)
     outputs: List[Any] = [None] * len(docs)
     callbacks = []
+    budget = token_budget(model, is_train)
     if model.attrs["isolate_docs"] and not is_train:  # bit-identical whatever the batch, but slower
         groups = [[i] for i in range(len(docs))]
     else:
-        groups = sub_batches([len(p.ids) for p in pieces], model.attrs["max_length"], token_budget(model, is_train))
+        groups = sub_batches([len(p.ids) for p in pieces], model.attrs["max_length"], budget)
     batches = [build_batch([pieces[i] for i in group], model.attrs["max_length"], model.attrs["window_context"],
                            model.attrs["pooling"]) for group in groups]
     # A doc longer than the budget runs its windows in several passes; in training, each pass
     # keeps only its logits and recomputes its activations in backprop, so memory stays bounded.
-    budgets = [windows_per_pass(b, token_budget(model, is_train)) for b in batches]
+    budgets = [windows_per_pass(b, budget) for b in batches]
     passes = sum(-(-len(b.sequences) // w) for b, w in zip(batches, budgets))
     runtime.module.recompute = is_train and passes > 1 and RECOMPUTE_SUB_BATCHES["enabled"]
     if runtime.folded or (FAST_PATHS["fold_adapters"] and can_fold(runtime)):

@@ -5,6 +5,7 @@ creates a pipeline; it must not import transformers, peft or bitsandbytes (nor t
 which load only when a model is initialized or read from disk.
 """
 
+import json
 from pathlib import Path
 from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Sequence, Union
 
@@ -431,19 +432,31 @@ class RepSLTagger(TrainablePipe):
     def _decoder_info(self, runtime: Any) -> Dict[str, Any]:
         """The base model (reference, pinned revision, fingerprint) and the method settings the
         weights were trained with; checked when the pipeline is loaded."""
-        from ..fingerprint import base_fingerprint
-        from ..serialization import base_source, pinned_revision
+        from ..serialization import pinned_revision
 
         settings = self.model.attrs["settings"]
         revision = runtime.revision if runtime.base_path is None else None
-        directory = runtime.base_path or base_source(settings.name, revision)
         return {
             "name": settings.name,
-            "revision": pinned_revision(settings.name, directory) or revision,
+            "revision": pinned_revision(settings.name, self._base_directory(runtime)) or revision,
             "quantization": settings.quantization,
             "method": self._method(),
-            "base_fingerprint": base_fingerprint(directory),
+            "base_fingerprint": self._base_fingerprint(runtime),
         }
+
+    def _base_directory(self, runtime: Any) -> Path:
+        """Where the loaded base's files are: the bundled copy, a local path, or the hub cache."""
+        from ..serialization import base_source
+
+        return runtime.base_path or base_source(self.model.attrs["settings"].name, runtime.revision)
+
+    def _base_fingerprint(self, runtime: Any) -> Dict[str, Any]:
+        """The loaded base's fingerprint, read once (every checkpoint of a training run saves it)."""
+        from ..fingerprint import base_fingerprint
+
+        if runtime.base_fingerprint is None:
+            runtime.base_fingerprint = base_fingerprint(self._base_directory(runtime))
+        return runtime.base_fingerprint
 
     def _pinned(self, info: Dict[str, Any]) -> Optional[str]:
         """The config's revision, or else the commit the pipeline was saved with."""
@@ -452,28 +465,24 @@ class RepSLTagger(TrainablePipe):
     def _check_method(self, info: Dict[str, Any], where: str) -> None:
         from ..fingerprint import method_differences
 
-        saved = info.get("method") or {}
-        differs = [d for d in method_differences(saved, self._method()) if d.split(" ", 1)[0] not in self.accept_changes]
+        differs = {key: text for key, text in method_differences(info.get("method") or {}, self._method()).items()
+                   if key not in self.accept_changes}
         if differs:
             raise SavedPipelineMismatch(
                 f"The settings of {self.name} differ from the ones its weights in {where} were trained with: "
-                f"{'; '.join(differs)}. The predictions would change. Restore them in config.cfg, or, if you mean "
-                f"it, accept the change: [components.{self.name}] accept_changes = "
-                f"{json_list(d.split(' ', 1)[0] for d in differs)}.")
+                f"{'; '.join(differs.values())}. The predictions would change. Restore them in config.cfg, or, if "
+                f"you mean it, accept the change: [components.{self.name}] accept_changes = {json.dumps(list(differs))}.")
 
     def _check_base(self, info: Dict[str, Any], runtime: Any, where: str) -> None:
-        from ..fingerprint import base_fingerprint, fingerprint_differences
-        from ..serialization import base_source
+        from ..fingerprint import fingerprint_differences
 
         saved = info.get("base_fingerprint")
         if not saved or "base" in self.accept_changes:
             return
-        settings = self.model.attrs["settings"]
-        directory = runtime.base_path or base_source(settings.name, runtime.revision)
-        differs = fingerprint_differences(saved, base_fingerprint(directory))
+        differs = fingerprint_differences(saved, self._base_fingerprint(runtime))
         if differs:
             raise SavedPipelineMismatch(
-                f"The base model loaded for {self.name} ({directory}) is not the one its weights in {where} were "
+                f"The base model loaded for {self.name} ({self._base_directory(runtime)}) is not the one its weights in {where} were "
                 f"trained on: {'; '.join(differs)}. Point the model's `name` (and `revision`) at the original base, "
                 "or save with bundle_base = true; if you mean to use this base, accept it: "
                 f"[components.{self.name}] accept_changes = [\"base\"].")
@@ -481,10 +490,6 @@ class RepSLTagger(TrainablePipe):
 
 class SavedPipelineMismatch(ValueError):
     """A saved pipeline loaded with another base model or other method settings."""
-
-
-def json_list(items: Iterable[str]) -> str:
-    return "[" + ", ".join(f'"{i}"' for i in dict.fromkeys(items)) + "]"
 
 
 def read_json_file(path: Path) -> Any:

@@ -9,7 +9,8 @@ import pytest
 import spacy
 
 from spacy_repsl import save_pipeline
-from spacy_repsl.pipeline.saving import exchange, leftovers
+from spacy_repsl.pipeline.saving import leftovers
+from spacy_repsl.serialization import exchange
 
 from .helpers import TEXTS, make_nlp, ner_examples, probabilities, train
 

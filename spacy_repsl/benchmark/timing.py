@@ -7,7 +7,7 @@ several passes drops what noise adds (it only ever adds time).
 from __future__ import annotations
 
 import time
-from typing import Callable, List, Sequence
+from typing import Callable, Dict, List, Sequence
 
 Runner = Callable[[int], object]  # processes batch `index`
 
@@ -26,3 +26,11 @@ def fastest_per_batch(
                 run(j)
                 best[k][j] = min(best[k][j], clock() - start)
     return [sum(times) for times in best]
+
+
+def rates(times: Dict[str, List[float]], words: int) -> Dict[str, float]:
+    """Words/s of each side's fastest round, and the median of the per-round ratios ours/hand
+    (each round runs both back to back, so a round's ratio sees one machine load)."""
+    paired = sorted(h / o for o, h in zip(times["ours"], times["hand"]))
+    return {"ours": words / min(times["ours"]), "hand": words / min(times["hand"]),
+            "median_ratio": paired[len(paired) // 2]}

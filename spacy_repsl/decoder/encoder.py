@@ -116,11 +116,9 @@ class RepSLDecoder(torch.nn.Module):
             highest = max(max(r.position_ids) for r in repeated)
             if highest >= self.max_positions:
                 raise self._too_long(max(r.length for r in repeated), highest)
-        ids = torch.full((len(repeated), longest), self.pad_token_id, dtype=torch.long)
-        positions = torch.zeros((len(repeated), longest), dtype=torch.long)
-        for b, rep in enumerate(repeated):
-            ids[b, : len(rep)] = torch.tensor(rep.input_ids)
-            positions[b, : len(rep)] = torch.tensor(rep.position_ids)
+        pad = [self.pad_token_id] * longest
+        ids = torch.tensor([list(r.input_ids) + pad[: longest - len(r)] for r in repeated], dtype=torch.long)
+        positions = torch.tensor([list(r.position_ids) + [0] * (longest - len(r)) for r in repeated], dtype=torch.long)
         lengths = torch.tensor([len(r) for r in repeated])
         return repeated, {"input_ids": ids, "position_ids": positions, "lengths": lengths}
 

@@ -66,3 +66,27 @@ def make_trainables_fp32(model: "torch.nn.Module") -> None:
 
 def trainable_parameters(model: "torch.nn.Module") -> List["torch.nn.Parameter"]:
     return [p for p in model.parameters() if p.requires_grad]
+
+
+def fold_adapters(model: Any) -> List[Tuple[Any, str, Any]]:
+    """Merge LoRA into the base weights (peft's reversible merge) and put each base layer back
+    in its wrapper's place, so prediction runs plain layers without peft's per-call dispatch
+    (about 4% of a forward pass on the CPU). Returns what `unfold_adapters` needs to undo it."""
+    from peft.tuners.tuners_utils import BaseTunerLayer
+
+    model.merge_adapter()
+    swapped = []
+    for name, module in list(model.named_modules()):
+        if isinstance(module, BaseTunerLayer) and module.merged:
+            parent_name, _, attr = name.rpartition(".")
+            parent = model.get_submodule(parent_name)
+            setattr(parent, attr, module.get_base_layer())
+            swapped.append((parent, attr, module))
+    return swapped
+
+
+def unfold_adapters(model: Any, swapped: List[Tuple[Any, str, Any]]) -> None:
+    """Put the LoRA wrappers back and take their deltas out of the base weights again."""
+    for parent, attr, layer in swapped:
+        setattr(parent, attr, layer)
+    model.unmerge_adapter()

@@ -121,6 +121,7 @@ class TaggerRuntime:
     base_path: Optional[Path] = None
     merged: bool = False  # merge_adapters(): folded for good, no longer trainable
     folded: bool = False  # LoRA folded into the base weights for prediction, unfolded to train
+    unwrapped: list = dataclasses.field(default_factory=list)  # the LoRA wrappers set aside while folded
     revision: Optional[str] = None  # the revision loaded (the config's, or a saved pipeline's pin)
     base_fingerprint: Optional[dict] = None  # computed once, when first saved or checked
 
@@ -190,15 +191,20 @@ def can_fold(runtime: TaggerRuntime) -> bool:
 
 
 def set_folded(runtime: TaggerRuntime, folded: bool) -> None:
-    """Fold the adapters into the base weights (prediction) or take them out again (training);
-    peft's reversible merge, so the adapters themselves never change."""
+    """Fold the adapters into the base weights (prediction) or take them out again (training,
+    saving, loading); peft's reversible merge, so the adapters themselves never change. While
+    folded, the LoRA parameters are out of the module tree: anything that reads or writes them
+    unfolds first."""
+    from ..decoder.lora import fold_adapters, unfold_adapters
+
     if folded == runtime.folded:
         return
     model = runtime.module.decoder.model
     if folded:
-        model.merge_adapter()
+        runtime.unwrapped = fold_adapters(model)
     else:
-        model.unmerge_adapter()
+        unfold_adapters(model, runtime.unwrapped)
+        runtime.unwrapped = []
     runtime.folded = folded
 
 
@@ -212,8 +218,8 @@ def merge_adapters(model: Model) -> int:
     decoder = runtime.module.decoder
     if not hasattr(decoder.model, "merge_and_unload"):
         return 0
-    count = sum(1 for name, _ in decoder.model.named_modules() if name.endswith("lora_A"))
     set_folded(runtime, False)
+    count = sum(1 for name, _ in decoder.model.named_modules() if name.endswith("lora_A"))
     decoder.model = decoder.model.merge_and_unload()
     runtime.merged = True
     return count

@@ -15,13 +15,14 @@ from spacy.language import Language
 from spacy.pipeline import TrainablePipe
 from spacy.tokens import Doc, Span, SpanGroup
 from spacy.training import Example, validate_get_examples
-from spacy.util import filter_spans, minibatch
+from spacy.util import minibatch
 from spacy.vocab import Vocab
 from thinc.api import Config, Model, Optimizer, get_array_module, to_numpy
 
 from ..scoring import target_spans
 from ..serialization import BASE_DIR, TRAINABLE_FILE, atomic_directory
-from ..tags import biluo_to_iob2, decode, spans_to_tags, tag_names
+from ..tags import decode, tag_names
+from .gold import ner_tags, span_tags
 
 DEFAULT_MODEL_CONFIG = """
 [model]
@@ -260,14 +261,8 @@ class RepSLTagger(TrainablePipe):
         """IOB2 gold tags aligned to the predicted tokens; None where annotation is missing."""
         target = self.cfg["target"]
         if target == "ents":
-            tags = [biluo_to_iob2(t) for t in example.get_aligned_ner()]
-        else:
-            key = target.split(":", 1)[1]
-            group = example.reference.spans[key] if key in example.reference.spans else []
-            aligned = example.get_aligned_spans_y2x(group, allow_overlap=True)
-            spans = filter_spans(aligned)  # IOB2 cannot nest: the longest span wins
-            tags = spans_to_tags(len(example.predicted), [(s.start, s.end, s.label_) for s in spans])
-        return tags
+            return ner_tags(example)
+        return span_tags(example, target.split(":", 1)[1])
 
     def check_gold_labels(self, tag_lists: Sequence[Sequence[Optional[str]]]) -> None:
         unknown = sorted({t[2:] for tags in tag_lists for t in tags if t and t != "O"} - set(self.labels))
@@ -352,7 +347,7 @@ class RepSLTagger(TrainablePipe):
                 bundle_base(str(source), None if runtime.base_path else settings.revision, tmp / BASE_DIR)
 
     def from_disk(self, path: Union[str, Path], *, exclude: Iterable[str] = tuple()) -> "RepSLTagger":
-        from ..models.decoder_tagger import load_runtime
+        from ..models.decoder_tagger import load_runtime, set_folded
         from ..serialization import AdapterFileError, load_trainable
 
         path = Path(path)
@@ -369,6 +364,7 @@ class RepSLTagger(TrainablePipe):
         bundled = base if base.is_dir() else None
         runtime = load_runtime(self.model, base_path=bundled, revision=None if bundled else self._pinned(info))
         self._check_base(info, runtime, str(path))
+        set_folded(runtime, False)  # new adapter values must not be unmerged from folded old ones
         load_trainable(runtime.module, (path / TRAINABLE_FILE).read_bytes(), str(path / TRAINABLE_FILE), self.labels)
         return self
 
@@ -387,7 +383,7 @@ class RepSLTagger(TrainablePipe):
         )
 
     def from_bytes(self, bytes_data: bytes, *, exclude: Iterable[str] = tuple()) -> "RepSLTagger":
-        from ..models.decoder_tagger import load_runtime
+        from ..models.decoder_tagger import load_runtime, set_folded
         from ..serialization import load_trainable
 
         data = srsly.msgpack_loads(bytes_data)
@@ -396,12 +392,15 @@ class RepSLTagger(TrainablePipe):
         self._check_method(info, "the serialized bytes")
         runtime = load_runtime(self.model, revision=self._pinned(info))
         self._check_base(info, runtime, "the serialized bytes")
+        set_folded(runtime, False)  # new adapter values must not be unmerged from folded old ones
         load_trainable(runtime.module, data["trainable"], "the serialized bytes", self.labels)
         return self
 
     def _finite_state(self, runtime: Any) -> Dict[str, Any]:
         from ..finite import check_weights
+        from ..models.decoder_tagger import set_folded
 
+        set_folded(runtime, False)  # the adapters as adapters, not folded into the base
         state = runtime.module.trainable_state()
         check_weights(state, f"of {self.name}, about to be saved,")
         return state

@@ -8,6 +8,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, List, Optional, Sequence
 
+from spacy.attrs import IDX, LENGTH
+
 from .alignment import align_pieces
 from .windows import plan_windows
 
@@ -67,7 +69,7 @@ def tokenize_docs(tokenizer: Any, docs: Sequence[Any], placeholder_id: int) -> L
     result: List[DocPieces] = []
     by_doc = {i: k for k, i in enumerate(non_empty)}
     for i, doc in enumerate(docs):
-        tokens = [(t.idx, t.idx + len(t.text)) for t in doc]
+        tokens = [(start, start + length) for start, length in doc.to_array([IDX, LENGTH]).tolist()] if len(doc) else []
         if i in by_doc:
             ids = list(encoded["input_ids"][by_doc[i]])
             offsets = [tuple(o) for o in encoded["offset_mapping"][by_doc[i]]]

@@ -36,3 +36,11 @@ def test_each_batch_keeps_its_fastest_pass_and_runners_take_turns():
 def test_needs_a_pass_and_a_batch():
     with pytest.raises(ValueError, match="at least one pass"):
         fastest_per_batch([lambda j: None], n_batches=1, passes=0)
+
+
+def test_rates_keep_each_sides_fastest_round_and_the_median_paired_ratio():
+    from spacy_repsl.benchmark.timing import rates
+
+    out = rates({"ours": [2.0, 1.0, 4.0], "hand": [3.0, 1.0, 2.0]}, words=100)
+    assert out["ours"] == 100.0 and out["hand"] == 100.0
+    assert out["median_ratio"] == 1.0  # ratios hand/ours per round: 1.5, 1.0, 0.5

@@ -49,9 +49,9 @@ def test_training_after_prediction_changes_the_adapters_and_saves_them_as_adapte
         trained.update(ner_examples(trained), sgd=optimizer)
         assert not runtime(trained).folded
         probabilities(trained, TEXTS[:2])
+    trained.update(ner_examples(trained), sgd=optimizer)  # unfolded: the adapters are in the tree again
     after = {n: p for n, p in runtime(trained).module.named_parameters() if "lora_B" in n}
     assert any(not torch.equal(lora_b[n], after[n]) for n in lora_b)  # the adapters trained
-    trained.update(ner_examples(trained), sgd=optimizer)
     for name, weight in base_weights(trained).items():  # the frozen base came back every time
         torch.testing.assert_close(weight, before[name], rtol=0, atol=1e-6)
     expected = probabilities(trained, TEXTS)
@@ -66,3 +66,31 @@ def test_quantized_bases_keep_their_adapters_separate(tiny_decoders):
     train(nlp, ner_examples(nlp), steps=1)
     probabilities(nlp, TEXTS[:2])
     assert not runtime(nlp).folded and not decoder_tagger.can_fold(runtime(nlp))
+
+
+def test_loading_into_a_pipeline_that_has_predicted_gives_the_saved_predictions(trained, tiny_decoders):
+    """Loading writes new adapter values: over folded old ones it would corrupt the base."""
+    expected = probabilities(trained, TEXTS)
+    data = trained.get_pipe("repsl_tagger").to_bytes()
+    other = make_nlp(tiny_decoders["llama"], max_length=32, lora=LORA)
+    train(other, ner_examples(other), steps=1)
+    probabilities(other, TEXTS)
+    assert runtime(other).folded
+    other.get_pipe("repsl_tagger").from_bytes(data)
+    for _ in range(2):  # and again after it folded the new adapters
+        for a, b in zip(expected, probabilities(other, TEXTS)):
+            numpy.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+
+
+def test_folded_prediction_runs_plain_layers_and_unfolding_restores_the_wrappers(trained):
+    from peft.tuners.tuners_utils import BaseTunerLayer
+
+    def wrappers():
+        return sum(isinstance(m, BaseTunerLayer) for m in runtime(trained).module.modules())
+
+    n = wrappers()
+    assert n > 0
+    probabilities(trained, TEXTS[:2])
+    assert runtime(trained).folded and wrappers() == 0
+    trained.get_pipe("repsl_tagger").to_bytes()
+    assert not runtime(trained).folded and wrappers() == n

@@ -1,0 +1,36 @@
+"""A labelled doc as an output record: the input's fields, its spans, and where it came from."""
+from __future__ import annotations
+
+from typing import Any, Dict, List, Sequence
+
+from spacy.language import Language
+from spacy.tokens import Doc
+
+from .sources import Item
+
+ID_FIELDS = ("_source", "_line")  # every output record's id: input file and line (or row)
+
+
+def targets(nlp: Language) -> List[str]:
+    """What the pipeline's `repsl_tagger`s write: "ents" or "spans:KEY" (ents when there is none)."""
+    found = [pipe.cfg.get("target", "ents") for _, pipe in nlp.pipeline if getattr(pipe, "cfg", None) is not None
+             and type(pipe).__name__ == "RepSLTagger"]
+    return list(dict.fromkeys(found)) or ["ents"]
+
+
+def doc_spans(doc: Doc, wanted: Sequence[str]) -> List[Dict[str, Any]]:
+    """Character and token offsets, label and text of each predicted span, in text order."""
+    spans = []
+    for target in wanted:
+        group = doc.ents if target == "ents" else doc.spans.get(target.split(":", 1)[1], [])
+        spans.extend(group)
+    return [{"start": s.start_char, "end": s.end_char, "label": s.label_, "token_start": s.start,
+             "token_end": s.end, "text": s.text} for s in sorted(spans, key=lambda s: (s.start, s.end))]
+
+
+def output_record(item: Item, doc: Doc, wanted: Sequence[str]) -> Dict[str, Any]:
+    record: Dict[str, Any] = dict(item.fields) if item.fields else {"text": doc.text}
+    record["spans"] = doc_spans(doc, wanted)
+    record["_source"] = item.source
+    record["_line"] = item.line
+    return record

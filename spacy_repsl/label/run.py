@@ -1,0 +1,208 @@
+"""Label a corpus: items in, records out, on the local engine (`nlp.pipe`, optionally several
+processes) or on Ray Data (a pool of actors, each loading the pipeline once). Both engines
+turn docs into records with the same function and write through the same sinks, so their
+outputs are identical; bad records are handled in input order by the same code."""
+from __future__ import annotations
+
+import pickle
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable, Iterator, List, Optional, TextIO, Tuple
+
+from .progress import Progress, duration
+from .records import output_record, targets
+from .sinks import open_sink
+from .sources import Item, LabelInputError, Position, count_items, input_files, read_file, read_items, start_of
+
+ON_ERROR = ("fail", "skip")
+SHOWN_ERRORS = 20  # bad records listed one by one; the rest are counted
+
+
+@dataclass
+class Options:
+    pipeline: str
+    input: str
+    output: Path
+    text_key: str = "text"
+    batch_size: Optional[int] = None
+    n_process: int = 1
+    gpu_id: Optional[int] = None
+    on_error: str = "fail"
+    resume: bool = False
+    overwrite: bool = False
+    part_size: int = 10000
+    progress_every: int = 10000
+    engine: str = "local"
+    ray_address: Optional[str] = None
+    num_workers: int = 1
+    gpus_per_worker: float = 0.0
+    cpus_per_worker: float = 1.0
+
+
+@dataclass
+class Summary:
+    read: int = 0
+    labelled: int = 0
+    skipped: int = 0
+    resumed_after: Optional[Position] = None
+    seconds: float = 0.0
+    errors: List[str] = field(default_factory=list)
+
+    def text(self, output: Path) -> str:
+        rate = self.labelled / self.seconds if self.seconds else 0.0
+        lines = [f"Read {self.read:,} record(s); labelled {self.labelled:,}; skipped {self.skipped:,} bad record(s). "
+                 f"Output: {output}. Took {duration(self.seconds)} ({rate:,.1f} docs/s)."]
+        if self.resumed_after:
+            lines.append(f"Resumed after {self.resumed_after[0]}:{self.resumed_after[1]}, the last record of the "
+                         "earlier run; records before it were not read again.")
+        return "\n".join(lines)
+
+
+class BadRecordError(LabelInputError):
+    pass
+
+
+def load_pipeline(name: str, gpu_id: Optional[int] = None) -> Any:
+    import spacy
+
+    if gpu_id is not None and gpu_id >= 0:
+        try:
+            spacy.require_gpu(gpu_id)
+        except Exception as err:
+            raise LabelInputError(f"--gpu-id {gpu_id}: no usable GPU ({err}). Leave --gpu-id out to label on the CPU, "
+                                  'or install CUDA support (pip install "spacy-repsl[cuda]").') from None
+    try:
+        return spacy.load(name)
+    except OSError as err:
+        raise LabelInputError(f"Cannot load the pipeline {name!r}: give a directory written by nlp.to_disk or "
+                              f"spacy train, or an installed pipeline package. ({err})") from None
+
+
+def checked(entries: Iterable[Tuple[Any, ...]], summary: Summary, on_error: str, stream: TextIO) -> Iterator[Tuple[Any, ...]]:
+    """Count every entry (an `Item` first, then what came with it); one with a bad item stops
+    the run (`fail`) or is reported and left out (`skip`)."""
+    for entry in entries:
+        item = entry[0]
+        summary.read += 1
+        if item.error is None:
+            yield entry
+            continue
+        message = f"{item.where}: {item.error}"
+        if on_error == "fail":
+            raise BadRecordError(f"{message}. Fix the record, or pass --on-error skip to leave such records out "
+                                 "(each is reported and counted).")
+        summary.skipped += 1
+        summary.errors.append(message)
+        if summary.skipped <= SHOWN_ERRORS:
+            stream.write(f"skipped {message}\n")
+        elif summary.skipped == SHOWN_ERRORS + 1:
+            stream.write("(further bad records are counted, not listed)\n")
+
+
+def doc_input(nlp: Any, item: Item) -> Any:
+    """What `nlp.pipe` gets: the text, or for a DocBin's doc the doc itself (its tokens kept)."""
+    if item.doc is not None:
+        from spacy.tokens import Doc
+
+        return Doc(nlp.vocab).from_bytes(item.doc)
+    return item.text
+
+
+def label_local(nlp: Any, items: Iterable[Item], options: Options) -> Iterator[Tuple[Item, Any, dict]]:
+    wanted = targets(nlp)
+    stream = ((doc_input(nlp, item), item) for item in items)
+    kwargs = {"batch_size": options.batch_size} if options.batch_size else {}
+    for doc, item in nlp.pipe(stream, as_tuples=True, n_process=options.n_process, **kwargs):
+        yield item, doc, output_record(item, doc, wanted)
+
+
+class LabelWorker:
+    """One Ray Data actor: loads the pipeline once, labels batches of pickled items. Bad items
+    pass through untouched, so the driver handles them in input order, as the local engine does."""
+
+    def __init__(self, pipeline: str, gpu_id: Optional[int], batch_size: Optional[int], with_docs: bool):
+        self.nlp = load_pipeline(pipeline, gpu_id)
+        self.wanted = targets(self.nlp)
+        self.batch_size = batch_size
+        self.with_docs = with_docs
+
+    def __call__(self, payloads: List[bytes]) -> List[bytes]:
+        items = [pickle.loads(p) for p in payloads]
+        good = [item for item in items if item.error is None]
+        kwargs = {"batch_size": self.batch_size} if self.batch_size else {}
+        docs = iter(self.nlp.pipe((doc_input(self.nlp, item) for item in good), **kwargs))
+        out = []
+        for item in items:
+            if item.error is not None:
+                out.append(pickle.dumps((item, None, None)))
+                continue
+            doc = next(docs)
+            out.append(pickle.dumps((item, doc.to_bytes() if self.with_docs else None,
+                                     output_record(item, doc, self.wanted))))
+        return out
+
+
+def read_payloads(part: Tuple[str, str, int]) -> Iterator[bytes]:
+    path, text_key, after_line = part
+    for item in read_file(Path(path), text_key, after_line):
+        yield pickle.dumps(item)
+
+
+def label_ray(files: List[Path], after: Optional[Position], options: Options) -> Iterator[Tuple[Item, Any, Any]]:
+    """(item, labelled doc or None, record or None) in input order, bad items included."""
+    from spacy.tokens import Doc
+    from spacy.vocab import Vocab
+
+    from ..engines.ray_data import map_in_order
+
+    first, line = start_of(files, after)  # as `read_items`: files before the resumed one are not read
+    parts = [(str(files[k]), options.text_key, line if k == first else 0) for k in range(first, len(files))]
+    with_docs = options.output.suffix.lower() == ".spacy"
+    results = map_in_order(parts, read_payloads, LabelWorker,
+                           {"pipeline": options.pipeline, "gpu_id": options.gpu_id,
+                            "batch_size": options.batch_size, "with_docs": with_docs},
+                           address=options.ray_address, num_workers=options.num_workers,
+                           gpus_per_worker=options.gpus_per_worker, cpus_per_worker=options.cpus_per_worker,
+                           batch_size=options.batch_size or 256)
+    vocab = Vocab()
+    for result in results:
+        item, doc_bytes, record = pickle.loads(result)
+        yield item, Doc(vocab).from_bytes(doc_bytes) if doc_bytes is not None else None, record
+
+
+def label(options: Options, stream: Optional[TextIO] = None) -> Summary:
+    """Label `options.input` into `options.output`; the counts of what was read, labelled, skipped.
+    Progress and bad records are reported on `stream` (standard error by default)."""
+    stream = stream or sys.stderr
+    if options.on_error not in ON_ERROR:
+        raise LabelInputError(f"--on-error must be one of {ON_ERROR}, got {options.on_error!r}.")
+    if options.engine not in ("local", "ray"):
+        raise LabelInputError(f"--engine must be 'local' or 'ray', got {options.engine!r}.")
+    if options.n_process < 1 or options.num_workers < 1 or options.part_size < 1:
+        raise LabelInputError("--n-process, --num-workers and --part-size must be at least 1.")
+    files = input_files(options.input)
+    if options.output.resolve() in {p.resolve() for p in files}:
+        raise LabelInputError(f"{options.output} is also an input: write the output somewhere else.")
+    sink = open_sink(options.output, resume=options.resume, overwrite=options.overwrite, part_size=options.part_size)
+    summary = Summary(resumed_after=sink.position() if options.resume else None)
+    progress = Progress(None if summary.resumed_after else count_items(files), every=options.progress_every, stream=stream)
+    start = time.perf_counter()
+    try:
+        if options.engine == "local":
+            nlp = load_pipeline(options.pipeline, options.gpu_id)
+            entries = ((item,) for item in read_items(files, options.text_key, summary.resumed_after))
+            good = (item for item, in checked(entries, summary, options.on_error, stream))
+            labelled = label_local(nlp, good, options)
+        else:
+            labelled = checked(label_ray(files, summary.resumed_after, options), summary, options.on_error, stream)
+        for item, doc, record in labelled:
+            sink.write(item, doc, record)
+            summary.labelled += 1
+            progress.update()
+    finally:
+        sink.close()  # what was labelled is kept, complete, for --resume
+        progress.close()
+        summary.seconds = time.perf_counter() - start
+    return summary

@@ -20,12 +20,14 @@ def targets(nlp: Language) -> List[str]:
 
 def doc_spans(doc: Doc, wanted: Sequence[str]) -> List[Dict[str, Any]]:
     """Character and token offsets, label and text of each predicted span, in text order."""
-    spans = []
-    for target in wanted:
-        group = doc.ents if target == "ents" else doc.spans.get(target.split(":", 1)[1], [])
-        spans.extend(group)
+    groups = [doc.ents if target == "ents" else doc.spans.get(target.split(":", 1)[1], []) for target in wanted]
+    if wanted == ["ents"]:
+        spans = groups[0]  # already in text order
+    else:
+        spans = sorted((s for group in groups for s in group), key=lambda s: (s.start, s.end))
+    text = doc.text
     return [{"start": s.start_char, "end": s.end_char, "label": s.label_, "token_start": s.start,
-             "token_end": s.end, "text": s.text} for s in sorted(spans, key=lambda s: (s.start, s.end))]
+             "token_end": s.end, "text": text[s.start_char:s.end_char]} for s in spans]
 
 
 def output_record(item: Item, doc: Doc, wanted: Sequence[str]) -> Dict[str, Any]:

@@ -48,12 +48,22 @@ class Summary:
     skipped: int = 0
     resumed_after: Optional[Position] = None
     seconds: float = 0.0
+    first_record: Optional[float] = None  # seconds until the first record was written (model loading, Ray start)
     errors: List[str] = field(default_factory=list)
+
+    @property
+    def steady_rate(self) -> Optional[float]:
+        """Docs/s after the first record: the rate the run settles at, without its start-up cost."""
+        if self.first_record is None or self.labelled < 2 or self.seconds <= self.first_record:
+            return None
+        return (self.labelled - 1) / (self.seconds - self.first_record)
 
     def text(self, output: Path) -> str:
         rate = self.labelled / self.seconds if self.seconds else 0.0
         lines = [f"Read {self.read:,} record(s); labelled {self.labelled:,}; skipped {self.skipped:,} bad record(s). "
-                 f"Output: {output}. Took {duration(self.seconds)} ({rate:,.1f} docs/s)."]
+                 f"Output: {output}. Took {duration(self.seconds)} ({rate:,.1f} docs/s"
+                 + (f"; {self.steady_rate:,.1f} docs/s after the first record, at {self.first_record:.1f} s)."
+                    if self.steady_rate else ").")]
         if self.resumed_after:
             lines.append(f"Resumed after {self.resumed_after[0]}:{self.resumed_after[1]}, the last record of the "
                          "earlier run; records before it were not read again.")
@@ -172,9 +182,10 @@ def label_ray(files: List[Path], after: Optional[Position], options: Options) ->
         yield item, Doc(vocab).from_bytes(doc_bytes) if doc_bytes is not None else None, record
 
 
-def label(options: Options, stream: Optional[TextIO] = None) -> Summary:
+def label(options: Options, stream: Optional[TextIO] = None, nlp: Any = None) -> Summary:
     """Label `options.input` into `options.output`; the counts of what was read, labelled, skipped.
-    Progress and bad records are reported on `stream` (standard error by default)."""
+    Progress and bad records are reported on `stream` (standard error by default). The local
+    engine uses `nlp` when given (a pipeline already loaded), else loads `options.pipeline`."""
     stream = stream or sys.stderr
     if options.on_error not in ON_ERROR:
         raise LabelInputError(f"--on-error must be one of {ON_ERROR}, got {options.on_error!r}.")
@@ -191,7 +202,7 @@ def label(options: Options, stream: Optional[TextIO] = None) -> Summary:
     start = time.perf_counter()
     try:
         if options.engine == "local":
-            nlp = load_pipeline(options.pipeline, options.gpu_id)
+            nlp = nlp if nlp is not None else load_pipeline(options.pipeline, options.gpu_id)
             entries = ((item,) for item in read_items(files, options.text_key, summary.resumed_after))
             good = (item for item, in checked(entries, summary, options.on_error, stream))
             labelled = label_local(nlp, good, options)
@@ -199,6 +210,8 @@ def label(options: Options, stream: Optional[TextIO] = None) -> Summary:
             labelled = checked(label_ray(files, summary.resumed_after, options), summary, options.on_error, stream)
         for item, doc, record in labelled:
             sink.write(item, doc, record)
+            if summary.first_record is None:
+                summary.first_record = time.perf_counter() - start
             summary.labelled += 1
             progress.update()
     finally:

@@ -213,3 +213,20 @@ def test_resume_refuses_other_inputs(pipeline, tmp_path):
     run(pipeline, write_jsonl(tmp_path / "a.jsonl", ["John"]), tmp_path / "out.jsonl")
     with pytest.raises(LabelInputError, match="same INPUT"):
         run(pipeline, write_jsonl(tmp_path / "b.jsonl", ["Mary"]), tmp_path / "out.jsonl", resume=True)
+
+
+def test_several_processes_write_what_one_process_writes(pipeline, tmp_path):
+    inp = write_jsonl(tmp_path / "in.jsonl", corpus(60, seed=4))
+    run(pipeline, inp, tmp_path / "one.jsonl", batch_size=8)
+    run(pipeline, inp, tmp_path / "two.jsonl", batch_size=8, n_process=2)
+    assert (tmp_path / "two.jsonl").read_bytes() == (tmp_path / "one.jsonl").read_bytes()
+
+
+def test_progress_lines_without_a_terminal(pipeline, tmp_path):
+    import io
+
+    stream = io.StringIO()
+    inp = write_jsonl(tmp_path / "in.jsonl", corpus(25))
+    label(Options(pipeline=str(pipeline), input=str(inp), output=tmp_path / "o.jsonl", progress_every=10), stream=stream)
+    lines = [l for l in stream.getvalue().splitlines() if "docs/s" in l]
+    assert [l.split(" docs")[0] for l in lines] == ["10", "20"] and "of 25" in lines[0] and "left" in lines[0]

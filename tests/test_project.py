@@ -70,7 +70,7 @@ def test_project_yml_is_valid_and_names_what_others_rely_on():
     config = load_project_config(ROOT / "project")
     commands = {c["name"] for c in config["commands"]}
     for name in ("preprocess-conll03", "preprocess-rest14", "preprocess-nlupp", "preprocess-ace05", "train",
-                 "evaluate", "aggregate", "plot", "profile", "package", "sweep", "demo-run", "search", "search-demo-run"):
+                 "evaluate", "aggregate", "plot", "profile", "package", "sweep", "demo-run", "search", "search-demo-run", "label"):
         assert name in commands
     assert {"all", "demo", "search-demo", "conll03", "rest14", "nlupp", "ace05"} <= set(config["workflows"])
     for var in ("conll03_dir", "rest14_dir", "nlupp_dir", "ace05_dir", "models", "seeds", "gpu_id", "demo_conll03_dir",
@@ -84,3 +84,22 @@ def test_project_yml_is_valid_and_names_what_others_rely_on():
                 assert "--ray-address= " in line and "--gpus-per-run= " in line, line  # vars substituted
                 if " search " not in line:
                     assert "--engine local" in line, line
+
+
+def test_project_readme_is_what_spacy_project_document_writes(tmp_path):
+    """project/README.md is generated from project.yml; regenerate it with
+    `python -m spacy project document project --output project/README.md` after editing project.yml."""
+    from weasel.cli.document import project_document
+
+    project_document(ROOT / "project", tmp_path / "README.md")
+    assert (ROOT / "project" / "README.md").read_text() == (tmp_path / "README.md").read_text()
+
+
+def test_the_label_command_passes_every_label_setting():
+    from weasel.util import load_project_config
+
+    config = load_project_config(ROOT / "project")
+    script = " ".join(next(c for c in config["commands"] if c["name"] == "label")["script"])
+    for piece in ("spacy_repsl.label", "--resume", "--engine", "--ray-address", "--num-workers", "--gpus-per-worker",
+                  "--gpu-id"):
+        assert piece in script

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import sys
 from pathlib import Path
 from typing import Optional, Sequence
 
@@ -42,7 +43,11 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
         kwargs["files"] = dict(zip(("train", "dev", "test"), args.ace05_files))
     if args.dataset == "demo":
         kwargs["sizes"] = tuple(int(x) for x in args.sizes.split(","))
-    conversion = module.convert(input_dir, **kwargs)
+    try:
+        conversion = module.convert(input_dir, **kwargs)
+    except (FileNotFoundError, ValueError) as err:  # the user's data or paths: a message, not a traceback
+        print(f"error: {err}", file=sys.stderr)
+        sys.exit(2)
     conversion.write(output_dir)
     print(f"Wrote {', '.join(sorted(conversion.docs))} and report.json to {output_dir}")
 

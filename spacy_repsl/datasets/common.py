@@ -136,7 +136,9 @@ def random_split(items: Sequence, fractions: Tuple[float, float, float], seed: i
 
 def require(path: Path, what: str, hint: Optional[str] = None) -> Path:
     if not path.exists():
-        raise FileNotFoundError(
-            f"{what} not found at {path}." + (f" {hint}" if hint else "")
-        )
+        where = "" if path.is_absolute() else (
+            f" Relative paths are read from the current directory, {Path.cwd()}; `spacy project run` runs "
+            "commands inside the project directory, so give --vars paths relative to project/ (a folder beside "
+            "the repository is ../../NAME from there) or absolute.")
+        raise FileNotFoundError(f"{what} not found at {path}." + (f" {hint}" if hint else "") + where)
     return path

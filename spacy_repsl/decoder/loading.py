@@ -71,6 +71,9 @@ def load_config(settings: DecoderSettings) -> Any:
     """The checkpoint's config; a clear error when it is not available."""
     from transformers import AutoConfig
 
+    from .settings import require_name
+
+    require_name(settings)
     offline = is_offline(settings.local_files_only)
     local = Path(settings.name)
     if local.is_dir() and not (local / "config.json").is_file():

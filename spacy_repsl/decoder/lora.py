@@ -1,6 +1,7 @@
 """LoRA adapters (peft) on the kept layers, with the SR paper's defaults."""
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, List, Tuple
 
@@ -50,7 +51,9 @@ def apply_lora(model: "torch.nn.Module", settings: LoraSettings) -> Any:
         target_modules=list(settings.target_modules),
         bias=settings.bias,
     )
-    peft_model = get_peft_model(model, config)
+    with warnings.catch_warnings():  # peft reads transformers 5's deprecated alias; nothing for users to do
+        warnings.filterwarnings("ignore", message="`is_gradient_checkpointing` is deprecated", category=FutureWarning)
+        peft_model = get_peft_model(model, config)
     make_trainables_fp32(peft_model)
     return peft_model
 

@@ -42,8 +42,10 @@ class DecoderSettings:
     device: str = "auto"
 
     def __post_init__(self) -> None:
-        if not isinstance(self.name, str) or not self.name:
-            raise ValueError("A decoder needs a `name`: a hub id (e.g. Qwen/Qwen3-0.6B) or a local path.")
+        # An empty name is a template's "not set yet" (the shipped configs' paths.decoder, so that
+        # spaCy's fill-config and debug tools accept them); loading refuses it (`require_name`).
+        if not isinstance(self.name, str):
+            raise ValueError(f"A decoder `name` is a hub id (e.g. Qwen/Qwen3-0.6B) or a local path, got {self.name!r}.")
         if isinstance(self.repetitions, bool) or not isinstance(self.repetitions, int) or self.repetitions < 0:
             raise ValueError(
                 f"repetitions must be an integer >= 0 (0 = the plain causal decoder), got {self.repetitions!r}."
@@ -82,3 +84,10 @@ class DecoderSettings:
     def needs_maskable_attention(self) -> bool:
         """Whether this setup needs our own per-layer masks (flash/flex attention cannot take them)."""
         return not self.unmask.is_none or self.positions != "continuous"
+
+
+def require_name(settings: "DecoderSettings") -> None:
+    if not settings.name:
+        raise ValueError(
+            "A decoder needs a `name`: a hub id (e.g. Qwen/Qwen3-0.6B) or a local path. In a spaCy config, set "
+            "paths.decoder: python -m spacy train CONFIG --paths.decoder PATH_OR_HUB_ID ...")

@@ -74,6 +74,19 @@ class BadRecordError(LabelInputError):
     pass
 
 
+def check_pipeline(name: str) -> None:
+    """Refuse a pipeline that does not exist before any work starts (on Ray, before actors would
+    each fail to load it)."""
+    from spacy.util import is_package
+
+    path = Path(name)
+    if (path / "config.cfg").is_file() or is_package(name):
+        return
+    what = f"{path} has no config.cfg" if path.is_dir() else f"no directory or installed package {name!r}"
+    raise LabelInputError(f"Cannot load the pipeline: {what}. Give a directory written by nlp.to_disk or spacy train "
+                          "(e.g. its model-best), or the name of an installed pipeline package.")
+
+
 def load_pipeline(name: str, gpu_id: Optional[int] = None) -> Any:
     import spacy
 
@@ -194,6 +207,8 @@ def label(options: Options, stream: Optional[TextIO] = None, nlp: Any = None) ->
     if options.n_process < 1 or options.num_workers < 1 or options.part_size < 1:
         raise LabelInputError("--n-process, --num-workers and --part-size must be at least 1.")
     files = input_files(options.input)
+    if nlp is None:
+        check_pipeline(options.pipeline)
     if options.output.resolve() in {p.resolve() for p in files}:
         raise LabelInputError(f"{options.output} is also an input: write the output somewhere else.")
     sink = open_sink(options.output, resume=options.resume, overwrite=options.overwrite, part_size=options.part_size)

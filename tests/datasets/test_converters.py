@@ -79,3 +79,14 @@ def test_missing_input_files_name_the_file(tmp_path):
         conll03.convert(tmp_path)
     with pytest.raises(FileNotFoundError, match="LDC"):
         ace05.convert(tmp_path)
+
+
+def test_cli_names_a_missing_relative_path_and_where_it_was_read_from(tmp_path, monkeypatch, capsys):
+    from spacy_repsl.datasets.__main__ import main
+
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(SystemExit) as exit_:
+        main(["conll03", "../shared/data/conll2003", "corpus/conll03"])
+    err = capsys.readouterr().err
+    assert exit_.value.code == 2 and err.startswith("error: CoNLL-2003 train file not found")
+    assert str(tmp_path) in err and "relative to project/" in err and "Traceback" not in err

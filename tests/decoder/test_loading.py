@@ -77,7 +77,7 @@ def test_gemma2_runs_eager(tiny_decoders):
         (dict(bos="never"), "bos mode"),
         (dict(exit_layer=0), "exit_layer"),
         (dict(lora=None, compute_dtype="float16"), "float32"),
-        (dict(name=""), "needs a `name`"),
+        (dict(name=None), "hub id"),
     ],
 )
 def test_invalid_settings_are_refused_with_the_fix(kwargs, match):
@@ -85,6 +85,14 @@ def test_invalid_settings_are_refused_with_the_fix(kwargs, match):
     settings.update(kwargs)
     with pytest.raises(ValueError, match=match):
         DecoderSettings(**settings)
+
+
+def test_an_empty_name_is_a_template_refused_at_loading_with_the_fix():
+    from spacy_repsl.decoder.encoder import build_decoder
+
+    settings = DecoderSettings(name="")  # what the shipped configs hold until --paths.decoder is given
+    with pytest.raises(ValueError, match="needs a `name`.*--paths.decoder"):
+        build_decoder(settings)
 
 
 def test_repeated_input_beyond_the_model_positions(tmp_path):

@@ -43,3 +43,14 @@ def test_missing_target_module_names_the_ones_that_exist(tiny_decoders):
 def test_bad_lora_settings(kwargs):
     with pytest.raises(ValueError):
         LoraSettings(**kwargs)
+
+
+def test_loading_with_lora_prints_no_deprecation_warning(tiny_decoders):
+    """peft reads transformers 5's deprecated `is_gradient_checkpointing`: a FutureWarning on every
+    load that users can do nothing about."""
+    import warnings
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        build_decoder(DecoderSettings(name=str(tiny_decoders["llama"]), quantization=None, lora=LoraSettings(r=4)))
+    assert not [w for w in caught if "is_gradient_checkpointing" in str(w.message)]

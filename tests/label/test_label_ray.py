@@ -20,12 +20,11 @@ def test_ray_and_local_engines_write_identical_records(pipeline, tmp_path, local
     write_jsonl(tmp_path / "in" / "a.jsonl", corpus(120, seed=3) + [""])
     (tmp_path / "in" / "b.jsonl").write_text("\n".join(BAD) + "\n", encoding="utf-8")
     local = run(pipeline, tmp_path / "in", tmp_path / "local.jsonl", on_error="skip", batch_size=16)
-    for workers in (1, 2):
-        out = tmp_path / f"ray{workers}.jsonl"
-        ray = run(pipeline, tmp_path / "in", out, on_error="skip", batch_size=16, engine="ray", num_workers=workers)
-        assert out.read_bytes() == (tmp_path / "local.jsonl").read_bytes()
-        assert (ray.read, ray.labelled, ray.skipped) == (local.read, local.labelled, local.skipped) == (128, 123, 5)
-        assert ray.errors == local.errors
+    out = tmp_path / "ray.jsonl"  # two actors: batches finish out of order, the output must not
+    ray = run(pipeline, tmp_path / "in", out, on_error="skip", batch_size=16, engine="ray", num_workers=2)
+    assert out.read_bytes() == (tmp_path / "local.jsonl").read_bytes()
+    assert (ray.read, ray.labelled, ray.skipped) == (local.read, local.labelled, local.skipped) == (128, 123, 5)
+    assert ray.errors == local.errors
     run(pipeline, tmp_path / "in", tmp_path / "ray.spacy", on_error="skip", engine="ray", num_workers=2)
     run(pipeline, tmp_path / "ray.spacy", tmp_path / "back.jsonl")
     def without_ids(path):

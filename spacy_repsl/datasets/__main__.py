@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Optional, Sequence
 
 from . import DATASETS
+from .skipped import SKIPPED_FILE, mark_skipped
 
 
 def main(argv: Optional[Sequence[str]] = None) -> None:
@@ -29,6 +30,9 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
     parser.add_argument("--sizes", default="600,200,200", help="demo only: train,dev,test sentences")
     parser.add_argument("--only-if-listed", metavar="DATASETS",
                         help="comma-separated dataset names; do nothing unless DATASET is one of them")
+    parser.add_argument("--skip-if-missing", action="store_true",
+                        help="when the input files are missing, write OUTPUT_DIR/SKIPPED.json (why, and how to add "
+                             "them) instead of failing: the experiment commands then leave the dataset out")
     args = parser.parse_args(argv)
     wanted = 1 if args.dataset == "demo" else 2
     if len(args.paths) != wanted:
@@ -45,10 +49,20 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
         kwargs["sizes"] = tuple(int(x) for x in args.sizes.split(","))
     try:
         conversion = module.convert(input_dir, **kwargs)
-    except (FileNotFoundError, ValueError) as err:  # the user's data or paths: a message, not a traceback
+    except FileNotFoundError as err:
+        if args.skip_if_missing:
+            mark_skipped(output_dir, args.dataset, str(err))
+            print(f"{args.dataset}: SKIPPED, its files are not there: {err}\nThe experiment commands leave "
+                  f"{args.dataset} out and results.md lists it as skipped; to add it, put the files there (or set "
+                  f"--vars.{args.dataset}_dir) and run the workflow again.")
+            return
+        print(f"error: {err}", file=sys.stderr)
+        sys.exit(2)
+    except ValueError as err:  # the user's data: a message, not a traceback
         print(f"error: {err}", file=sys.stderr)
         sys.exit(2)
     conversion.write(output_dir)
+    (output_dir / SKIPPED_FILE).unlink(missing_ok=True)
     print(f"Wrote {', '.join(sorted(conversion.docs))} and report.json to {output_dir}")
 
 

@@ -40,6 +40,13 @@ def _not_available(name: str, revision: Optional[str], what: str, offline: bool,
             f"transformers checkpoint ({error}). It needs config.json, the weights and the tokenizer "
             "files, as written by `save_pretrained`."
         )
+    if looks_like_a_path(name):
+        return DecoderNotAvailableError(
+            f"Base model directory '{name}' does not exist (moved or deleted?). A pipeline saved without "
+            "bundle_base = true refers to its base by this path. Point it at the base's new location when "
+            "loading: spacy.load(PIPELINE, config={\"components.repsl_tagger.model.name\": \"NEW/PATH\"}) "
+            "(the base's fingerprint is still checked), or save the pipeline with bundle_base = true to carry "
+            "the base inside it.")
     how = (
         "the hub is not used (HF_HUB_OFFLINE=1 or local_files_only) and it is not in the local cache"
         if offline
@@ -52,6 +59,11 @@ def _not_available(name: str, revision: Optional[str], what: str, offline: bool,
         + "`) and copy the cache (HF_HOME) here, or point `name` at a local directory written by "
         f"`save_pretrained`. ({type(error).__name__}: {error})"
     )
+
+
+def looks_like_a_path(name: str) -> bool:
+    """A filesystem path rather than a hub id ("org/name" has exactly one slash, no leading . / ~)."""
+    return name.startswith(("/", ".", "~")) or name.count("/") > 1 or "\\" in name or Path(name).is_absolute()
 
 
 @contextlib.contextmanager

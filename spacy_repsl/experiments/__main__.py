@@ -96,6 +96,7 @@ def run(argv: Optional[Sequence[str]] = None) -> int:
     args = parser().parse_args(argv[: argv.index("--")] if "--" in argv else argv)
     extra = parse_config_overrides(extra_args)
     root = args.root.resolve()
+    leave_out_skipped(args, root)
     methods = grid_methods(args.repetitions, args.unmasking, args.exit_layers, args.exit_repetitions)
     runs = grid.plan(args.datasets, args.models, methods, args.seeds)
     sweep_runs = grid.plan(args.sweep_datasets, args.models, group_sweep(args.groups), args.seeds) if args.groups else []
@@ -142,11 +143,26 @@ def run(argv: Optional[Sequence[str]] = None) -> int:
     elif args.command == "profile":
         from .profile import profile
 
-        first_seed = [r for r in runs if r.seed == args.seeds[0] and r.dataset == args.datasets[0]]
+        first_seed = [r for r in runs if r.seed == args.seeds[0] and r.dataset == args.datasets[0]] if runs else []
         profile(root, first_seed)
     elif args.command == "package":
         package_best(root, runs, args.package_name, args.package_version)
     return report_failures(outcomes, args.command)
+
+
+def leave_out_skipped(args: argparse.Namespace, root: Path) -> None:
+    """Datasets whose preprocessing was skipped (files missing, e.g. the licensed ACE05) are left
+    out of this command, with a line saying so; results.md lists them too."""
+    from ..datasets.skipped import skipped_datasets
+
+    names = ("datasets", "sweep_datasets", "search_datasets")
+    wanted = [d for name in names for d in getattr(args, name, None) or []]
+    skipped = skipped_datasets(root / "corpus", list(dict.fromkeys(wanted)))
+    for dataset, reason in skipped.items():
+        print(f"[{args.command}] {dataset}: skipped, its preprocessing found no files ({reason})", flush=True)
+    for name in names:
+        if getattr(args, name, None):
+            setattr(args, name, [d for d in getattr(args, name) if d not in skipped])
 
 
 def search_all(args: argparse.Namespace, root: Path, config: Path, extra: dict, options: EngineOptions) -> int:

@@ -16,7 +16,7 @@ import json
 import random
 import time
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 from ..datasets.demo import LEFT_CUES, RIGHT_CUES, Example, generate_corpus
 
@@ -56,7 +56,8 @@ def score(nlp: Any, data: Sequence[Example], labels: Optional[Sequence[str]] = N
 
 
 def train_setting(
-    decoder: Path, settings: Dict[str, Any], train: Sequence[Example], epochs: int, seed: int, batch_size: int = 16
+    decoder: Path, settings: Dict[str, Any], train: Sequence[Example], epochs: int, seed: int, batch_size: int = 16,
+    on_epoch: Optional[Callable[[int], None]] = None,
 ) -> Any:
     import spacy
     from spacy.training import Example as SpacyExample
@@ -71,11 +72,13 @@ def train_setting(
     examples = [SpacyExample.from_dict(nlp.make_doc(t), {"entities": ents}) for t, ents in train]
     optimizer = nlp.initialize(lambda: examples)
     rng = random.Random(seed)
-    for _ in range(epochs):
+    for epoch in range(epochs):
         order = list(examples)
         rng.shuffle(order)
         for i in range(0, len(order), batch_size):
             nlp.update(order[i : i + batch_size], sgd=optimizer)
+        if on_epoch is not None:
+            on_epoch(epoch + 1)
     return nlp
 
 
@@ -104,10 +107,19 @@ def run_demo(
         build_tiny_decoder("llama", decoder, texts=[t for t, _ in train], seed=seed, num_layers=4, hidden_size=64)
     print(f"Demo on {corpus_name}, a tiny random Llama-style decoder (4 layers), {epochs} epochs, seed {seed}")
     results: Dict[str, Dict[str, Optional[float]]] = {}
-    for name in settings or SETTINGS:
-        print(f"  training {name} ...", flush=True)
+    names = list(settings or SETTINGS)
+    begin = time.perf_counter()
+    for k, name in enumerate(names):
         start = time.perf_counter()
-        nlp = train_setting(decoder, SETTINGS[name], train, epochs, seed)
+
+        def progress(epoch: int, name: str = name, k: int = k, start: float = start) -> None:
+            elapsed = time.perf_counter() - begin
+            done = k + epoch / epochs  # settings finished, counting this one's epochs
+            left = elapsed / done * (len(names) - done)
+            print(f"  {name} ({k + 1}/{len(names)}): epoch {epoch}/{epochs}, {time.perf_counter() - start:.0f} s; "
+                  f"about {left:.0f} s left for the demo", flush=True)
+
+        nlp = train_setting(decoder, SETTINGS[name], train, epochs, seed, on_epoch=progress)
         right = None if conll03_dir else score(nlp, test, sorted(set(RIGHT_CUES.values())))
         left = None if conll03_dir else score(nlp, test, sorted(set(LEFT_CUES.values())))
         results[name] = {"f1_right": right, "f1_left": left, "f1": score(nlp, test), "seconds": time.perf_counter() - start}
@@ -173,13 +185,16 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--settings", default=",".join(SETTINGS), help=f"comma-separated, from {', '.join(SETTINGS)}")
     parser.add_argument("--conll03-dir", default="", help="use real CoNLL-2003 files from this folder instead")
+    parser.add_argument("--decoder-dir", type=Path, default=None,
+                        help="where the tiny decoder is built (and reused); default OUTPUT/demo-decoder")
     args = parser.parse_args(argv)
     settings = [s for s in args.settings.split(",") if s]
     unknown = [s for s in settings if s not in SETTINGS]
     if unknown:
         parser.error(f"unknown setting(s) {unknown}: use {', '.join(SETTINGS)}")
     run_demo(args.output, n_train=args.train, n_test=args.test, epochs=args.epochs, seed=args.seed,
-             settings=settings, conll03_dir=Path(args.conll03_dir) if args.conll03_dir else None)
+             settings=settings, conll03_dir=Path(args.conll03_dir) if args.conll03_dir else None,
+             decoder_dir=args.decoder_dir)
 
 
 if __name__ == "__main__":

@@ -82,6 +82,20 @@ def speed_table(speed: Dict[str, Any]) -> List[str]:
     return lines
 
 
+def skipped_lines(root: Path) -> List[str]:
+    """Datasets the workflow left out because their files were missing, and how to add them."""
+    from ..datasets.skipped import skipped_datasets
+
+    corpus = root / "corpus"
+    names = sorted(p.name for p in corpus.iterdir() if p.is_dir()) if corpus.is_dir() else []
+    skipped = skipped_datasets(corpus, names)
+    if not skipped:
+        return []
+    lines = ["**Skipped datasets** (their files were not there when the workflow ran; put them in place, or set "
+             "`--vars.<dataset>_dir`, and run the workflow again):", ""]
+    return lines + [f"- {dataset}: {reason}" for dataset, reason in skipped.items()] + [""]
+
+
 def aggregate(root: Path, metrics: Sequence[Dict[str, Any]]) -> Dict[str, Any]:
     """Write metrics/results.md and metrics/results.json; returns the JSON."""
     test, dev = collect(metrics, "test"), collect(metrics, "dev")
@@ -91,6 +105,7 @@ def aggregate(root: Path, metrics: Sequence[Dict[str, Any]]) -> Dict[str, Any]:
     md = ["# Results", "", "Test micro-F1 (strict IOB2), mean ± 95% CI over seeds (t * sd / sqrt(n)).",
           "Rest14, NLU++ and ACE05 are not directly comparable with the SR paper's columns (its scorer's",
           "label-order bug; see the README).", ""]
+    md += skipped_lines(root)
     for model in models:
         methods = _order(method for (m, method, _) in test if m == model)
         main = [x for x in methods if not x.startswith(("exit", "groups:"))]

@@ -90,3 +90,17 @@ def test_cli_names_a_missing_relative_path_and_where_it_was_read_from(tmp_path, 
     err = capsys.readouterr().err
     assert exit_.value.code == 2 and err.startswith("error: CoNLL-2003 train file not found")
     assert str(tmp_path) in err and "relative to project/" in err and "Traceback" not in err
+
+
+def test_a_missing_dataset_can_be_marked_skipped_and_the_grid_leaves_it_out(tmp_path, capsys):
+    from spacy_repsl.datasets.__main__ import main
+    from spacy_repsl.datasets.skipped import skipped_datasets
+    from spacy_repsl.experiments.reports import skipped_lines
+
+    main(["ace05", str(tmp_path / "no-ace"), str(tmp_path / "corpus" / "ace05"), "--skip-if-missing"])
+    assert "ace05: SKIPPED" in capsys.readouterr().out
+    assert list(skipped_datasets(tmp_path / "corpus", ["ace05", "conll03"])) == ["ace05"]
+    assert any("ace05: ACE05 train file not found" in line for line in skipped_lines(tmp_path))
+    # once the files are there, converting again clears the mark
+    main(["ace05", str(write_ace05(tmp_path / "ace")), str(tmp_path / "corpus" / "ace05"), "--skip-if-missing"])
+    assert skipped_datasets(tmp_path / "corpus", ["ace05"]) == {} and skipped_lines(tmp_path) == []

@@ -12,9 +12,9 @@ starts again.
 """
 from __future__ import annotations
 
+import fcntl
 import json
 import os
-import shutil
 from pathlib import Path
 from typing import Any, Dict, List, Optional
 
@@ -40,13 +40,31 @@ class Sink:
     def __init__(self, path: Path, *, resume: bool, overwrite: bool):
         self.path = path
         self.written = 0
-        exists = path.exists() and (path.is_file() or any(path.iterdir()))
+        exists = (path.is_file() and path.stat().st_size > 0) or (path.is_dir() and any(path.iterdir()))
         if exists and not (resume or overwrite):
             raise LabelInputError(
                 f"{path} already exists: pass --resume to continue an interrupted run into it, or --overwrite to "
                 "label everything again (its current content is then replaced).")
+        self._lock = self.lock()
         if exists and overwrite and not resume:
             self.clear()
+
+    def lock(self) -> int:
+        """One run writes an output at a time: a second `label` (another process, another user) on the
+        same OUTPUT is refused instead of interleaving its records. The lock goes with the process."""
+        fd = os.open(self.path, os.O_RDONLY)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            raise LabelInputError(f"Another `label` run is writing {self.path} right now: wait for it to finish, "
+                                  "or write to another OUTPUT.") from None
+        return fd
+
+    def unlock(self) -> None:
+        if self._lock >= 0:
+            os.close(self._lock)  # closing the descriptor releases the lock
+            self._lock = -1
 
     def clear(self) -> None:
         raise NotImplementedError
@@ -63,13 +81,14 @@ class Sink:
 
 class JsonlSink(Sink):
     def __init__(self, path: Path, *, resume: bool = False, overwrite: bool = False):
-        super().__init__(path, resume=resume, overwrite=overwrite)
-        self._last = self._cut_partial_line() if resume and path.is_file() else None
         path.parent.mkdir(parents=True, exist_ok=True)
-        self._handle = path.open("a" if resume else "w", encoding="utf-8")
+        path.touch()  # the file exists from the start, so it can be locked
+        super().__init__(path, resume=resume, overwrite=overwrite)
+        self._last = self._cut_partial_line() if resume else None
+        self._handle = path.open("a", encoding="utf-8")
 
     def clear(self) -> None:
-        self.path.unlink()
+        os.truncate(self.path, 0)
 
     def _cut_partial_line(self) -> Optional[Position]:
         """Drop an unfinished last line (a killed run); the position of the last complete one."""
@@ -105,6 +124,7 @@ class JsonlSink(Sink):
         self._handle.flush()
         os.fsync(self._handle.fileno())
         self._handle.close()
+        self.unlock()
 
 
 class PartsSink(Sink):
@@ -116,8 +136,8 @@ class PartsSink(Sink):
         if path.is_file():
             raise LabelInputError(f"{path} is a file; a {self.suffix} output is a directory of parts: remove it or "
                                   "choose another name.")
-        super().__init__(path, resume=resume, overwrite=overwrite)
         path.mkdir(parents=True, exist_ok=True)
+        super().__init__(path, resume=resume, overwrite=overwrite)
         for leftover in path.glob(f"*{self.suffix}.tmp"):  # a part a killed run did not finish
             leftover.unlink()
         self.part_size = part_size
@@ -128,7 +148,8 @@ class PartsSink(Sink):
         return sorted(self.path.glob(f"part-*{self.suffix}"))
 
     def clear(self) -> None:
-        shutil.rmtree(self.path)
+        for part in self.path.glob(f"part-*{self.suffix}"):
+            part.unlink()
 
     def write(self, item: Item, doc: Doc, record: Dict[str, Any]) -> None:
         self._buffer.append(self.entry(item, doc, record))
@@ -147,7 +168,10 @@ class PartsSink(Sink):
         self._buffer = []
 
     def close(self) -> None:
-        self._flush()
+        try:
+            self._flush()
+        finally:
+            self.unlock()
 
     def entry(self, item: Item, doc: Doc, record: Dict[str, Any]) -> Any:
         raise NotImplementedError

@@ -230,3 +230,14 @@ def test_progress_lines_without_a_terminal(pipeline, tmp_path):
     label(Options(pipeline=str(pipeline), input=str(inp), output=tmp_path / "o.jsonl", progress_every=10), stream=stream)
     lines = [l for l in stream.getvalue().splitlines() if "docs/s" in l]
     assert [l.split(" docs")[0] for l in lines] == ["10", "20"] and "of 25" in lines[0] and "left" in lines[0]
+
+
+@pytest.mark.parametrize("name", ["out.jsonl", "out.parquet"])
+def test_a_second_run_on_the_same_output_is_refused_while_the_first_writes(tmp_path, name):
+    from spacy_repsl.label.sinks import open_sink
+
+    first = open_sink(tmp_path / name, resume=False, overwrite=False)
+    with pytest.raises(LabelInputError, match="Another `label` run is writing"):
+        open_sink(tmp_path / name, resume=True, overwrite=False)
+    first.close()
+    open_sink(tmp_path / name, resume=True, overwrite=False).close()  # free again once the first is done

@@ -59,7 +59,8 @@ def make_nlp(model: str, repetitions: int, exit_layer: Optional[int], args: Dict
 
 def describe(variant: Dict[str, Any]) -> str:
     if not variant:
-        return "all fast paths (LoRA merged, inference_mode, length-sorted batches, eval mode set once), fp32"
+        return ("all fast paths (LoRA merged, inference_mode, length-sorted batches, eval mode set once, "
+                "last layer's MLP on read rows only), fp32")
     return ", ".join(f"{k}={v}" for k, v in variant.items())
 
 

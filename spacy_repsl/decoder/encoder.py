@@ -13,6 +13,7 @@ import torch
 from .attention import MASKS_KWARG, LayerMasks, attention_plan, install_mask_hooks
 from .families import MASKABLE_ATTENTION
 from .lora import apply_lora, make_trainables_fp32, trainable_parameters
+from .read_rows import install_read_rows, worth_pruning
 from .quantization import disable_cpu_weight_packing, quiet_int8_cast_notice
 from .repetition import RepeatedSequence, repeat_sequence
 from .settings import DecoderSettings
@@ -63,6 +64,7 @@ class RepSLDecoder(torch.nn.Module):
             if self.uses_layer_masks
             else []
         )
+        self.read_rows, self._read_hooks = install_read_rows(backbone.layers)
         self.max_positions: Optional[int] = getattr(config, "max_position_embeddings", None)
 
     @property
@@ -110,6 +112,8 @@ class RepSLDecoder(torch.nn.Module):
 
     def batch_inputs(self, sequences: Sequence[Sequence[int]]) -> Tuple[List[RepeatedSequence], dict]:
         """Repeat each example, then right-pad: pads only ever follow the last copy."""
+        if len(sequences) == 0:
+            raise ValueError("The decoder was given an empty batch; pass at least one sequence.")
         repeated = [self.repeat(ids) for ids in sequences]
         longest = max(len(r) for r in repeated)
         if self.max_positions is not None:
@@ -123,9 +127,25 @@ class RepSLDecoder(torch.nn.Module):
         return repeated, {"input_ids": ids, "position_ids": positions, "lengths": lengths}
 
     def forward(self, sequences: Sequence[Sequence[int]]) -> DecoderOutput:
-        if len(sequences) == 0:
-            raise ValueError("The decoder was given an empty batch; pass at least one sequence.")
         repeated, batch = self.batch_inputs(sequences)
+        return self.last_copy(self._run(batch), repeated)
+
+    def read(self, sequences: Sequence[Sequence[int]], windows: Sequence[int], positions: Sequence[int],
+             prune: bool = True) -> torch.Tensor:
+        """The final states at `positions` of the last copies of the sequences `windows`, one row
+        per pair: what a tagger reads, without copying out whole last copies. In prediction
+        (with `prune`) the last layer's MLP runs only for these rows (see read_rows)."""
+        repeated, batch = self.batch_inputs(sequences)
+        width = batch["input_ids"].shape[1]
+        rows = torch.tensor([w * width + repeated[w].last_copy_start + p for w, p in zip(windows, positions)],
+                            dtype=torch.long, device=self.device)
+        skip = prune and worth_pruning(len(rows), len(repeated) * width)
+        with self.read_rows.reading(rows if skip else None):
+            hidden = self._run(batch)
+        return hidden.reshape(-1, hidden.shape[-1]).index_select(0, rows)
+
+    def _run(self, batch: dict) -> torch.Tensor:
+        """The last hidden states of a batch from `batch_inputs`: [batch, positions, hidden]."""
         device = self.device
         input_ids = batch["input_ids"].to(device)
         position_ids = batch["position_ids"].to(device)
@@ -149,7 +169,7 @@ class RepSLDecoder(torch.nn.Module):
                 "attention modules were bypassed, so unmasking and padding would be wrong. "
                 "Please report this with your transformers version."
             )
-        return self.last_copy(output.last_hidden_state, repeated)
+        return output.last_hidden_state
 
     @staticmethod
     def last_copy(hidden: torch.Tensor, repeated: Sequence[RepeatedSequence]) -> DecoderOutput:

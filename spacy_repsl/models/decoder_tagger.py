@@ -25,7 +25,8 @@ InT = List[Doc]
 OutT = List[Floats2d]
 
 # Switches for the benchmark's before/after measurements; all are on in normal use.
-FAST_PATHS = {"inference_mode": True, "sort_by_length": True, "eval_once": True, "fold_adapters": True}
+FAST_PATHS = {"inference_mode": True, "sort_by_length": True, "eval_once": True, "fold_adapters": True,
+              "read_rows": True}
 # Training updates in several sub-batches recompute each one's activations in backprop (bounded
 # memory, identical gradients); off only to measure what it saves.
 RECOMPUTE_SUB_BATCHES = {"enabled": True}

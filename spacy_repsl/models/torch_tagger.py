@@ -7,6 +7,7 @@ import torch
 
 from ..decoder.encoder import RepSLDecoder
 from ..tokenization.pieces import PieceBatch, split_batch
+from .decoder_tagger import FAST_PATHS
 
 
 class TaggerModule(torch.nn.Module):
@@ -49,16 +50,13 @@ class TaggerModule(torch.nn.Module):
         device = self.decoder.device
         if batch.n_tokens == 0:
             return torch.zeros((0, self.n_tags), device=device, requires_grad=self.training)
-        hidden = self.decoder(batch.sequences).hidden
-        width = hidden.shape[1]
-        flat = hidden.reshape(-1, hidden.shape[2]).float()
+        prune = FAST_PATHS["read_rows"]
         if self.pooling == "first":
-            index = torch.tensor(batch.token_window, device=device) * width + torch.tensor(batch.token_first, device=device)
-            vectors = flat[index]
+            vectors = self.decoder.read(batch.sequences, batch.token_window, batch.token_first, prune).float()
         else:
-            index = torch.tensor(batch.piece_window, device=device) * width + torch.tensor(batch.piece_position, device=device)
+            states = self.decoder.read(batch.sequences, batch.piece_window, batch.piece_position, prune).float()
             tokens = torch.tensor(batch.piece_token, device=device)
-            sums = torch.zeros((batch.n_tokens, flat.shape[1]), device=device).index_add(0, tokens, flat[index])
+            sums = torch.zeros((batch.n_tokens, states.shape[1]), device=device).index_add(0, tokens, states)
             counts = torch.zeros(batch.n_tokens, device=device).index_add(0, tokens, torch.ones_like(tokens, dtype=torch.float32))
             vectors = sums / counts[:, None]
         return self.head(self.dropout(vectors))

@@ -233,7 +233,11 @@ class RepSLTagger(TrainablePipe):
         """Per doc, a (len(doc), n_tags) array of tag probabilities."""
         docs = list(docs)
         logits = self.model.predict(docs)
-        return [softmax(scores) for scores in logits]
+        if len(logits) < 2:
+            return [softmax(scores) for scores in logits]
+        xp = get_array_module(logits[0])
+        probs = softmax(xp.concatenate(logits))  # one call for the batch: row-wise, so the same numbers
+        return xp.split(probs, numpy.cumsum([len(scores) for scores in logits])[:-1].tolist())
 
     def set_annotations(self, docs: Iterable[Doc], probs: Sequence[Any]) -> None:
         """Predicted spans; spans already on the doc are kept unless overwriting, and predictions
@@ -278,19 +282,26 @@ class RepSLTagger(TrainablePipe):
         all_tags = [self.gold_tags(example) for example in examples]
         self.check_gold_labels(all_tags)
         index = {name: i for i, name in enumerate(self.tag_names)}
-        total, grads = 0.0, []
-        for tags, doc_scores in zip(all_tags, scores):
-            xp = get_array_module(doc_scores)
-            grad = softmax(doc_scores)  # d(cross-entropy)/d(logits) = probs - one-hot(gold)
-            known = [i for i, t in enumerate(tags) if t is not None]
-            gold = [index[tags[i]] for i in known]
-            if known:
-                total -= float(xp.log(xp.clip(grad[known, gold], 1e-12, None)).sum())
-                grad[known, gold] -= 1.0
-            grad[[i for i, t in enumerate(tags) if t is None]] = 0.0
-            grads.append(grad)
-        scale = 1.0 / max(sum(t is not None for tags in all_tags for t in tags), 1)
-        return total * scale, [grad * scale for grad in grads]
+        scores = list(scores)
+        if not scores:
+            return 0.0, []
+        xp = get_array_module(scores[0])
+        # The whole batch at once (softmax is row-wise, so per-doc numbers are unchanged).
+        gold = numpy.array([-1 if t is None else index[t] for tags in all_tags for t in tags], dtype="int64")
+        grad = softmax(xp.concatenate(scores))  # d(cross-entropy)/d(logits) = probs - one-hot(gold)
+        if len(gold) != len(grad):
+            raise ValueError(f"{self.name}: {len(grad)} scored tokens but {len(gold)} gold tags; the scores "
+                             "must come from the examples' predicted docs, in order.")
+        known = numpy.flatnonzero(gold >= 0)
+        total = 0.0
+        if len(known):
+            rows, cols = xp.asarray(known), xp.asarray(gold[known])
+            total = -float(xp.log(xp.clip(grad[rows, cols], 1e-12, None)).sum(dtype="float64"))
+            grad[rows, cols] -= 1.0
+        grad[xp.asarray(numpy.flatnonzero(gold < 0))] = 0.0
+        grad *= 1.0 / max(len(known), 1)
+        cuts = numpy.cumsum([len(doc_scores) for doc_scores in scores])[:-1].tolist()
+        return total / max(len(known), 1), xp.split(grad, cuts)
 
     def update(
         self,

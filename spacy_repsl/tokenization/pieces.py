@@ -11,6 +11,7 @@ from typing import Any, List, Optional, Sequence
 from spacy.attrs import IDX, LENGTH
 
 from .alignment import align_pieces
+from .encoding import encode_texts
 from .windows import plan_windows
 
 POOLING_MODES = ("first", "mean")
@@ -61,20 +62,11 @@ def tokenize_docs(tokenizer: Any, docs: Sequence[Any], placeholder_id: int) -> L
     """
     texts = [doc.text for doc in docs]
     non_empty = [i for i, text in enumerate(texts) if text]
-    encoded = (
-        tokenizer([texts[i] for i in non_empty], add_special_tokens=False, return_offsets_mapping=True)
-        if non_empty
-        else {"input_ids": [], "offset_mapping": []}
-    )
+    encoded = dict(zip(non_empty, encode_texts(tokenizer, [texts[i] for i in non_empty])))
     result: List[DocPieces] = []
-    by_doc = {i: k for k, i in enumerate(non_empty)}
     for i, doc in enumerate(docs):
         tokens = [(start, start + length) for start, length in doc.to_array([IDX, LENGTH]).tolist()] if len(doc) else []
-        if i in by_doc:
-            ids = list(encoded["input_ids"][by_doc[i]])
-            offsets = [tuple(o) for o in encoded["offset_mapping"][by_doc[i]]]
-        else:
-            ids, offsets = [], []
+        ids, offsets = encoded.get(i, ([], []))
         token_pieces = align_pieces(tokens, offsets) if tokens else []
         if tokens and any(not pieces for pieces in token_pieces):
             ids = [placeholder_id]

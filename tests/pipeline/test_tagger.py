@@ -254,3 +254,36 @@ def test_a_config_that_differs_from_the_trained_one(tiny_decoders, tmp_path):
     (tmp_path / "p" / "config.cfg").write_text(config.replace("r = 8", "r = 4"))
     with pytest.raises(AdapterFileError, match=r"has shape .* the config or labels differ"):
         spacy.load(tmp_path / "p")
+
+
+def test_batch_loss_is_the_mean_cross_entropy_of_known_tags(tiny_decoders):
+    """The batched loss equals the textbook per-token computation, doc by doc."""
+    nlp = make_nlp(tiny_decoders["llama"])
+    nlp.initialize(lambda: ner_examples(nlp))
+    tagger = nlp.get_pipe("repsl_tagger")
+    docs = [nlp.make_doc(t) for t in ("John Smith lives in Paris .", "", "Acme hired Mary today in Berlin")]
+    examples = [Example.from_dict(docs[0], {"entities": ["B-PER", "L-PER", "-", "-", "U-LOC", "O"]}),
+                Example.from_dict(docs[1], {"entities": []}),
+                Example.from_dict(docs[2], {"entities": ["U-ORG", "O", "U-PER", "O", "O", "U-LOC"]})]
+    rng = numpy.random.default_rng(0)
+    scores = [rng.standard_normal((len(d), len(tagger.tag_names))).astype("float32") for d in docs]
+    loss, grads = tagger.get_loss(examples, scores)
+    index = {name: i for i, name in enumerate(tagger.tag_names)}
+    nll, counted, expected = 0.0, 0, []
+    for example, doc_scores in zip(examples, scores):
+        probs = numpy.exp(doc_scores) / numpy.exp(doc_scores).sum(axis=1, keepdims=True)
+        grad = probs.copy()
+        for i, tag in enumerate(tagger.gold_tags(example)):
+            if tag is None:
+                grad[i] = 0.0
+            else:
+                nll -= numpy.log(probs[i, index[tag]])
+                grad[i, index[tag]] -= 1.0
+                counted += 1
+        expected.append(grad)
+    assert counted == 10 and len(grads) == 3 and grads[1].shape == (0, len(tagger.tag_names))
+    assert loss == pytest.approx(nll / counted, rel=1e-5)
+    for got, want in zip(grads, expected):
+        numpy.testing.assert_allclose(got, want / counted, rtol=1e-5, atol=1e-7)
+    with pytest.raises(ValueError, match="scored tokens but .* gold tags"):
+        tagger.get_loss(examples[:1], [scores[0][:4]])

@@ -1,0 +1,62 @@
+"""In prediction, the last layer's feed-forward block runs only on the rows that are read.
+
+The last layer's MLP is position-wise, and its output reaches nothing but the final norm and
+the read-out. Rows that nobody reads (BOS, padding, the earlier copies under repetition,
+pieces after a token's first under first-piece pooling) need not be computed: at r = 1 that
+is over half of the last layer's rows, and the MLP is most of a layer's cost. Their outputs
+come back as zeros (the residual passes through), so they are junk and must not be read.
+
+Prediction only: training keeps every row (gradient checkpointing recomputes layers later,
+when this forward's rows are gone).
+"""
+from __future__ import annotations
+
+import contextlib
+from typing import Any, Iterator, List, Optional
+
+import torch
+
+
+class ReadRows:
+    """Forward hooks for one MLP: while `rows` (indices into the flattened batch x positions)
+    is set, the MLP sees only those rows of its input and its output is scattered back.
+    A class with methods, not closures, so a model with its hooks can still be pickled."""
+
+    def __init__(self) -> None:
+        self.rows: Optional[torch.Tensor] = None
+        self.shape: Optional[torch.Size] = None
+
+    def before(self, module: torch.nn.Module, args: tuple) -> Optional[tuple]:
+        if self.rows is None:
+            return None
+        hidden = args[0]
+        self.shape = hidden.shape
+        return (hidden.reshape(-1, hidden.shape[-1]).index_select(0, self.rows),) + tuple(args[1:])
+
+    def after(self, module: torch.nn.Module, args: tuple, output: torch.Tensor) -> Optional[torch.Tensor]:
+        if self.rows is None:
+            return None
+        full = output.new_zeros(self.shape[:-1] + output.shape[-1:])
+        full.view(-1, output.shape[-1]).index_copy_(0, self.rows, output)
+        return full
+
+    @contextlib.contextmanager
+    def reading(self, rows: Optional[torch.Tensor]) -> Iterator[None]:
+        """Compute only `rows` inside the block (None: all rows); always reset afterwards."""
+        self.rows = rows
+        try:
+            yield
+        finally:
+            self.rows, self.shape = None, None
+
+
+def install_read_rows(layers: Any) -> "tuple[ReadRows, List[Any]]":
+    """Hook the last layer's MLP; returns the hook object and the handles (keep them to remove)."""
+    hook = ReadRows()
+    mlp = layers[-1].mlp
+    return hook, [mlp.register_forward_pre_hook(hook.before), mlp.register_forward_hook(hook.after)]
+
+
+def worth_pruning(n_rows: int, total: int) -> bool:
+    """Gathering and scattering cost a little: prune only when a tenth or more can be skipped."""
+    return torch.is_grad_enabled() is False and n_rows < 0.9 * total

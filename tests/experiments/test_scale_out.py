@@ -60,7 +60,7 @@ def kill_when_training(root: Path, run_dir: Path, log: Path, killed: list) -> No
         if partial.is_dir() and log.is_file():
             match = re.search(r"attempt 1 \[\w+\] on \S+ pid (\d+)", log.read_text())
             if match:
-                time.sleep(0.5)
+                time.sleep(0.1)  # the worker is training (or loading): seconds of work left
                 os.kill(int(match[1]), signal.SIGKILL)
                 killed.append(int(match[1]))
                 return
@@ -91,8 +91,9 @@ def test_a_killed_worker_is_retried_and_a_failing_run_does_not_stop_the_others(d
 
 def test_ctrl_c_stops_cleanly_and_a_rerun_resumes(demo_project, tmp_path):
     root = copy_project(demo_project, tmp_path / "p")
+    # Long enough (100 epochs) that the runs are still training when Ctrl-C comes, however fast the machine.
     cmd = [sys.executable, "-m", "spacy_repsl.experiments", "train", "--engine", "ray", *grid_args(root),
-           "--", "--training.max_epochs", "3", "--training.eval_frequency", "10", "--training.batcher.size", "16"]
+           "--", "--training.max_epochs", "100", "--training.eval_frequency", "10", "--training.batcher.size", "16"]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
     deadline = time.time() + 120
     while time.time() < deadline and not list(root.glob("training/**/*.partial")):

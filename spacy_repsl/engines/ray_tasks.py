@@ -15,6 +15,8 @@ from typing import Any, Dict, List, Optional, Sequence
 from .jobs import Job, Outcome, error_summary, execute
 from .ray_cluster import cluster_resources, connected
 
+WAIT_S = 0.5  # how long the driver waits for a run before it looks for Ctrl-C again
+
 
 def _run_in_worker(job: Job, threads: Optional[int]) -> Outcome:
     return execute(job, threads=threads, echo=False)
@@ -66,7 +68,9 @@ def run_ray(
         finished = offset
         try:
             while pending:
-                ready, pending = ray.wait(pending, num_returns=1)
+                # A short timeout: Python sees Ctrl-C only between calls, and a wait without one
+                # returns (and lets Ctrl-C through) only when the next run finishes.
+                ready, pending = ray.wait(pending, num_returns=1, timeout=WAIT_S)
                 for ref in ready:
                     i = refs[ref]
                     try:

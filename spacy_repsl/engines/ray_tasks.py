@@ -7,15 +7,35 @@ other jobs go on. Ctrl-C cancels what is still queued or running; finished jobs 
 """
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import signal
+import threading
 import time
 import uuid
-from typing import Any, Dict, List, Optional, Sequence
+from typing import Any, Dict, Iterator, List, Optional, Sequence
 
 from .jobs import Job, Outcome, error_summary, execute
 from .ray_cluster import cluster_resources, connected
 
 WAIT_S = 0.5  # how long the driver waits for a run before it looks for Ctrl-C again
+
+
+@contextlib.contextmanager
+def ctrl_c_flag() -> Iterator[threading.Event]:
+    """While waiting on Ray, Ctrl-C sets a flag instead of raising: raised inside Ray's blocking
+    C++ calls, a KeyboardInterrupt can be lost (the runs then went on to the end); the wait loop
+    polls the flag every WAIT_S seconds and stops itself. Outside the main thread (where Python
+    delivers signals) nothing changes."""
+    event = threading.Event()
+    if threading.current_thread() is not threading.main_thread():
+        yield event
+        return
+    previous = signal.signal(signal.SIGINT, lambda signum, frame: event.set())
+    try:
+        yield event
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def _run_in_worker(job: Job, threads: Optional[int]) -> Outcome:
@@ -67,23 +87,24 @@ def run_ray(
         pending = list(refs)
         finished = offset
         try:
-            while pending:
-                # A short timeout: Python sees Ctrl-C only between calls, and a wait without one
-                # returns (and lets Ctrl-C through) only when the next run finishes.
-                ready, pending = ray.wait(pending, num_returns=1, timeout=WAIT_S)
-                for ref in ready:
-                    i = refs[ref]
-                    try:
-                        outcome = ray.get(ref)
-                    except ray.exceptions.RayError as err:  # the worker died more often than allowed
-                        outcome = Outcome(jobs[i].name, "failed", time.perf_counter() - start, error=(
-                            f"the worker died {max_failures + 1} time(s) ({type(err).__name__}); last error: "
-                            f"{error_summary(str(err) or repr(err))}"),
-                            log=jobs[i].log, attempts=max_failures + 1)
-                    outcomes[i] = outcome
-                    finished += 1
-                    where = f" on {outcome.host}" if outcome.host else ""
-                    print(f"[{label} {finished}/{total}] {jobs[i].name}: {outcome.line()}{where}", flush=True)
+            with ctrl_c_flag() as interrupted:
+                while pending and not interrupted.is_set():
+                    ready, pending = ray.wait(pending, num_returns=1, timeout=WAIT_S)
+                    for ref in ready:
+                        i = refs[ref]
+                        try:
+                            outcome = ray.get(ref)
+                        except ray.exceptions.RayError as err:  # the worker died more often than allowed
+                            outcome = Outcome(jobs[i].name, "failed", time.perf_counter() - start, error=(
+                                f"the worker died {max_failures + 1} time(s) ({type(err).__name__}); last error: "
+                                f"{error_summary(str(err) or repr(err))}"),
+                                log=jobs[i].log, attempts=max_failures + 1)
+                        outcomes[i] = outcome
+                        finished += 1
+                        where = f" on {outcome.host}" if outcome.host else ""
+                        print(f"[{label} {finished}/{total}] {jobs[i].name}: {outcome.line()}{where}", flush=True)
+            if interrupted.is_set():
+                raise KeyboardInterrupt
         except KeyboardInterrupt:
             for ref in pending:
                 ray.cancel(ref, force=True)

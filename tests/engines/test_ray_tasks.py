@@ -1,9 +1,14 @@
 """The Ray engine's checks that need no cluster (the cluster tests are in
 tests/experiments/test_scale_out.py)."""
+import os
+import signal
+import threading
+import time
+
 import pytest
 
 from spacy_repsl.engines.ray_cluster import INSTALL_HINT, worker_env
-from spacy_repsl.engines.ray_tasks import check_feasible
+from spacy_repsl.engines.ray_tasks import check_feasible, ctrl_c_flag
 
 
 class FakeRay:
@@ -31,3 +36,27 @@ def test_workers_get_the_hub_settings_of_the_driver(monkeypatch):
     env = worker_env()
     assert env["HF_HUB_OFFLINE"] == "1" and env["HF_HOME"] == "/data/hf" and "UNRELATED" not in env
     assert 'pip install "spacy-repsl[ray]"' in INSTALL_HINT
+
+
+def test_ctrl_c_while_waiting_sets_the_flag_and_the_handler_comes_back():
+    before = signal.getsignal(signal.SIGINT)
+    with ctrl_c_flag() as interrupted:
+        os.kill(os.getpid(), signal.SIGINT)  # raised inside a C call, this could be lost; here it is only noted
+        deadline = time.time() + 5
+        while not interrupted.is_set() and time.time() < deadline:
+            time.sleep(0.01)
+        assert interrupted.is_set()
+    assert signal.getsignal(signal.SIGINT) is before
+
+
+def test_outside_the_main_thread_signals_are_left_alone():
+    seen = []
+
+    def worker():
+        with ctrl_c_flag() as interrupted:
+            seen.append((interrupted.is_set(), signal.getsignal(signal.SIGINT)))
+
+    thread = threading.Thread(target=worker)
+    thread.start()
+    thread.join()
+    assert seen == [(False, signal.getsignal(signal.SIGINT))]

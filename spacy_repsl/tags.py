@@ -101,15 +101,43 @@ def viterbi(probs: numpy.ndarray, names: Sequence[str]) -> List[int]:
     return best[::-1]
 
 
-def decode(probs: numpy.ndarray, names: Sequence[str], mode: str = "strict") -> List[Span]:
-    """Spans from per-token tag probabilities: "strict" argmax, or "viterbi" (valid IOB2)."""
+def tag_ids(probs: numpy.ndarray, names: Sequence[str], mode: str = "strict") -> List[int]:
+    """Per-token tag ids from tag probabilities: "strict" argmax, or "viterbi" (valid IOB2)."""
     if mode == "strict":
-        ids = probs.argmax(axis=1).tolist() if len(probs) else []
-    elif mode == "viterbi":
-        ids = viterbi(probs, names)
-    else:
-        raise ValueError(f"Unknown decoding {mode!r}: use 'strict' (the papers') or 'viterbi'.")
-    return strict_spans([names[i] for i in ids])
+        return probs.argmax(axis=1).tolist() if len(probs) else []
+    if mode == "viterbi":
+        return viterbi(probs, names)
+    raise ValueError(f"Unknown decoding {mode!r}: use 'strict' (the papers') or 'viterbi'.")
+
+
+def decode(probs: numpy.ndarray, names: Sequence[str], mode: str = "strict") -> List[Span]:
+    """Spans from per-token tag probabilities (see `tag_ids`), read under strict IOB2."""
+    return strict_spans([names[i] for i in tag_ids(probs, names, mode)])
+
+
+def strict_iob(ids: numpy.ndarray, lengths: Sequence[int]) -> Tuple[numpy.ndarray, numpy.ndarray]:
+    """`strict_spans` for many sequences at once, as per-token arrays: spaCy's IOB codes
+    (3 begins a span, 1 continues one, 2 is outside) and the label index (-1 outside).
+
+    `ids` are the tag ids of all sequences concatenated, `lengths` their lengths. Vectorized,
+    so a batch of docs is decoded in a few array operations instead of a loop per token.
+    """
+    ids = numpy.asarray(ids, dtype=numpy.int64)
+    n = len(ids)
+    first = numpy.zeros(n, dtype=bool)
+    offsets = numpy.cumsum([0, *lengths[:-1]]).astype(numpy.int64) if len(lengths) else numpy.zeros(0, numpy.int64)
+    first[offsets[offsets < n]] = True
+    begins = ids % 2 == 1
+    # An I-X continues a span when the run of I-X it is in starts right after a B-X of its doc.
+    previous = numpy.concatenate([[-1], ids[:-1]])
+    run_start = numpy.maximum.accumulate(numpy.where(first | (ids != previous), numpy.arange(n), 0))
+    before = numpy.maximum(run_start - 1, 0)
+    continues = (ids > 0) & (ids % 2 == 0) & (run_start > 0) & ~first[run_start] & (ids[before] == ids - 1)
+    iob = numpy.full(n, 2, dtype=numpy.uint64)
+    iob[begins] = 3
+    iob[continues] = 1
+    label = numpy.where(begins | continues, (ids - 1) // 2, -1)
+    return iob, label
 
 
 def biluo_to_iob2(tag: Optional[str]) -> Optional[str]:

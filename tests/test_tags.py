@@ -9,6 +9,7 @@ from spacy_repsl.tags import (
     decode,
     repair_iob2,
     spans_to_tags,
+    strict_iob,
     strict_spans,
     tag_names,
     viterbi,
@@ -91,3 +92,25 @@ def test_biluo_conversion():
     assert [biluo_to_iob2(t) for t in ["U-PER", "B-LOC", "I-LOC", "L-LOC", "O", None, "-"]] == [
         "B-PER", "B-LOC", "I-LOC", "I-LOC", "O", None, None,
     ]
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.lists(st.integers(0, 4), max_size=7), max_size=5))
+def test_strict_iob_reads_a_batch_as_strict_spans_reads_each_sequence(sequences):
+    names = tag_names(["A", "B"])
+    iob, label = strict_iob(numpy.array([i for s in sequences for i in s], dtype=numpy.int64),
+                            [len(s) for s in sequences])
+    start = 0
+    for ids in sequences:  # a span never runs on into the next sequence
+        expected_iob, expected_label = [2] * len(ids), [-1] * len(ids)
+        for begin, end, name in strict_spans([names[i] for i in ids]):
+            expected_iob[begin : end] = [3] + [1] * (end - begin - 1)
+            expected_label[begin : end] = [["A", "B"].index(name)] * (end - begin)
+        assert iob[start : start + len(ids)].tolist() == expected_iob
+        assert label[start : start + len(ids)].tolist() == expected_label
+        start += len(ids)
+
+
+def test_strict_iob_does_not_continue_across_sequences():
+    iob, label = strict_iob(numpy.array([1, 2, 2, 2]), [2, 2])  # B-A I-A | I-A I-A
+    assert iob.tolist() == [3, 1, 2, 2] and label.tolist() == [0, 0, -1, -1]

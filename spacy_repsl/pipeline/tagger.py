@@ -11,6 +11,7 @@ from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Sequ
 
 import numpy
 import srsly
+from spacy.attrs import ENT_IOB, ENT_TYPE
 from spacy.language import Language
 from spacy.pipeline import TrainablePipe
 from spacy.tokens import Doc, Span, SpanGroup
@@ -21,7 +22,7 @@ from thinc.api import Config, Model, Optimizer, get_array_module, to_numpy
 
 from ..scoring import target_spans
 from ..serialization import BASE_DIR, TRAINABLE_FILE, atomic_directory
-from ..tags import decode, tag_names
+from ..tags import decode, strict_iob, tag_ids, tag_names
 from .gold import ner_tags, span_tags
 
 DEFAULT_MODEL_CONFIG = """
@@ -236,28 +237,53 @@ class RepSLTagger(TrainablePipe):
         if len(logits) < 2:
             return [softmax(scores) for scores in logits]
         xp = get_array_module(logits[0])
-        probs = softmax(xp.concatenate(logits))  # one call for the batch: row-wise, so the same numbers
-        return xp.split(probs, numpy.cumsum([len(scores) for scores in logits])[:-1].tolist())
+        return split_like(softmax(xp.concatenate(logits)), logits)  # one call: row-wise, so the same numbers
 
     def set_annotations(self, docs: Iterable[Doc], probs: Sequence[Any]) -> None:
         """Predicted spans; spans already on the doc are kept unless overwriting, and predictions
         that would touch a token they cover are left out."""
+        docs = list(docs)
         names = self.tag_names
         target = self.cfg["target"]
         key = target.split(":", 1)[1] if target != "ents" else None
+        if key is None and not any(doc.has_annotation("ENT_IOB") for doc in docs):
+            return self._set_new_ents(docs, probs)
+        label_ids = {label: self.vocab.strings.add(label) for label in self.labels}
         for doc, doc_probs in zip(docs, probs):
             spans = [
-                Span(doc, start, end, label=label)
+                Span(doc, start, end, label=label_ids[label])
                 for start, end, label in decode(to_numpy(doc_probs), names, self.cfg["decoding"])
             ]
             kept = [] if self.overwrite else list(doc.ents if key is None else doc.spans.get(key, []))
             if kept:
                 covered = {i for span in kept for i in range(span.start, span.end)}
                 spans = kept + [s for s in spans if covered.isdisjoint(range(s.start, s.end))]
-            if key is None:
-                doc.set_ents(sorted(spans, key=lambda s: s.start), default="outside")
+            if key is None:  # decoded spans come in order; kept ones may not
+                doc.set_ents(sorted(spans, key=lambda s: s.start) if kept else spans, default="outside")
             else:
                 doc.spans[key] = SpanGroup(doc, spans=spans)
+
+    def _set_new_ents(self, docs: List[Doc], probs: Sequence[Any]) -> None:
+        """Entities on docs that have none yet, for the whole batch at once: what `doc.set_ents`
+        with the decoded Spans gives (tested), written as token attributes without making a
+        Span per entity."""
+        mode, names = self.cfg["decoding"], self.tag_names
+        lengths = [len(doc) for doc in docs]
+        if [len(p) for p in probs] != lengths:
+            raise ValueError(f"{self.name}: got tag scores for {[len(p) for p in probs]} tokens but the docs have "
+                             f"{lengths}; pass the scores `predict` returned for these docs, in order.")
+        if mode == "strict" and len(probs):
+            ids = numpy.concatenate([to_numpy(p) for p in probs]).argmax(axis=1)
+        else:
+            ids = numpy.array([i for p in probs for i in tag_ids(to_numpy(p), names, mode)], dtype=numpy.int64)
+        iob, label = strict_iob(ids, lengths)
+        hashes = numpy.array([self.vocab.strings.add(name) for name in self.labels] + [0], dtype=numpy.uint64)
+        values = numpy.stack([iob, hashes[label]], axis=1)  # label -1 (outside) reads the trailing 0
+        start = 0
+        for doc, length in zip(docs, lengths):
+            if length:
+                doc.from_array([ENT_IOB, ENT_TYPE], values[start : start + length])
+            start += length
 
     # Training -----------------------------------------------------------------------------
 
@@ -300,8 +326,7 @@ class RepSLTagger(TrainablePipe):
             grad[rows, cols] -= 1.0
         grad[xp.asarray(numpy.flatnonzero(gold < 0))] = 0.0
         grad *= 1.0 / max(len(known), 1)
-        cuts = numpy.cumsum([len(doc_scores) for doc_scores in scores])[:-1].tolist()
-        return total / max(len(known), 1), xp.split(grad, cuts)
+        return total / max(len(known), 1), split_like(grad, scores)
 
     def update(
         self,
@@ -507,6 +532,11 @@ def read_json_file(path: Path) -> Any:
         return srsly.read_json(path)
     except ValueError as error:
         raise ValueError(f"{path} is not valid JSON ({error}): the saved pipeline is damaged. Save it again.") from None
+
+
+def split_like(array: Any, parts: Sequence[Any]) -> List[Any]:
+    """`array`, the rows of `parts` concatenated, cut back into arrays of the parts' lengths."""
+    return get_array_module(array).split(array, numpy.cumsum([len(part) for part in parts])[:-1].tolist())
 
 
 def softmax(scores: Any) -> Any:

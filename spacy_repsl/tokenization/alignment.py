@@ -24,27 +24,35 @@ Offsets = Tuple[int, int]
 def align_pieces(tokens: Sequence[Offsets], pieces: Sequence[Offsets]) -> List[List[int]]:
     """For each token (start, end) in text order, the indices of its pieces, in order."""
     aligned: List[List[int]] = [[] for _ in tokens]
-    order = sorted(range(len(pieces)), key=lambda p: (pieces[p][0], p))
+    n = len(tokens)
+    starts = [start for start, _ in tokens]
+    ends = [end for _, end in tokens]
+    # Tokenizers give pieces in text order; sort only when they do not (the sort then also
+    # leaves each token's pieces out of order, so they are sorted at the end).
+    in_order = all(pieces[p - 1][0] <= pieces[p][0] for p in range(1, len(pieces)))
+    order = range(len(pieces)) if in_order else sorted(range(len(pieces)), key=lambda p: (pieces[p][0], p))
+    real: List[int] = []  # pieces with text, by start
     first = 0  # the first token that can still overlap the current piece
     for p in order:
         start, end = pieces[p]
         if end <= start:
             continue
-        while first < len(tokens) and tokens[first][1] <= start:
+        real.append(p)
+        while first < n and ends[first] <= start:
             first += 1
         t = first
-        while t < len(tokens) and tokens[t][0] < end:
-            if tokens[t][1] > tokens[t][0] and tokens[t][1] > start:
+        while t < n and starts[t] < end:
+            if ends[t] > starts[t] and ends[t] > start:
                 aligned[t].append(p)
             t += 1
-    real = [p for p in order if pieces[p][1] > pieces[p][0]]
     if not real:
         return aligned
-    real_starts = [pieces[p][0] for p in real]
-    for t, (start, _) in enumerate(tokens):
+    real_starts: List[int] = []
+    for t in range(n):
         if not aligned[t]:
-            before = bisect_left(real_starts, start) - 1
+            real_starts = real_starts or [pieces[p][0] for p in real]
+            before = bisect_left(real_starts, starts[t]) - 1
             aligned[t] = [real[before] if before >= 0 else real[0]]
-        else:
+        elif not in_order:
             aligned[t].sort()
     return aligned

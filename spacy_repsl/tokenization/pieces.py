@@ -68,7 +68,7 @@ def tokenize_docs(tokenizer: Any, docs: Sequence[Any], placeholder_id: int) -> L
         tokens = [(start, start + length) for start, length in doc.to_array([IDX, LENGTH]).tolist()] if len(doc) else []
         ids, offsets = encoded.get(i, ([], []))
         token_pieces = align_pieces(tokens, offsets) if tokens else []
-        if tokens and any(not pieces for pieces in token_pieces):
+        if tokens and not all(token_pieces):
             ids = [placeholder_id]
             token_pieces = [[0] for _ in tokens]
         starts = []
@@ -95,6 +95,11 @@ def build_batch(
         for window in windows:
             window_ids.append(len(batch.sequences))
             batch.sequences.append(doc.ids[window.start : window.end])
+        if len(windows) == 1 and pooling == "first":  # most docs: one window from piece 0
+            batch.token_window.extend([window_ids[0]] * doc.n_tokens)
+            batch.token_first.extend([pieces[0] for pieces in doc.token_pieces])
+            token_offset += doc.n_tokens
+            continue
         w = 0
         for t, pieces in enumerate(doc.token_pieces):
             first = pieces[0]

@@ -287,3 +287,30 @@ def test_batch_loss_is_the_mean_cross_entropy_of_known_tags(tiny_decoders):
         numpy.testing.assert_allclose(got, want / counted, rtol=1e-5, atol=1e-7)
     with pytest.raises(ValueError, match="scored tokens but .* gold tags"):
         tagger.get_loss(examples[:1], [scores[0][:4]])
+
+
+@pytest.mark.parametrize("decoding", ["strict", "viterbi"])
+def test_new_entities_are_set_as_doc_set_ents_sets_them(tiny_decoders, decoding):
+    # Docs without entities take the batch path (token attributes from arrays); docs that
+    # already carry entity annotation take the per-doc Span path. Both must write the same.
+    from spacy.attrs import ENT_ID, ENT_IOB, ENT_KB_ID, ENT_TYPE
+
+    nlp = make_nlp(tiny_decoders["llama"], decoding=decoding)
+    nlp.initialize(lambda: ner_examples(nlp))
+    tagger = nlp.get_pipe("repsl_tagger")
+    texts = TEXTS + ["", "one", " ".join(TEXTS)]
+    rng = numpy.random.default_rng(0)
+    probs = [rng.dirichlet(numpy.full(len(tagger.tag_names), 0.3), size=len(nlp.make_doc(t))) for t in texts]
+    fresh = [nlp.make_doc(t) for t in texts]
+    annotated = [nlp.make_doc(t) for t in texts]
+    for doc in annotated:
+        doc.set_ents([], default="outside")  # entity annotation present, no entities
+    tagger.set_annotations(fresh, probs)
+    tagger.set_annotations(annotated, probs)
+    attrs = [ENT_IOB, ENT_TYPE, ENT_KB_ID, ENT_ID]
+    assert sum(len(doc.ents) for doc in fresh) > 5
+    for a, b in zip(fresh, annotated):
+        numpy.testing.assert_array_equal(a.to_array(attrs), b.to_array(attrs))
+        assert spans_of(a) == spans_of(b)
+    with pytest.raises(ValueError, match="tag scores for"):
+        tagger.set_annotations([nlp.make_doc("two words")], [probs[0]])

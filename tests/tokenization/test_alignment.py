@@ -110,3 +110,36 @@ text_strategy = st.text(
 @given(text_strategy)
 def test_generated_text(tokenizers, text):
     check(text, tokenizers["byte_level"])
+
+
+def brute_force(tokens, pieces):
+    """The module docstring's rules, computed the slow way."""
+    real = sorted((p for p, (s, e) in enumerate(pieces) if e > s), key=lambda p: (pieces[p][0], p))
+    aligned = []
+    for start, end in tokens:
+        mine = [p for p in real if end > start and overlaps(pieces[p], (start, end))]
+        if not mine and real:
+            before = [p for p in real if pieces[p][0] < start]
+            mine = [before[-1] if before else real[0]]
+        aligned.append(sorted(mine))
+    return aligned
+
+
+def test_pieces_out_of_text_order():
+    assert align_pieces([(0, 1), (2, 3)], [(2, 3), (0, 1)]) == [[1], [0]]
+    assert align_pieces([(0, 4)], [(2, 4), (0, 2)]) == [[0, 1]]
+
+
+offsets = st.tuples(st.integers(0, 12), st.integers(0, 3)).map(lambda t: (t[0], t[0] + t[1]))
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 2), st.integers(0, 3)), max_size=6), st.lists(offsets, max_size=8),
+       st.booleans())
+def test_matches_the_rules_on_any_offsets(gaps, pieces, in_order):
+    tokens, position = [], 0
+    for gap, length in gaps:
+        tokens.append((position + gap, position + gap + length))
+        position += gap + length
+    pieces = sorted(pieces) if in_order else pieces
+    assert align_pieces(tokens, pieces) == brute_force(tokens, pieces)

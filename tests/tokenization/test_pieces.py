@@ -59,3 +59,14 @@ def test_split_batch_covers_every_token_once_and_keeps_its_read_out():
                 assert part.token_first[i] == batch.token_first[t]
             assert all(0 <= k < len(tokens) for k in part.piece_token)
         assert split_batch(batch, 100) == [(batch, list(range(batch.n_tokens)))]
+
+
+def test_first_pooling_reads_the_same_positions_as_the_general_path():
+    # Single-window docs under first pooling take a shortcut; mean pooling walks every token.
+    docs = [DocPieces(ids=[10, 11, 12], token_pieces=[[0], [1, 2]]), DocPieces(ids=[], token_pieces=[]),
+            DocPieces(ids=list(range(30)), token_pieces=[[i, i + 1] for i in range(0, 30, 2)]),
+            DocPieces(ids=[20], token_pieces=[[0], [0]])]
+    first, mean = build_batch(docs, 8, 2, "first"), build_batch(docs, 8, 2, "mean")
+    assert first.sequences == mean.sequences and first.doc_lengths == mean.doc_lengths
+    assert first.token_window == mean.token_window and first.token_first == mean.token_first
+    assert first.token_window[:2] == [0, 0] and first.token_first[:2] == [0, 1]

@@ -121,8 +121,9 @@ class RepSLDecoder(torch.nn.Module):
             if highest >= self.max_positions:
                 raise self._too_long(max(r.length for r in repeated), highest)
         pad = [self.pad_token_id] * longest
-        ids = torch.tensor([list(r.input_ids) + pad[: longest - len(r)] for r in repeated], dtype=torch.long)
-        positions = torch.tensor([list(r.position_ids) + [0] * (longest - len(r)) for r in repeated], dtype=torch.long)
+        zeros = [0] * longest
+        ids = torch.tensor([r.input_ids + pad[: longest - len(r)] for r in repeated], dtype=torch.long)
+        positions = torch.tensor([r.position_ids + zeros[: longest - len(r)] for r in repeated], dtype=torch.long)
         lengths = torch.tensor([len(r) for r in repeated])
         return repeated, {"input_ids": ids, "position_ids": positions, "lengths": lengths}
 

@@ -61,22 +61,18 @@ def repeat_sequence(
             "Cannot encode an empty sequence: it has no positions to label. Skip empty "
             "inputs before calling the decoder."
         )
-    has_bos = bos_token_id is not None
-    copy_ids = [list(ids) for _ in range(copies)]
-    copy_pos = [list(range(n)) for _ in range(copies)]
-    if has_bos:
-        prefixed = range(copies) if bos == "every" else range(1)
-        for c in range(copies):
-            if c in prefixed:
-                copy_ids[c] = [bos_token_id] + copy_ids[c]
-                copy_pos[c] = list(range(n + 1))
-            else:
-                copy_pos[c] = list(range(1, n + 1))
-    input_ids = [t for chunk in copy_ids for t in chunk]
+    ids = list(ids)
+    prefix = [bos_token_id] if bos_token_id is not None else []
+    if bos == "every":
+        input_ids = (prefix + ids) * copies
+    else:
+        input_ids = prefix + ids * copies
     if positions == "continuous":
         position_ids = list(range(len(input_ids)))
-    else:
-        position_ids = [p for chunk in copy_pos for p in chunk]
+    else:  # each copy numbered as if alone; a copy without its own BOS continues after the BOS slot
+        alone = list(range(len(prefix) + n))
+        later = alone if bos == "every" else alone[len(prefix):]
+        position_ids = alone + later * (copies - 1)
     return RepeatedSequence(
         input_ids=input_ids,
         position_ids=position_ids,

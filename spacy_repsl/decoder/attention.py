@@ -4,7 +4,8 @@ transformers 5 builds one mask for the whole model and, for an unpadded batch un
 often none at all, leaving the module's own `is_causal=True` in charge: an "unmasked" layer
 would silently turn causal again. So we never rely on its mask. Each kept layer's attention
 module gets a forward pre-hook that replaces `attention_mask` with the mask for that layer
-(causal or bidirectional, padding always masked, sliding window kept), taken from a
+(causal or bidirectional, padding always masked, sliding window kept; the cheapest exact form,
+see `LayerMasks.for_layer`), taken from a
 `LayerMasks` object passed down through the model's `**kwargs`. Passing it as a keyword
 (not stashing it on a module) keeps gradient checkpointing correct: the recomputation in
 the backward pass gets the same kwargs. After every forward the encoder checks that each
@@ -77,19 +78,32 @@ class LayerMasks:
         # A broadcast view: a bidirectional mask without a window costs batch x keys only.
         return allowed.expand(len(self.lengths), 1, self.total, self.total)
 
-    def for_layer(self, index: int, dtype: torch.dtype) -> torch.Tensor:
-        """Layer `index`'s mask, recording that the layer asked for it."""
+    def for_layer(self, index: int, dtype: torch.dtype) -> Optional[torch.Tensor]:
+        """Layer `index`'s mask, recording that the layer asked for it. None for a causal layer
+        without a window under SDPA: pads only ever follow a sequence's last token, so causality
+        alone keeps every real query off them, and SDPA's `is_causal` kernels (flash, on CPU and
+        CUDA) need no dense mask. What padded queries compute is never read."""
         self.seen.add(index)
-        return self._mask(self.plan[index], dtype)
+        layer = self.plan[index]
+        if self.boolean and not layer.bidirectional and layer.window is None:
+            return None
+        return self._mask(layer, dtype)
 
     def model_mask(self, dtype: torch.dtype) -> torch.Tensor:
-        """A plain causal+padding mask for the model's own mask slot (every layer overrides it)."""
-        return self._mask(LayerAttention(bidirectional=False), dtype)
+        """A 4D placeholder for the model's own mask slot: given one, transformers builds no mask
+        of its own, and every layer's hook replaces it (checked after each forward)."""
+        dtype = torch.bool if self.boolean else dtype
+        allow_all = torch.full((), self.boolean or 0.0, dtype=dtype, device=self.lengths.device)
+        return allow_all.expand(len(self.lengths), 1, self.total, self.total)
 
     def _mask(self, layer: LayerAttention, dtype: torch.dtype) -> torch.Tensor:
         key = (layer, torch.bool if self.boolean else dtype)
         if key not in self._cache:
             allowed = self.allowed(layer)
+            if layer.bidirectional and layer.window is None:
+                # Every query row is the same (padding only): one row per sequence, which the
+                # kernels broadcast, instead of batch x queries x keys.
+                allowed = allowed[:, :, :1, :]
             if self.boolean:
                 mask = allowed.contiguous()  # materialized once, shared by the layers: kernels copy views
             else:

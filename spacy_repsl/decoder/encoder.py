@@ -149,20 +149,20 @@ class RepSLDecoder(torch.nn.Module):
         """The last hidden states of a batch from `batch_inputs`: [batch, positions, hidden]."""
         device = self.device
         input_ids = batch["input_ids"].to(device)
-        position_ids = batch["position_ids"].to(device)
-        lengths = batch["lengths"].to(device)
         kwargs: dict = {}
         if self.uses_layer_masks:
+            lengths = batch["lengths"].to(device)
             masks = LayerMasks(lengths, input_ids.shape[1], self.plan, boolean=self.attention == "sdpa")
             dtype = self.backbone.get_input_embeddings().weight.dtype
             # A 4D mask makes transformers skip building its own; the hooks then set each layer's.
             kwargs["attention_mask"] = masks.model_mask(dtype)
             kwargs[MASKS_KWARG] = masks
-        else:
-            kwargs["attention_mask"] = (
-                torch.arange(input_ids.shape[1], device=device)[None, :] < lengths[:, None]
-            ).long()
-        output = self.backbone(input_ids=input_ids, position_ids=position_ids, use_cache=False, **kwargs)
+            kwargs["position_ids"] = batch["position_ids"].to(device)
+        # Else a plain causal decoder with positions 0..T-1 (transformers' default) and pads
+        # only after each sequence's last token: no real position ever attends to a pad, so no
+        # mask at all. Under SDPA that is the `is_causal` kernel instead of a dense mask, the
+        # fastest exact one (flash on CPU and CUDA); what padded positions compute is never read.
+        output = self.backbone(input_ids=input_ids, use_cache=False, **kwargs)
         if self.uses_layer_masks and masks.seen != set(range(self.num_layers)):
             missing = sorted(set(range(self.num_layers)) - masks.seen)
             raise RuntimeError(

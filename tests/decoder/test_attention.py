@@ -36,3 +36,32 @@ def test_plan_follows_layer_types_and_global_windows():
     assert [p.window for p in attention_plan(mistral, frozenset())] == [16, 16]
     llama = transformers.LlamaConfig(num_hidden_layers=2)
     assert [p.window for p in attention_plan(llama, frozenset())] == [None, None]
+
+
+def test_each_layer_gets_the_cheapest_exact_mask():
+    plan = [LayerAttention(False), LayerAttention(True), LayerAttention(False, window=2), LayerAttention(True, window=2)]
+    lengths, total = torch.tensor([2, 4]), 4
+    sdpa = LayerMasks(lengths, total, plan, boolean=True)
+    # A causal layer under SDPA: no mask, the kernel's is_causal (pads only follow real tokens).
+    assert sdpa.for_layer(0, torch.float32) is None
+    # Bidirectional without a window: padding only, one row per sequence for the kernel to broadcast.
+    bidirectional = sdpa.for_layer(1, torch.float32)
+    assert bidirectional.shape == (2, 1, 1, 4)
+    assert torch.equal(bidirectional.expand(2, 1, 4, 4), sdpa.allowed(plan[1]))
+    # Windows need the full mask.
+    for index in (2, 3):
+        assert torch.equal(sdpa.for_layer(index, torch.float32), sdpa.allowed(plan[index]))
+    assert sdpa.seen == {0, 1, 2, 3}
+    # Eager attention adds whatever mask it gets, so a causal layer gets the full additive one.
+    eager = LayerMasks(lengths, total, plan, boolean=False)
+    causal = eager.for_layer(0, torch.float32)
+    assert causal.shape == (2, 1, 4, 4)
+    assert torch.equal(causal == 0, eager.allowed(plan[0]))
+    assert eager.for_layer(1, torch.float32).shape == (2, 1, 1, 4)
+
+
+def test_the_model_slot_gets_a_placeholder_that_costs_nothing():
+    masks = LayerMasks(torch.tensor([2, 3]), 3, [LayerAttention(True)], boolean=True)
+    placeholder = masks.model_mask(torch.float32)
+    assert placeholder.shape == (2, 1, 3, 3) and placeholder.dtype == torch.bool
+    assert placeholder.untyped_storage().nbytes() == 1

@@ -92,11 +92,32 @@ def test_layers_outside_the_spec_stay_causal(tiny_decoders, attention, spec, unm
             h.remove()
     assert set(received) == {0, 1, 2, 3}
     for layer, mask in received.items():
-        if mask is None:  # a plain causal model, unpadded, under SDPA: the kernel's own causal flag
-            assert spec == "none" and attention == "sdpa" and decoder.backbone.layers[layer].self_attn.is_causal
+        if mask is None:  # a causal layer under SDPA: the kernel's own causal flag, no dense mask
+            assert layer not in unmasked and attention == "sdpa" and decoder.backbone.layers[layer].self_attn.is_causal
             continue
         assert mask.dim() == 4
         assert _is_causal(mask) == (layer not in unmasked), f"layer {layer}"
+
+
+@pytest.mark.parametrize("spec,unmasked", [("none", set()), ("middle", {1, 2})])
+def test_padded_batches_under_sdpa_use_the_causal_kernel_in_causal_layers(tiny_decoders, spec, unmasked):
+    decoder, tokenizer = make(tiny_decoders["llama"], attn_implementation="sdpa", unmask=spec)
+    texts = [LONG, SENTENCE, "Paris ."]
+    received, handles = _record_layer_masks(decoder)
+    try:
+        batch = encode(decoder, [ids_of(tokenizer, t) for t in texts])
+    finally:
+        for h in handles:
+            h.remove()
+    assert set(received) == {0, 1, 2, 3}
+    for layer, mask in received.items():
+        if layer in unmasked:
+            assert mask is not None and mask.shape == (3, 1, 1, mask.shape[-1])  # padding, broadcast
+        else:
+            assert mask is None  # no dense mask: SDPA's is_causal kernel
+    for text, inside in zip(texts, batch):
+        (alone,) = encode(decoder, [ids_of(tokenizer, text)])
+        torch.testing.assert_close(inside, alone, atol=1e-5, rtol=0)
 
 
 @pytest.mark.parametrize("attention", ["sdpa", "eager"])

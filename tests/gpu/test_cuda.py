@@ -1,0 +1,200 @@
+"""The CUDA path (issue 16): `pytest -m gpu` on a machine with a CUDA GPU.
+
+Skipped, with the reason, where torch sees no CUDA device. `REPSL_TEST_DEVICE=cpu` runs the same
+tests on the CPU (slowly, NF4 included) to check the tests themselves on a machine without a GPU;
+the GPU results are the ones that count.
+
+Tolerances: fp32 decoders must give the CPU's exactness (a causal output does not move at all
+when a later token changes); 16-bit compute is compared with `HALF_TOLERANCE` (fp16 has a 10-bit
+mantissa, bf16 a 7-bit one: differences of 1e-2 in probabilities are rounding, not a wrong mask).
+"""
+from __future__ import annotations
+
+import os
+
+import numpy
+import pytest
+import torch
+
+DEVICE = os.environ.get("REPSL_TEST_DEVICE", "cuda")
+ON_CUDA = DEVICE.startswith("cuda")
+
+pytestmark = [
+    pytest.mark.gpu,
+    pytest.mark.skipif(ON_CUDA and not torch.cuda.is_available(),
+                       reason="needs a CUDA GPU: torch sees none here (run `pytest -m gpu` on a machine with one)"),
+]
+
+HALF_TOLERANCE = {"float16": 5e-3, "bfloat16": 3e-2}
+FAMILIES = ("qwen3", "llama", "mistral", "gemma", "gemma2")
+FAMILY_ATTENTION = [(f, a) for f in FAMILIES for a in ("sdpa", "eager") if not (f == "gemma2" and a == "sdpa")]
+
+
+@pytest.fixture
+def gpu_ops():
+    """thinc's ops on the GPU for one test (what `spacy train --gpu-id 0` sets), CPU again after."""
+    import spacy
+
+    if ON_CUDA:
+        spacy.require_gpu(0)
+    yield DEVICE
+    if ON_CUDA:
+        spacy.require_cpu()
+
+
+# --- the decoder core on the device -------------------------------------------------------------
+
+def _make(path, **settings):
+    from tests.decoder.helpers import make
+
+    return make(path, device=DEVICE, **settings)
+
+
+@pytest.mark.parametrize("family,attention", FAMILY_ATTENTION)
+def test_causal_outputs_ignore_the_right_context(tiny_decoders, family, attention):
+    from tests.decoder.helpers import SENTENCE, ids_of, right_context_effect
+
+    decoder, tokenizer = _make(tiny_decoders[family], attn_implementation=attention)
+    assert decoder.device.type == torch.device(DEVICE).type
+    ids = ids_of(tokenizer, SENTENCE)
+    for query in range(len(ids) - 1):
+        assert right_context_effect(decoder, ids, query, len(ids) - 1) == 0.0
+
+
+ADAPTATIONS = [dict(repetitions=1), dict(repetitions=2), dict(unmask="full"), dict(unmask="middle"),
+               dict(unmask="groups:0110"), dict(repetitions=1, exit_layer=2), dict(unmask="full", exit_layer=3)]
+
+
+@pytest.mark.parametrize("adaptation", ADAPTATIONS, ids=lambda a: ",".join(f"{k}={v}" for k, v in a.items()))
+@pytest.mark.parametrize("family,attention", FAMILY_ATTENTION)
+def test_repetition_unmasking_and_early_exit_use_the_right_context(tiny_decoders, family, attention, adaptation):
+    from tests.decoder.helpers import SENTENCE, ids_of, right_context_effect
+
+    decoder, tokenizer = _make(tiny_decoders[family], attn_implementation=attention, **adaptation)
+    ids = ids_of(tokenizer, SENTENCE)
+    assert right_context_effect(decoder, ids, 0, len(ids) - 1) > 1e-3
+
+
+@pytest.mark.parametrize("settings", [dict(), dict(repetitions=1), dict(unmask="middle", repetitions=1),
+                                      dict(unmask="full"), dict(repetitions=2, exit_layer=3)],
+                         ids=lambda s: ",".join(f"{k}={v}" for k, v in s.items()) or "plain")
+@pytest.mark.parametrize("family,attention", FAMILY_ATTENTION)
+def test_fp32_outputs_do_not_depend_on_the_batch(tiny_decoders, family, attention, settings):
+    from tests.decoder.helpers import LONG, SENTENCE, encode, ids_of
+
+    decoder, tokenizer = _make(tiny_decoders[family], attn_implementation=attention, **settings)
+    short = ids_of(tokenizer, "Paris is nice .")
+    others = [ids_of(tokenizer, LONG), ids_of(tokenizer, SENTENCE)]
+    (alone,) = encode(decoder, [short])
+    for position in range(len(others) + 1):
+        inside = encode(decoder, others[:position] + [short] + others[position:])[position]
+        torch.testing.assert_close(inside, alone, atol=1e-5, rtol=0)
+
+
+# --- NF4 QLoRA training on the device ------------------------------------------------------------
+
+def _qlora_nlp(path, compute_dtype, **model):
+    from tests.pipeline.helpers import make_nlp
+
+    return make_nlp(path, quantization="nf4", compute_dtype=compute_dtype,
+                    lora={"@misc": "spacy-repsl.lora.v1", "r": 8, "alpha": 16, "dropout": 0.0}, **model)
+
+
+def _trainables(nlp):
+    module = nlp.get_pipe("repsl_tagger").model.attrs["runtime"].module
+    return {name: p.detach().float().cpu().clone() for name, p in module.named_parameters() if p.requires_grad}
+
+
+@pytest.mark.parametrize("compute_dtype", ["float16", "bfloat16"])
+@pytest.mark.parametrize("settings", [dict(repetitions=1), dict(repetitions=0, unmask="middle")],
+                         ids=["r1", "middle"])
+def test_nf4_qlora_training_learns_and_reaches_every_adapter(tiny_decoders, gpu_ops, compute_dtype, settings):
+    from tests.pipeline.helpers import ner_examples, train
+
+    nlp = _qlora_nlp(tiny_decoders["llama"], compute_dtype, **settings)
+    examples = ner_examples(nlp)
+    optimizer = nlp.initialize(lambda: examples)
+    runtime = nlp.get_pipe("repsl_tagger").model.attrs["runtime"]
+    assert runtime.module.decoder.device.type == torch.device(DEVICE).type
+    before = _trainables(nlp)
+    assert any("lora_A" in n for n in before) and any("lora_B" in n for n in before) and any("head" in n for n in before)
+    losses = [nlp.update(examples, sgd=optimizer)["repsl_tagger"] for _ in range(25)]
+    assert all(numpy.isfinite(losses)), losses
+    assert losses[-1] < 0.5 * losses[0], losses
+    after = _trainables(nlp)
+    unchanged = [n for n in before if torch.equal(before[n], after[n])]
+    assert not unchanged, f"no gradient reached {unchanged}"
+    assert all(torch.isfinite(p).all() for p in after.values())
+
+
+@pytest.mark.parametrize("compute_dtype", ["float16", "bfloat16"])
+def test_nf4_labels_do_not_depend_on_the_batch(tiny_decoders, gpu_ops, compute_dtype):
+    from tests.pipeline.helpers import TEXTS, ner_examples, probabilities, train
+
+    nlp = _qlora_nlp(tiny_decoders["llama"], compute_dtype, repetitions=1)
+    train(nlp, ner_examples(nlp), steps=10)
+    together = probabilities(nlp, TEXTS)
+    for text, batched in zip(TEXTS, together):
+        (alone,) = probabilities(nlp, [text])
+        numpy.testing.assert_allclose(_cpu(batched), _cpu(alone), atol=HALF_TOLERANCE[compute_dtype])
+
+
+def _cpu(array):
+    return array.get() if hasattr(array, "get") else numpy.asarray(array)
+
+
+# --- saving and loading across devices -----------------------------------------------------------
+
+def test_saved_on_the_gpu_loads_on_the_cpu_and_back_with_the_same_labels(tiny_decoders, tmp_path):
+    import spacy
+
+    from tests.pipeline.helpers import TEXTS, make_nlp, ner_examples, spans_of, train
+
+    def labels(nlp):
+        return [spans_of(doc) for doc in nlp.pipe(TEXTS)]
+
+    if ON_CUDA:
+        spacy.require_gpu(0)
+    try:
+        nlp = make_nlp(tiny_decoders["llama"], repetitions=1)
+        train(nlp, ner_examples(nlp), steps=15)
+        on_gpu = labels(nlp)
+        nlp.to_disk(tmp_path / "from-gpu")
+    finally:
+        spacy.require_cpu()
+    on_cpu = spacy.load(tmp_path / "from-gpu")
+    assert on_cpu.get_pipe("repsl_tagger").model.attrs["runtime"].module.decoder.device.type == "cpu"
+    assert labels(on_cpu) == on_gpu
+    on_cpu.to_disk(tmp_path / "from-cpu")
+    if ON_CUDA:
+        spacy.require_gpu(0)
+    try:
+        back = spacy.load(tmp_path / "from-cpu")
+        assert back.get_pipe("repsl_tagger").model.attrs["runtime"].module.decoder.device.type == torch.device(DEVICE).type
+        assert labels(back) == on_gpu
+    finally:
+        spacy.require_cpu()
+
+
+# --- spacy train --gpu-id 0 ----------------------------------------------------------------------
+
+def test_spacy_train_on_the_gpu_end_to_end(tiny_decoders, tmp_path):
+    import spacy
+
+    from tests.test_training import CONFIGS, spacy_cli, write_docbin
+
+    nlp = spacy.blank("en")
+    write_docbin(nlp, tmp_path / "train.spacy", copies=4)
+    write_docbin(nlp, tmp_path / "dev.spacy")
+    gpu = ["--gpu-id", "0"] if ON_CUDA else []
+    result = spacy_cli(
+        "train", str(CONFIGS / "tiny.cfg"), "--output", str(tmp_path / "out"), *gpu,
+        "--paths.train", str(tmp_path / "train.spacy"), "--paths.dev", str(tmp_path / "dev.spacy"),
+        "--paths.decoder", str(tiny_decoders["llama"]), "--training.max_epochs", "10", "--training.eval_frequency", "4",
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    if ON_CUDA:
+        assert "Using GPU: 0" in result.stdout + result.stderr
+    trained = spacy.load(tmp_path / "out" / "model-best")
+    assert trained.meta["performance"]["ents_f"] > 0.5
+    assert len(trained("John Smith lives in Paris .")) == 6

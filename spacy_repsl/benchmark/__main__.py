@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional, Sequence
 
-from .cells import ABLATIONS, DEFAULT_MODEL, build_default_model, describe, fast_paths_cell, grid_cell
+from .cells import ABLATIONS, SHAPES, build_default_model, describe, fast_paths_cell, grid_cell
 from .report import fast_path_report, machine, report
 from .sections import write_section
 
@@ -59,7 +59,16 @@ def run_rounds(cells: List[Dict[str, Any]], rounds: int, name: Callable[[Dict[st
 def parse_args(argv: Optional[Sequence[str]]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m spacy_repsl.benchmark", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--model", default="", help="a local decoder directory (default: build the scaled-down Mistral)")
+    parser.add_argument("--model", default="", help="a local decoder directory (default: build a random one of --shape)")
+    parser.add_argument("--shape", default="mistral-scaled", choices=sorted(SHAPES),
+                        help="the random decoder to build when --model is not given (built once, in .benchmark-model/ "
+                             "for the default, .benchmark-model-<shape>/ otherwise)")
+    parser.add_argument("--gpu-id", type=int, default=-1,
+                        help="run on this GPU (as `spacy train --gpu-id`); writes the section 'gpu-grid' of BENCHMARKS.md "
+                             "and BENCHMARKS.gpu.json, so the CPU table stays")
+    parser.add_argument("--compute-dtype", default="auto", choices=["auto", "float32", "float16", "bfloat16"],
+                        help="the decoder's compute dtype (auto: fp16 on a GPU, fp32 on the CPU); with LoRA and no "
+                             "quantization, also the base weights' dtype")
     parser.add_argument("--repetitions", default="0,1,2,4,8")
     parser.add_argument("--exit-layers", default="", help="comma-separated; default N/4, N/2, 3N/4, N")
     parser.add_argument("--docs", type=int, default=256)
@@ -95,7 +104,8 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
         return
     from transformers import AutoConfig
 
-    model = Path(args.model) if args.model else build_default_model(Path(".benchmark-model"))
+    home = Path(".benchmark-model" if args.shape == "mistral-scaled" else f".benchmark-model-{args.shape}")
+    model = Path(args.model) if args.model else build_default_model(home, args.shape)
     n_layers = AutoConfig.from_pretrained(model).num_hidden_layers
     exits = [int(x) for x in args.exit_layers.split(",") if x] or sorted({max(1, n_layers * k // 4) for k in (1, 2, 3, 4)})
     reps = [int(x) for x in args.repetitions.split(",") if x]
@@ -103,7 +113,8 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
     if bad:
         args.parser.error(f"exit layers must be in 1..{n_layers} and repetitions >= 0 (got {bad})")
     settings = {k: getattr(args, k) for k in ("docs", "batch_size", "train_batch", "train_steps", "repeats", "rounds",
-                                               "max_length", "max_batch_tokens", "quantization", "lora", "merge")}
+                                               "max_length", "max_batch_tokens", "quantization", "lora", "merge",
+                                               "gpu_id", "compute_dtype")}
     pairs = [(r, layer) for layer in sorted(set(exits), reverse=True) for r in sorted(set(reps))]
     if (0, n_layers) not in pairs:  # every speed-up and the raw-forward ratio are relative to it
         print(f"Adding the reference cell r=0 L={n_layers}: speed-ups are relative to it.", flush=True)
@@ -120,10 +131,12 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
         for r in fast_paths:
             print(f"[fast paths] {describe(r['variant'])}: {r['infer_wps']:.0f} words/s inference", flush=True)
     command = "python -m spacy_repsl.benchmark " + " ".join(argv if argv is not None else sys.argv[1:])
-    info = {"machine": machine(), "model": str(args.model or f"scaled-down Mistral {DEFAULT_MODEL}"), "settings": settings}
+    on_gpu = args.gpu_id >= 0
+    info = {"machine": machine(args.gpu_id), "settings": settings,
+            "model": str(args.model or f"random {args.shape} {SHAPES[args.shape]}, vocabulary of 2000 pieces")}
     text = report(results, info, command.strip()) + fast_path_report(fast_paths)
-    write_section(args.output, "grid", text)
-    args.output.with_suffix(".json").write_text(
+    write_section(args.output, "gpu-grid" if on_gpu else "grid", text)
+    args.output.with_suffix(".gpu.json" if on_gpu else ".json").write_text(
         json.dumps({"info": info, "cells": results, "fast_paths": fast_paths}, indent=2) + "\n"
     )
     print(text)

@@ -8,18 +8,22 @@ class HFBaseline:
     """`AutoModelForTokenClassification` on the same weights and the same batches, pre-tokenized
     and padded: our side's tokenization, alignment and decoding are not timed for it."""
 
-    def __init__(self, model_dir: str, batches: Sequence[Sequence[str]], tokenizer: Any, num_labels: int):
+    def __init__(self, model_dir: str, batches: Sequence[Sequence[str]], tokenizer: Any, num_labels: int,
+                 device: str = "cpu", dtype: Any = None):
         import torch
         from transformers import AutoModelForTokenClassification
 
         self.torch = torch
         self.model = AutoModelForTokenClassification.from_pretrained(
-            model_dir, num_labels=num_labels, attn_implementation="sdpa"
-        ).eval()
-        self.batches = [tokenizer(list(texts), padding=True, return_tensors="pt") for texts in batches]
+            model_dir, num_labels=num_labels, attn_implementation="sdpa", dtype=dtype or torch.float32
+        ).to(device).eval()
+        self.batches = [tokenizer(list(texts), padding=True, return_tensors="pt").to(device) for texts in batches]
         self(0)  # warm-up
 
     def __call__(self, index: int) -> Any:
-        """One forward of batch `index`."""
+        """One forward of batch `index` (waiting for the GPU, if any, to finish it)."""
         with self.torch.inference_mode():
-            return self.model(**self.batches[index])
+            out = self.model(**self.batches[index])
+        if self.torch.cuda.is_available() and self.torch.cuda.is_initialized():
+            self.torch.cuda.synchronize()
+        return out

@@ -12,6 +12,16 @@ from .flops import Shape, decoder_flops
 from .timing import fastest_per_batch
 
 DEFAULT_MODEL = dict(family="mistral", num_layers=32, hidden_size=256, num_heads=8, num_kv_heads=2, intermediate_size=896)
+# Random models of real shapes (a 2000-piece vocabulary: it changes only the embedding's size) for
+# the GPU table of issue 16: Qwen3-0.6B as it is, and Mistral-7B cut to 4 of its 32 layers, whose
+# per-layer cost the exit layers give.
+SHAPES: Dict[str, Dict[str, Any]] = {
+    "mistral-scaled": DEFAULT_MODEL,
+    "qwen3-0.6b": dict(family="qwen3", num_layers=28, hidden_size=1024, num_heads=16, num_kv_heads=8, head_dim=128,
+                       intermediate_size=3072),
+    "mistral-7b-4-layers": dict(family="mistral", num_layers=4, hidden_size=4096, num_heads=32, num_kv_heads=8,
+                                intermediate_size=14336),
+}
 
 # Each fast path switched off (or the base changed), against all of them on: r = 1, all layers.
 ABLATIONS: List[Dict[str, Any]] = [
@@ -25,13 +35,14 @@ ABLATIONS: List[Dict[str, Any]] = [
 ]
 
 
-def build_default_model(path: Path) -> Path:
-    """A scaled-down 32-layer Mistral-shaped decoder (GQA 8/2 heads, MLP ratio 3.5), random weights."""
+def build_default_model(path: Path, shape: str = "mistral-scaled") -> Path:
+    """A random decoder of `shape` (by default a scaled-down 32-layer Mistral: GQA 8/2 heads, MLP
+    ratio 3.5), built once at `path`."""
     from ..decoder.tiny import build_tiny_decoder
     from ..experiments.demo import generate_corpus
 
     if not (path / "config.json").is_file():
-        spec = dict(DEFAULT_MODEL)
+        spec = dict(SHAPES[shape])
         family = spec.pop("family")
         build_tiny_decoder(family, path, texts=[t for t, _ in generate_corpus(400, 7)], vocab_size=2000, **spec)
     return path
@@ -68,6 +79,28 @@ def param_bytes(module) -> int:
     return sum(t.numel() * t.element_size() for t in list(module.parameters()) + list(module.buffers()))
 
 
+def use_device(args: Dict[str, Any]) -> str:
+    """Put this process on the benchmark's device: `gpu_id` >= 0 is what `spacy train --gpu-id`
+    does (thinc's ops on that GPU, so the decoder loads there); returns the torch device."""
+    gpu = args.get("gpu_id", -1)
+    if gpu is None or gpu < 0:
+        return "cpu"
+    import spacy
+    import torch
+
+    spacy.require_gpu(gpu)
+    torch.cuda.reset_peak_memory_stats(gpu)
+    return f"cuda:{gpu}"
+
+
+def synchronize() -> None:
+    """Wait for queued GPU work, so a timer reads the work's end (nothing to wait for on a CPU)."""
+    import torch
+
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        torch.cuda.synchronize()
+
+
 def pipe_runner(nlp, batches: Sequence[Sequence[str]], switches: Dict[str, bool]) -> Callable[[int], None]:
     """Runs `nlp.pipe` over batch j, as `nlp.pipe(texts, batch_size)` would meet it."""
     from ..models.decoder_tagger import FAST_PATHS
@@ -76,6 +109,7 @@ def pipe_runner(nlp, batches: Sequence[Sequence[str]], switches: Dict[str, bool]
         FAST_PATHS.update(switches)
         for _ in nlp.pipe(batches[j], batch_size=len(batches[j])):
             pass
+        synchronize()
 
     return run
 
@@ -117,7 +151,10 @@ def grid_cell(cell: Dict[str, Any]) -> Dict[str, Any]:
     from ..decoder.repetition import repeat_sequence
     from .baseline import HFBaseline
 
+    import torch
+
     args = cell["args"]
+    device = use_device(args)
     nlp, examples, optimizer = initialized(cell["model"], cell["repetitions"], cell["exit_layer"], args)
     words = sum(len(eg.predicted) for eg in examples)
     tagger = nlp.get_pipe("repsl_tagger")
@@ -130,7 +167,12 @@ def grid_cell(cell: Dict[str, Any]) -> Dict[str, Any]:
     start = time.perf_counter()
     for i in range(0, len(steps), train_batch):
         nlp.update(steps[i : i + train_batch], sgd=optimizer)
+    synchronize()
     train_wps = sum(len(eg.predicted) for eg in steps) / (time.perf_counter() - start)
+    peak_gpu: Dict[str, Optional[int]] = {"train": None, "infer": None}
+    if device != "cpu":
+        peak_gpu["train"] = torch.cuda.max_memory_allocated(device)
+        torch.cuda.reset_peak_memory_stats(device)
 
     merged = tagger.merge_adapters() if args["merge"] else 0
     batches = batches_of(examples, args["batch_size"])
@@ -138,9 +180,12 @@ def grid_cell(cell: Dict[str, Any]) -> Dict[str, Any]:
     for j in range(len(batches)):  # warm-up, and the peak memory of this cell's own pipeline
         ours(j)
     peak_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    if device != "cpu":
+        peak_gpu["infer"] = torch.cuda.max_memory_allocated(device)
     runners = {"infer": ours}
     if cell.get("hf_baseline"):
-        runners["hf"] = HFBaseline(cell["model"], batches, runtime.tokenizer, len(tagger.tag_names))
+        runners["hf"] = HFBaseline(cell["model"], batches, runtime.tokenizer, len(tagger.tag_names), device=device,
+                                   dtype=decoder.backbone.get_input_embeddings().weight.dtype)
     if cell.get("paired_reference"):  # speed-ups from turns taken in one process, not across processes
         reference, _ = for_inference(cell["model"], 0, None, args)
         runners["reference"] = pipe_runner(reference, batches, {})
@@ -161,6 +206,8 @@ def grid_cell(cell: Dict[str, Any]) -> Dict[str, Any]:
         "model_bytes": param_bytes(decoder.model),
         "embedding_bytes": param_bytes(decoder.backbone.get_input_embeddings()),
         "peak_rss_bytes": peak_rss,
+        "peak_gpu_train_bytes": peak_gpu["train"],
+        "peak_gpu_infer_bytes": peak_gpu["infer"],
         "words": words,
     }
     for name in ("hf", "reference"):
@@ -174,6 +221,7 @@ def fast_paths_cell(cell: Dict[str, Any]) -> Dict[str, Any]:
     from ..models.decoder_tagger import FAST_PATHS
 
     variants = cell["variants"]
+    use_device(cell["args"])
     runners = []
     for variant in variants:
         args = dict(cell["args"], **variant)

@@ -49,8 +49,8 @@ def time_grid(base: Path, engine: str, work: Path, epochs: int) -> float:
     return seconds
 
 
-def where() -> str:
-    """The machine and the versions, for a BENCHMARKS.md section."""
+def where(gpu_id: Optional[int] = None) -> str:
+    """The machine and the versions, for a BENCHMARKS.md section (`gpu_id` as `report.machine`)."""
     from .report import machine
 
     try:
@@ -58,7 +58,7 @@ def where() -> str:
     except ImportError:
         ray_version = "not installed"
 
-    m = machine()
+    m = machine(gpu_id)
     return (f"{m['device']}, {m['processor']}, {m['cpus']} CPUs, {m['platform']}; Python {m['python']}, torch "
             f"{m['torch']}, spaCy {m['spacy']}, Ray {ray_version}")
 

@@ -4,21 +4,25 @@ from __future__ import annotations
 import json
 import os
 import platform
-from typing import Any, Dict, List
+from typing import Any, Dict, List, Optional
 
 from .cells import describe
 
 
-def machine() -> Dict[str, Any]:
+def machine(gpu_id: Optional[int] = None) -> Dict[str, Any]:
+    """Where the benchmark ran; `device` is GPU `gpu_id`'s name, "CPU" for a negative id, and
+    for None the first GPU's name where there is one."""
     import peft
     import spacy
     import torch
     import transformers
 
+    if gpu_id is None:
+        gpu_id = 0 if torch.cuda.is_available() else -1
     return {
         "platform": platform.platform(), "processor": platform.processor() or platform.machine(),
         "cpus": os.cpu_count(), "torch_threads": torch.get_num_threads(),
-        "device": torch.cuda.get_device_name(0) if torch.cuda.is_available() else "CPU",
+        "device": torch.cuda.get_device_name(gpu_id) if gpu_id >= 0 else "CPU",
         "python": platform.python_version(), "torch": torch.__version__, "transformers": transformers.__version__,
         "peft": peft.__version__, "spacy": spacy.__version__,
     }
@@ -39,8 +43,9 @@ def fast_path_report(results: List[Dict[str, Any]]) -> str:
 def report(results: List[Dict[str, Any]], info: Dict[str, Any], command: str) -> str:
     base = next(r for r in results if r["repetitions"] == 0 and r["exit_layer"] == r["layers"])
     full = base["model_bytes"]
+    gpu = any(r.get("peak_gpu_infer_bytes") is not None for r in results)
     lines = [
-        "# Benchmarks", "",
+        "# Benchmarks on the GPU" if gpu else "# Benchmarks", "",
         f"Measured with `{command}`.", "",
         f"Machine: {info['machine']['device']}, {info['machine']['processor']}, {info['machine']['cpus']} CPUs "
         f"({info['machine']['torch_threads']} torch threads), {info['machine']['platform']}; Python "
@@ -58,8 +63,9 @@ def report(results: List[Dict[str, Any]], info: Dict[str, Any], command: str) ->
         "the same way against the reference cell. Peak RSS is taken before the reference is loaded."
         + (f" Each cell is its fastest of {info['settings']['rounds']} rounds over the whole grid, a fresh process each."
            if info["settings"].get("rounds", 1) > 1 else ""), "",
-        "| r | exit L | infer words/s | speed-up | ideal | measured/ideal | train words/s | model MB | expected MB | peak RSS MB |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        "| r | exit L | infer words/s | speed-up | ideal | measured/ideal | train words/s | model MB | expected MB | peak RSS MB |"
+        + (" peak GPU MB, training | peak GPU MB, inference |" if gpu else ""),
+        "|---|---|---|---|---|---|---|---|---|---|" + ("---|---|" if gpu else ""),
     ]
     for r in results:
         speedup = r["infer_wps"] / r.get("reference_wps", base["infer_wps"])
@@ -70,6 +76,7 @@ def report(results: List[Dict[str, Any]], info: Dict[str, Any], command: str) ->
             f"| {r['repetitions']} | {r['exit_layer']} | {r['infer_wps']:.0f} | {speedup:.2f} | {ideal:.2f} | "
             f"{speedup / ideal:.2f} | {r['train_wps']:.0f} | {r['model_bytes'] / 2**20:.1f} | {expected / 2**20:.1f} | "
             f"{r['peak_rss_bytes'] / 2**20:.0f} |"
+            + (f" {r['peak_gpu_train_bytes'] / 2**20:.0f} | {r['peak_gpu_infer_bytes'] / 2**20:.0f} |" if gpu else "")
         )
     ratio = base["infer_wps"] / base["hf_wps"]
     worst = min(results, key=lambda r: r["efficiency"])

@@ -36,8 +36,11 @@ def tiny_config(
     sliding_window: Optional[int] = None,
     max_positions: int = 2048,
     intermediate_size: Optional[int] = None,
+    head_dim: Optional[int] = None,
 ) -> Any:
-    """A transformers config of `family` with the given size and random-init defaults."""
+    """A transformers config of `family` with the given size and random-init defaults
+    (`head_dim` defaults to hidden_size / num_heads; Qwen3-0.6B, for one, has 128 with 16 heads
+    of a 1024-wide model)."""
     import transformers
 
     common: Dict[str, Any] = dict(
@@ -52,8 +55,8 @@ def tiny_config(
         bos_token_id=1,
         eos_token_id=2,
         tie_word_embeddings=False,
+        head_dim=head_dim or hidden_size // num_heads,
     )
-    head_dim = hidden_size // num_heads
     if family == "llama":
         return transformers.LlamaConfig(**common)
     if family == "mistral":
@@ -61,16 +64,15 @@ def tiny_config(
     if family == "qwen3":
         return transformers.Qwen3Config(
             **common,
-            head_dim=head_dim,
             use_sliding_window=sliding_window is not None,
             sliding_window=sliding_window,
             max_window_layers=num_layers // 2,
         )
     if family == "gemma":
-        return transformers.GemmaConfig(**common, head_dim=head_dim)
+        return transformers.GemmaConfig(**common)
     if family == "gemma2":
         return transformers.Gemma2Config(
-            **common, head_dim=head_dim, sliding_window=sliding_window or 4096
+            **common, sliding_window=sliding_window or 4096
         )
     raise ValueError(f"No tiny config for family {family!r}; use one of llama, mistral, qwen3, gemma, gemma2.")
 

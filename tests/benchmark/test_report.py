@@ -41,3 +41,13 @@ def test_bad_grid_is_refused_before_measuring(tiny_decoders, capsys):
     with pytest.raises(SystemExit):
         main(["--model", str(tiny_decoders["mistral"]), "--exit-layers", "99"])
     assert "exit layers must be in 1.." in capsys.readouterr().err
+
+
+def test_a_gpu_run_reports_its_peak_gpu_memory_for_training_and_inference():
+    cells = [dict(cell(0, 4, 100.0, 1000, 500, hf=100.0), peak_gpu_train_bytes=3 * 2**20, peak_gpu_infer_bytes=2**20)]
+    text = report(cells, INFO, "cmd")
+    assert text.startswith("# Benchmarks on the GPU")
+    assert "peak GPU MB, training | peak GPU MB, inference |" in text
+    row = next(line for line in text.splitlines() if line.startswith("| 0 | 4 |"))
+    assert row.endswith("| 1 | 3 | 1 |")  # peak RSS, then GPU peaks in training and in inference
+    assert "peak GPU" not in report([cell(0, 4, 100.0, 1000, 500, hf=100.0)], INFO, "cmd")

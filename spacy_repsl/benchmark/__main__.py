@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional, Sequence
 
-from .cells import ABLATIONS, SHAPES, build_default_model, describe, fast_paths_cell, grid_cell
+from .cells import ABLATIONS, SHAPES, benchmark_model, describe, fast_paths_cell, grid_cell
 from .report import fast_path_report, machine, report
 from .sections import write_section
 
@@ -104,8 +104,7 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
         return
     from transformers import AutoConfig
 
-    home = Path(".benchmark-model" if args.shape == "mistral-scaled" else f".benchmark-model-{args.shape}")
-    model = Path(args.model) if args.model else build_default_model(home, args.shape)
+    model = benchmark_model(args.model, args.shape)
     n_layers = AutoConfig.from_pretrained(model).num_hidden_layers
     exits = [int(x) for x in args.exit_layers.split(",") if x] or sorted({max(1, n_layers * k // 4) for k in (1, 2, 3, 4)})
     reps = [int(x) for x in args.repetitions.split(",") if x]

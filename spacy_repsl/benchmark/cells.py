@@ -48,6 +48,14 @@ def build_default_model(path: Path, shape: str = "mistral-scaled") -> Path:
     return path
 
 
+def benchmark_model(model: str, shape: str) -> Path:
+    """The `--model` directory, or else a random decoder of `shape`, built once (the default
+    shape in .benchmark-model/, others in .benchmark-model-<shape>/)."""
+    if model:
+        return Path(model)
+    return build_default_model(Path(".benchmark-model" if shape == "mistral-scaled" else f".benchmark-model-{shape}"), shape)
+
+
 def texts_and_gold(n_docs: int, seed: int):
     from ..experiments.demo import generate_corpus
 
@@ -148,10 +156,10 @@ def grid_cell(cell: Dict[str, Any]) -> Dict[str, Any]:
     import resource
     import time
 
+    import torch
+
     from ..decoder.repetition import repeat_sequence
     from .baseline import HFBaseline
-
-    import torch
 
     args = cell["args"]
     device = use_device(args)

@@ -169,7 +169,7 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
     NF4 QLoRA on a GPU (`--gpu-id 0 --quantization nf4`); writes its section of BENCHMARKS.md."""
     import argparse
 
-    from .cells import SHAPES, build_default_model, texts_and_gold, use_device
+    from .cells import SHAPES, benchmark_model, texts_and_gold, use_device
     from .engines import where
     from .sections import write_section
 
@@ -186,8 +186,7 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
     args = parser.parse_args(argv)
     if min(args.docs, args.batch_size, args.rounds) < 1:
         parser.error("--docs, --batch-size and --rounds must be at least 1")
-    home = Path(".benchmark-model" if args.shape == "mistral-scaled" else f".benchmark-model-{args.shape}")
-    model = Path(args.model) if args.model else build_default_model(home, args.shape)
+    model = benchmark_model(args.model, args.shape)
     device = use_device({"gpu_id": args.gpu_id})
     texts = [text for text, _ in texts_and_gold(args.docs, 0)]
     result = versus_hand_written(model, texts, args.rounds, args.batch_size, args.quantization, args.compute_dtype, device)

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 from typing import Any, Sequence
 
+from .timing import synchronize
+
 
 class HFBaseline:
     """`AutoModelForTokenClassification` on the same weights and the same batches, pre-tokenized
@@ -24,6 +26,5 @@ class HFBaseline:
         """One forward of batch `index` (waiting for the GPU, if any, to finish it)."""
         with self.torch.inference_mode():
             out = self.model(**self.batches[index])
-        if self.torch.cuda.is_available() and self.torch.cuda.is_initialized():
-            self.torch.cuda.synchronize()
+        synchronize()
         return out

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional, Sequence
 
 from .flops import Shape, decoder_flops
-from .timing import fastest_per_batch
+from .timing import fastest_per_batch, synchronize
 
 DEFAULT_MODEL = dict(family="mistral", num_layers=32, hidden_size=256, num_heads=8, num_kv_heads=2, intermediate_size=896)
 # Random models of real shapes (a 2000-piece vocabulary: it changes only the embedding's size) for
@@ -99,14 +99,6 @@ def use_device(args: Dict[str, Any]) -> str:
     spacy.require_gpu(gpu)
     torch.cuda.reset_peak_memory_stats(gpu)
     return f"cuda:{gpu}"
-
-
-def synchronize() -> None:
-    """Wait for queued GPU work, so a timer reads the work's end (nothing to wait for on a CPU)."""
-    import torch
-
-    if torch.cuda.is_available() and torch.cuda.is_initialized():
-        torch.cuda.synchronize()
 
 
 def pipe_runner(nlp, batches: Sequence[Sequence[str]], switches: Dict[str, bool]) -> Callable[[int], None]:

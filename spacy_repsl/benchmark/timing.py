@@ -12,6 +12,14 @@ from typing import Callable, Dict, List, Sequence
 Runner = Callable[[int], object]  # processes batch `index`
 
 
+def synchronize() -> None:
+    """Wait for queued GPU work, so a timer reads the work's end (nothing to wait for on a CPU)."""
+    import torch
+
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        torch.cuda.synchronize()
+
+
 def fastest_per_batch(
     runners: Sequence[Runner], n_batches: int, passes: int, clock: Callable[[], float] = time.perf_counter
 ) -> List[float]:

@@ -111,7 +111,8 @@ class RepSLDecoder(torch.nn.Module):
                 raise self._too_long(length, highest)
 
     def batch_inputs(self, sequences: Sequence[Sequence[int]]) -> Tuple[List[RepeatedSequence], dict]:
-        """Repeat each example, then right-pad: pads only ever follow the last copy."""
+        """Repeat each example, then right-pad: pads only ever follow the last copy. Positions
+        and lengths only for per-layer masks: a plain causal model needs neither (see `_run`)."""
         if len(sequences) == 0:
             raise ValueError("The decoder was given an empty batch; pass at least one sequence.")
         repeated = [self.repeat(ids) for ids in sequences]
@@ -121,11 +122,13 @@ class RepSLDecoder(torch.nn.Module):
             if highest >= self.max_positions:
                 raise self._too_long(max(r.length for r in repeated), highest)
         pad = [self.pad_token_id] * longest
-        zeros = [0] * longest
-        ids = torch.tensor([r.input_ids + pad[: longest - len(r)] for r in repeated], dtype=torch.long)
-        positions = torch.tensor([r.position_ids + zeros[: longest - len(r)] for r in repeated], dtype=torch.long)
-        lengths = torch.tensor([len(r) for r in repeated])
-        return repeated, {"input_ids": ids, "position_ids": positions, "lengths": lengths}
+        batch = {"input_ids": torch.tensor([r.input_ids + pad[: longest - len(r)] for r in repeated], dtype=torch.long)}
+        if self.uses_layer_masks:
+            zeros = [0] * longest
+            batch["position_ids"] = torch.tensor([r.position_ids + zeros[: longest - len(r)] for r in repeated],
+                                                 dtype=torch.long)
+            batch["lengths"] = torch.tensor([len(r) for r in repeated])
+        return repeated, batch
 
     def forward(self, sequences: Sequence[Sequence[int]]) -> DecoderOutput:
         repeated, batch = self.batch_inputs(sequences)

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence
 
 from . import training_step
-from .timing import rates
+from .timing import ratio_table, rates
 from .sections import write_section
 
 GRID = [(size, tokens) for size in (32, 256, 1000) for tokens in (None, 256, 1024, 2048, 8192)]
@@ -172,13 +172,6 @@ def grid_table(grid: Dict) -> List[str]:
     for size in sizes:
         lines.append(f"| {size} | " + " | ".join(f"{grid[(size, t)]:.0f} ({grid[(size, t)] / top:.2f})" for t in budgets) + " |")
     return lines
-
-
-def ratio_table(result: Dict[int, Dict[str, float]], theirs: str) -> List[str]:
-    return [f"| r | ours, words/s | {theirs}, words/s | ours / theirs (fastest rounds) | median of per-round ratios |",
-            "|---|---|---|---|---|",
-            *[f"| {r} | {v['ours']:.0f} | {v['hand']:.0f} | {v['ours'] / v['hand']:.2f} | {v['median_ratio']:.2f} |"
-              for r, v in result.items()]]
 
 
 def main(argv: Optional[Sequence[str]] = None) -> None:

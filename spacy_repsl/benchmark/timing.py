@@ -42,3 +42,11 @@ def rates(times: Dict[str, List[float]], words: int) -> Dict[str, float]:
     paired = sorted(h / o for o, h in zip(times["ours"], times["hand"]))
     return {"ours": words / min(times["ours"]), "hand": words / min(times["hand"]),
             "median_ratio": paired[len(paired) // 2]}
+
+
+def ratio_table(result: Dict[int, Dict[str, float]], theirs: str) -> List[str]:
+    """Markdown rows of `rates` per r: ours and theirs in words/s, their ratio, the paired median."""
+    return [f"| r | ours, words/s | {theirs}, words/s | ours / theirs (fastest rounds) | median of per-round ratios |",
+            "|---|---|---|---|---|",
+            *[f"| {r} | {v['ours']:.0f} | {v['hand']:.0f} | {v['ours'] / v['hand']:.2f} | {v['median_ratio']:.2f} |"
+              for r, v in result.items()]]

@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional, Sequence
 
-from .timing import rates
+from .timing import ratio_table, rates
 
 LABELS = ("PER", "LOC", "ORG")
 
@@ -197,10 +197,7 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
         f" on {where(args.gpu_id)}: model {args.model or args.shape}, quantization {args.quantization}, compute "
         f"dtype {args.compute_dtype}, {args.docs} texts in batches of {args.batch_size}, one epoch per round, "
         f"{args.rounds} rounds taking turns, fastest round each.", "",
-        "| r | ours, words/s | transformers + peft step, words/s | ours / theirs (fastest rounds) | median of per-round ratios |",
-        "|---|---|---|---|---|",
-        *[f"| {r} | {v['ours']:.0f} | {v['hand']:.0f} | {v['ours'] / v['hand']:.2f} | {v['median_ratio']:.2f} |"
-          for r, v in result.items()],
+        *ratio_table(result, "transformers + peft step"),
     ])
     write_section(args.output, f"training-step-{'gpu' if args.gpu_id >= 0 else 'cpu'}", text)
     print(text)

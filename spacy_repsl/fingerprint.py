@@ -14,6 +14,8 @@ import json
 from pathlib import Path
 from typing import Any, Dict, List, Mapping
 
+from .decoder.gguf import SOURCE_FILE as GGUF_SOURCE_FILE
+
 CHUNK = 1 << 20
 # Settings that change what the trained model computes; editing one after training changes
 # its predictions. (Quantization and compute dtype are deployment choices and may change.)
@@ -42,8 +44,12 @@ def base_fingerprint(directory: Path) -> Dict[str, Any]:
         config.pop(key, None)
     canonical = json.dumps(config, sort_keys=True, separators=(",", ":"))
     weights = {p.name: file_digest(p) for p in sorted(directory.glob("*.safetensors"))}
-    return {"config_sha256": hashlib.sha256(canonical.encode()).hexdigest(), "weights": weights,
-            "model_type": config.get("model_type")}
+    out = {"config_sha256": hashlib.sha256(canonical.encode()).hexdigest(), "weights": weights,
+           "model_type": config.get("model_type")}
+    gguf = directory / GGUF_SOURCE_FILE  # a checkpoint converted from a GGUF file: that file's full hash
+    if gguf.is_file():
+        out["gguf_sha256"] = json.loads(gguf.read_text()).get("sha256")
+    return out
 
 
 def fingerprint_differences(saved: Mapping[str, Any], current: Mapping[str, Any]) -> List[str]:
@@ -53,6 +59,8 @@ def fingerprint_differences(saved: Mapping[str, Any], current: Mapping[str, Any]
         out.append(f"model type {saved.get('model_type')!r} when saved, {current.get('model_type')!r} now")
     elif saved.get("config_sha256") != current.get("config_sha256"):
         out.append("the model config (config.json) differs")
+    if saved.get("gguf_sha256") and current.get("gguf_sha256") and saved["gguf_sha256"] != current["gguf_sha256"]:
+        out.append("the GGUF file it was converted from differs (SHA-256)")
     old, new = saved.get("weights", {}), current.get("weights", {})
     if set(old) != set(new):
         out.append(f"weight files {sorted(old)} when saved, {sorted(new)} now")

@@ -34,7 +34,9 @@ def check_loss(loss: float, name: str, step: int) -> None:
 
 
 def check_gradients(module: Any, name: str, step: int) -> None:
-    bad = non_finite((n, p.grad) for n, p in module.named_parameters() if p.requires_grad)
+    named = module.trainable_named_parameters() if hasattr(module, "trainable_named_parameters") else [
+        (n, p) for n, p in module.named_parameters() if p.requires_grad]
+    bad = non_finite((n, p.grad) for n, p in named)
     if bad:
         raise NonFiniteError(
             f"{name}: the gradients of {len(bad)} parameter(s) are NaN or infinite at update {step} (e.g. "

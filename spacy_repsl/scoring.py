@@ -88,19 +88,33 @@ def score_key(target: str) -> str:
     return "ents" if target == "ents" else f"spans_{target.split(':', 1)[1]}"
 
 
+def example_spans(example: Example, target: str) -> Tuple[List[CharSpan], List[CharSpan]]:
+    """Gold and predicted (start_char, end_char, label) of one example; predictions over tokens
+    whose gold annotation is missing are left out (they can be neither right nor wrong)."""
+    unknown = missing_chars(example.reference, target)
+    gold = [(s.start_char, s.end_char, s.label_) for s in target_spans(example.reference, target)]
+    predicted = [(s.start_char, s.end_char, s.label_) for s in target_spans(example.predicted, target)
+                 if not unknown.intersection(range(s.start_char, s.end_char))]
+    return gold, predicted
+
+
+def doc_counts(examples: Iterable[Example], target: str = "ents") -> List[Tuple[int, int, int]]:
+    """(tp, fp, fn) of each example, strict span matching: summed, they give `score_examples`'
+    micro scores; per document, they let a bootstrap over documents give a confidence interval."""
+    out = []
+    for example in examples:
+        counts = SpanCounts()
+        counts.add(*example_spans(example, target))
+        out.append((sum(counts.tp.values()), sum(counts.fp.values()), sum(counts.fn.values())))
+    return out
+
+
 def score_examples(examples: Iterable[Example], target: str = "ents", **_: Any) -> Dict[str, Any]:
     """spaCy-style scores ({key}_p/_r/_f/_per_type) for a target; None when nothing to score."""
     counts = SpanCounts()
     n_spans = 0
     for example in examples:
-        gold_doc, pred_doc = example.reference, example.predicted
-        unknown = missing_chars(gold_doc, target)
-        gold = [(s.start_char, s.end_char, s.label_) for s in target_spans(gold_doc, target)]
-        predicted = [
-            (s.start_char, s.end_char, s.label_)
-            for s in target_spans(pred_doc, target)
-            if not unknown.intersection(range(s.start_char, s.end_char))
-        ]
+        gold, predicted = example_spans(example, target)
         n_spans += len(gold) + len(predicted)
         counts.add(gold, predicted)
     key = score_key(target)

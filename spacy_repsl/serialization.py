@@ -99,7 +99,13 @@ def _metadata(data: bytes) -> Dict[str, str]:
 
 
 def base_source(name: str, revision: Optional[str]) -> Path:
-    """The local directory holding the base checkpoint's files (a path, or the hub cache)."""
+    """The local directory holding the base checkpoint's files (a path, a GGUF file's converted
+    checkpoint, or the hub cache)."""
+    from .decoder.gguf import resolve_gguf
+
+    converted = resolve_gguf(name)
+    if converted is not None:
+        return converted
     if Path(name).is_dir():
         return Path(name)
     from huggingface_hub import snapshot_download

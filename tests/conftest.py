@@ -11,6 +11,30 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 FAMILIES = ("qwen3", "llama", "mistral", "gemma", "gemma2")
+SHARED = Path(__file__).resolve().parents[1].parent / "shared"
+SMOLLM2_GGUF = SHARED / "models" / "smollm2-135m-instruct" / "SmolLM2-135M-Instruct.Q4_1.gguf"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def private_cache(tmp_path_factory):
+    """GGUF conversions go to a cache of the test session, never the user's."""
+    os.environ["SPACY_REPSL_CACHE"] = str(tmp_path_factory.mktemp("repsl-cache"))
+
+
+@pytest.fixture(scope="session")
+def smollm2_gguf() -> Path:
+    """The real SmolLM2-135M GGUF of ../shared/models (development machines and CI only)."""
+    if not SMOLLM2_GGUF.is_file():
+        pytest.skip(f"the real model {SMOLLM2_GGUF} is not present (only on development machines and CI)")
+    return SMOLLM2_GGUF
+
+
+@pytest.fixture(scope="session")
+def smollm2(smollm2_gguf) -> Path:
+    """SmolLM2-135M converted once (about 25 s) into the session's cache."""
+    from spacy_repsl.decoder.gguf import convert_gguf
+
+    return convert_gguf(smollm2_gguf, quiet=True)
 
 
 @pytest.fixture(scope="session")

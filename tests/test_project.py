@@ -23,6 +23,7 @@ def run_project(workdir: Path, command: str, tiny: Path, data: Path) -> subproce
         "--vars.exit_repetitions", "1", "--vars.groups", "2", "--vars.config", "../configs/tiny.cfg",
         "--vars.max_epochs", "2", "--vars.eval_frequency", "2",
         "--vars.bench_model", str(tiny), "--vars.bench_repetitions", "0,1", "--vars.bench_docs", "16",
+        "--vars.baseline", "--baseline --baseline-max-steps 6", "--vars.more_seeds", "3",
     ]
     env = dict(os.environ, HF_HUB_OFFLINE="1")
     result = subprocess.run(args, capture_output=True, text=True, env=env, cwd=workdir, timeout=1200)
@@ -47,7 +48,10 @@ def test_project_runs_all_end_to_end(tmp_path):
     project = tmp_path / "project"
     assert "ace05: SKIPPED, its files are not there" in result.stdout
     assert "[train] ace05: skipped" in result.stdout and "[package] ace05: skipped" in result.stdout
-    assert "[train 30/30]" in result.stdout and "[sweep train 8/8]" in result.stdout
+    assert "nothing to prepare" in result.stdout  # get-base: another model was chosen, no SmolLM2 needed
+    # 30 runs of the grid, and spaCy's ner on the two doc.ents datasets per seed; one more seed for r0, r1
+    assert "[train 34/34]" in result.stdout and "[sweep train 8/8]" in result.stdout
+    assert "[train 2/2]" in result.stdout
     results = (project / "metrics" / "results.md").read_text()
     for heading in ("Methods (Table 1 style)", "Repetition sweep (Table 5 style)", "Early exit",
                     "Layer-group sweep on conll03", "Inference speed-up (Table 2 style)"):
@@ -55,7 +59,9 @@ def test_project_runs_all_end_to_end(tmp_path):
     assert "| conll03 | rest14 | nlupp | Avg |" in results
     assert "**Skipped datasets**" in results and "- ace05: ACE05 train file not found" in results
     assert results.count("★") == 1
-    for png in ("f1_vs_r.png", "group_sweep.png"):
+    assert "## Every run" in results and "| conll03 | spacy-ner | cnn | 1,2 |" in results
+    assert "| conll03 | tiny | r1 | 1,2,3 |" in results
+    for png in ("f1_vs_r.png", "group_sweep.png", "methods.png"):
         assert (project / "metrics" / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     wheels = sorted(p.name for p in project.glob("packages/*/dist/*.whl"))
     assert wheels == [f"en_repsl_{d}-0.0.0-py3-none-any.whl" for d in ("conll03", "nlupp", "rest14")]
@@ -64,7 +70,7 @@ def test_project_runs_all_end_to_end(tmp_path):
     assert "| r | exit L | infer words/s" in bench and "## Targets" in bench
 
     again = run_project(tmp_path, "train", tiny, data)
-    assert again.stdout.count("already done, skipped") == 30
+    assert again.stdout.count("already done, skipped") == 34
 
 
 def test_project_yml_is_valid_and_names_what_others_rely_on():

@@ -110,6 +110,52 @@ def read_rows_gain(path: Path, texts: Sequence[str], rounds: int) -> Dict[int, D
     return out
 
 
+def sample_texts(n: int = 256) -> List[str]:
+    rng = random.Random(0)
+    return [" ".join(rng.choice(WORDS) for _ in range(rng.randint(8, 30))) for _ in range(n)]
+
+
+def shim_gain(path: Path, texts: Sequence[str], rounds: int, batch_size: int = 8) -> Dict[int, Dict[str, float]]:
+    """Training words/s of `nlp.update` with our shim ("ours": trainable parameters found once,
+    modes switched only when needed, see models/shim.py) against thinc's stock `PyTorchShim` path
+    ("hand"), same pipeline, same batches, taking turns; at r = 0 and 1."""
+    from ..models import decoder_tagger
+
+    records = training_step.annotated_texts(texts)
+    batches = [list(range(b, min(b + batch_size, len(records)))) for b in range(0, len(records), batch_size)]
+    words = sum(len(t.split()) for t in texts)
+    out: Dict[int, Dict[str, float]] = {}
+    for r in (0, 1):
+        step = training_step.ours(str(path), records, r)
+        step(batches[0])
+        times: Dict[str, List[float]] = {"ours": [], "hand": []}
+        for i in range(rounds):
+            for name in (("ours", "hand") if i % 2 == 0 else ("hand", "ours")):
+                decoder_tagger.FAST_PATHS["eval_once"] = name == "ours"
+                start = time.perf_counter()
+                for batch in batches:
+                    step(batch)
+                times[name].append(time.perf_counter() - start)
+        decoder_tagger.FAST_PATHS["eval_once"] = True
+        out[r] = rates(times, words)
+    return out
+
+
+def measure_versus(model: Path, rounds: int, docs: int, train_batch_sizes: Sequence[int]) -> Dict[str, Any]:
+    """Only the comparisons with what a user writes instead (prediction, and training at each
+    batch size), on a given checkpoint (e.g. the converted SmolLM2-135M: real vocabulary and depth)."""
+    texts = sample_texts(docs)
+    with tempfile.TemporaryDirectory() as tmp:
+        # the pipelines are saved beside the model: keep them out of the user's folder
+        link = Path(tmp) / "model"
+        link.symlink_to(Path(model).resolve(), target_is_directory=True)
+        hand = versus_hand_written(link, texts, rounds)
+        training = {size: training_step.versus_hand_written(link, texts, rounds, batch_size=size)
+                    for size in train_batch_sizes}
+        shim = shim_gain(link, texts, rounds)
+    return {"hand": hand, "training": training, "shim": shim}
+
+
 def measure(rounds: int) -> Dict[str, float]:
     import spacy
     from spacy.training import Example
@@ -117,8 +163,7 @@ def measure(rounds: int) -> Dict[str, float]:
     from ..decoder.tiny import build_tiny_decoder
     from ..models import decoder_tagger
 
-    rng = random.Random(0)
-    texts = [" ".join(rng.choice(WORDS) for _ in range(rng.randint(8, 30))) for _ in range(256)]
+    texts = sample_texts()
     with tempfile.TemporaryDirectory() as tmp:
         path = build_tiny_decoder("llama", Path(tmp) / "llama", texts=texts, num_layers=8, hidden_size=256)
         # Once while the process is as fresh as a user's, and again after the grid: its
@@ -154,10 +199,11 @@ def measure(rounds: int) -> Dict[str, float]:
         decoder_tagger.FAST_PATHS["fold_adapters"] = True
         read_rows = read_rows_gain(path, texts, rounds)
         hand_after_grid = versus_hand_written(path, texts, rounds)
-        training = training_step.versus_hand_written(path, texts, rounds)
+        training = {size: training_step.versus_hand_written(path, texts, rounds, batch_size=size) for size in (8, 32)}
+        shim = shim_gain(path, texts, rounds)
     words = sum(len(t.split()) for t in texts)
     return {"folded": words / best[True], "separate": words / best[False], "hand": hand,
-            "hand_after_grid": hand_after_grid, "training": training,
+            "hand_after_grid": hand_after_grid, "training": training, "shim": shim,
             "read_rows": read_rows,
             "grid": {cell: words / seconds for cell, seconds in grid_best.items()}}
 
@@ -179,9 +225,37 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rounds", type=int, default=6)
     parser.add_argument("--output", type=Path, default=Path("BENCHMARKS.md"))
+    parser.add_argument("--model", type=Path, default=None,
+                        help="a checkpoint directory (e.g. project/assets/smollm2-135m): only the comparisons with "
+                             "the hand-written loop and the transformers + peft step, on it (own section)")
+    parser.add_argument("--docs", type=int, default=64, help="with --model: texts per round")
     args = parser.parse_args(argv)
-    result = measure(args.rounds)
     from .engines import where
+
+    if args.model is not None:
+        if not (args.model / "config.json").is_file():
+            parser.error(f"--model {args.model} is not a checkpoint directory (no config.json)")
+        versus = measure_versus(args.model, args.rounds, args.docs, (8, 32))
+        text = "\n".join([
+            f"## Defaults on a real model: {args.model.name}", "",
+            f"Measured with `python -m spacy_repsl.benchmark.defaults --model {args.model} --docs {args.docs} --rounds "
+            f"{args.rounds}` on {where()}: the checkpoint as it is (unquantized fp32, LoRA r 16 / alpha 16 / dropout 0.1, "
+            f"head dropout 0.1 on both sides), {args.docs} texts of 8-30 words, both sides taking turns in one process. "
+            "Prediction: our `nlp.pipe(texts)` on a `spacy.load`-ed pipeline against the hand-written loop described "
+            "in the section above:", "",
+            *ratio_table(versus["hand"], "hand-written loop"), "",
+            *[line for size, result in versus["training"].items() for line in (
+                f"Training in batches of {size}: `nlp.update` against the transformers + peft step, one epoch per round:",
+                "", *ratio_table(result, "transformers + peft step"), "")],
+            "Where per-step time outside the model went (batches of 8): `nlp.update` with our thinc shim (trainable "
+            "parameters found once, no module-tree walks per step: `spacy_repsl/models/shim.py`) against thinc's stock "
+            "`PyTorchShim` path, same pipeline and batches, taking turns:", "",
+            *ratio_table(versus["shim"], "thinc's stock shim"), "",
+        ])
+        write_section(args.output, f"defaults-{args.model.name}", text)
+        print(text)
+        return
+    result = measure(args.rounds)
 
     text = "\n".join([
         "## Defaults: LoRA folded for prediction", "",
@@ -214,8 +288,13 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
         "(`spacy_repsl/benchmark/training_step.py`: the same batches of 32 in the same order, the same LoRA "
         "settings, the configs' Adam settings, first piece of each word labelled, gradient clipping): "
         "`nlp.update(batch, sgd=optimizer)`, gold-tag alignment and thinc's optimizer included, one epoch of "
-        "the 256 texts per round:", "",
-        *ratio_table(result["training"], "transformers + peft step"),
+        "the 256 texts per round, in batches of 8 (where per-step work outside the model weighs most) and of 32:", "",
+        *[line for size, res in result["training"].items() for line in (
+            f"Batches of {size}:", "", *ratio_table(res, "transformers + peft step"), "")],
+        "Where per-step time outside the model went (batches of 8): `nlp.update` with our thinc shim (trainable "
+        "parameters found once, no module-tree walks per step: `spacy_repsl/models/shim.py`) against thinc's stock "
+        "`PyTorchShim` path, same pipeline and batches, taking turns:", "",
+        *ratio_table(result["shim"], "thinc's stock shim"),
     ])
     write_section(args.output, "defaults", text)
     print(text)

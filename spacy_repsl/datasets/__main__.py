@@ -28,6 +28,9 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
     parser.add_argument("--ace05-files", nargs=3, metavar=("TRAIN", "DEV", "TEST"),
                         help="ace05 only: file names (default train.json dev.json test.json)")
     parser.add_argument("--sizes", default="600,200,200", help="demo only: train,dev,test sentences")
+    parser.add_argument("--limit", default="", metavar="TRAIN,DEV,TEST",
+                        help="keep only the first N documents of each split (e.g. 1000,500,1000; 0 or empty keeps "
+                             "a split whole): CPU-sized subsets, recorded in report.json")
     parser.add_argument("--only-if-listed", metavar="DATASETS",
                         help="comma-separated dataset names; do nothing unless DATASET is one of them")
     parser.add_argument("--skip-if-missing", action="store_true",
@@ -61,6 +64,18 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
     except ValueError as err:  # the user's data: a message, not a traceback
         print(f"error: {err}", file=sys.stderr)
         sys.exit(2)
+    if args.limit.strip():
+        try:
+            sizes = [int(x) for x in args.limit.split(",")]
+            if len(sizes) != 3:
+                raise ValueError
+        except ValueError:
+            parser.error(f"--limit takes three numbers TRAIN,DEV,TEST (0 keeps a split whole), got {args.limit!r}")
+        try:
+            conversion.limit({split: n for split, n in zip(("train", "dev", "test"), sizes) if n})
+        except ValueError as err:
+            print(f"error: {err}", file=sys.stderr)
+            sys.exit(2)
     conversion.write(output_dir)
     (output_dir / SKIPPED_FILE).unlink(missing_ok=True)
     print(f"Wrote {', '.join(sorted(conversion.docs))} and report.json to {output_dir}")

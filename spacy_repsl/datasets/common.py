@@ -27,10 +27,12 @@ class SplitReport:
     overlapping: int = 0
     labels: Counter = field(default_factory=Counter)
     unaligned_examples: List[str] = field(default_factory=list)
+    subset_of: Optional[int] = None  # the split's full size when only its first `docs` are kept
 
     def as_dict(self) -> dict:
         return {
             "docs": self.docs,
+            **({"subset": f"first {self.docs} of {self.subset_of}"} if self.subset_of else {}),
             "spans": self.spans,
             "unaligned": self.unaligned,
             "overlapping_dropped": self.overlapping,
@@ -73,11 +75,29 @@ class Conversion:
         for split in SPLITS:
             if split in self.reports:
                 r = self.reports[split]
+                size = f"{r.docs} docs (the first of {r.subset_of})" if r.subset_of else f"{r.docs} docs"
                 lines.append(
-                    f"{self.dataset} {split}: {r.docs} docs, {r.spans} spans, {len(r.labels)} labels, "
+                    f"{self.dataset} {split}: {size}, {r.spans} spans, {len(r.labels)} labels, "
                     f"{r.unaligned} unaligned span(s) left out, {r.overlapping} overlapping span(s) dropped"
+                    + (" (in the whole split)" if r.subset_of else "")
                 )
         return lines
+
+    def limit(self, sizes: Dict[str, int]) -> None:
+        """Keep the first `sizes[split]` docs of each split named (a subset for CPU-sized runs);
+        the report then counts the kept docs and records the split's full size."""
+        for split, size in sizes.items():
+            docs = self.docs.get(split, [])
+            if size < 1:
+                raise ValueError(f"A subset size must be at least 1 document, got {size} for {split}.")
+            if size >= len(docs):
+                continue
+            kept, report = docs[:size], self.reports[split]
+            report.subset_of = report.docs
+            report.docs = len(kept)
+            report.spans = sum(len(spans_of(doc, self.target)) for doc in kept)
+            report.labels = Counter(s.label_ for doc in kept for s in spans_of(doc, self.target))
+            self.docs[split] = kept
 
     def write(self, output_dir: Path) -> None:
         """DocBins per split and `report.json`; prints one line per split."""
@@ -93,6 +113,10 @@ class Conversion:
         (output_dir / "report.json").write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n")
         for line in self.summary_lines():
             print(line)
+
+
+def spans_of(doc: Doc, target: str) -> List[Span]:
+    return list(doc.ents) if target == "ents" else list(doc.spans.get(target.split(":", 1)[1], []))
 
 
 def tokenizer() -> Language:

@@ -209,8 +209,9 @@ def enable_checkpointing(model: torch.nn.Module) -> None:
 
 def build_decoder(settings: DecoderSettings) -> Tuple[RepSLDecoder, Any]:
     """Load base model and tokenizer, apply quantization, LoRA, checkpointing and masks."""
-    from .loading import load_base_model, load_config, load_tokenizer
+    from .loading import load_base_model, load_config, load_tokenizer, resolve_base
 
+    settings = resolve_base(settings)
     config = load_config(settings)
     model = load_base_model(settings, config)
     tokenizer = load_tokenizer(settings)

@@ -7,6 +7,7 @@ device) and turns "not available" into an error that says how to make it availab
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
 from pathlib import Path
 from typing import Any, Iterator, Optional
@@ -77,6 +78,17 @@ def _quiet_transformers() -> Iterator[None]:
         yield
     finally:
         hf_logging.set_verbosity(before)
+
+
+def resolve_base(settings: DecoderSettings) -> DecoderSettings:
+    """`settings` with a GGUF `name` replaced by its converted checkpoint directory (converted
+    once, see `gguf`); any other name unchanged."""
+    from .gguf import resolve_gguf
+
+    converted = resolve_gguf(settings.name) if settings.name else None
+    if converted is None:
+        return settings
+    return dataclasses.replace(settings, name=str(converted), revision=None, local_files_only=True)
 
 
 def load_config(settings: DecoderSettings) -> Any:

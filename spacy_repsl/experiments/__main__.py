@@ -65,6 +65,12 @@ def parser() -> argparse.ArgumentParser:
     s_.add_argument("--scheduler", default="asha", choices=["asha", "none"], help="asha stops trials that fall behind")
     s_.add_argument("--grace-period", type=int, default=2, help="evaluations before ASHA may stop a trial")
     s_.add_argument("--reduction-factor", type=float, default=2, help="ASHA keeps the top 1/rf at each rung")
+    p.add_argument("--baseline", action="store_true",
+                   help="train/evaluate: also spaCy's own ner (configs/spacy_ner.cfg, beside --config) on every "
+                        "listed dataset whose target is doc.ents, per seed: the model a spaCy user would train instead")
+    p.add_argument("--baseline-max-steps", type=int, default=None,
+                   help="stop the baseline after this many steps (default: its config's schedule, spaCy's: patience "
+                        "1600 steps, at most 20000)")
     p.add_argument("--package-name", default="repsl")
     p.add_argument("--package-version", default="0.0.0")
     return p
@@ -99,6 +105,8 @@ def run(argv: Optional[Sequence[str]] = None) -> int:
     leave_out_skipped(args, root)
     methods = grid_methods(args.repetitions, args.unmasking, args.exit_layers, args.exit_repetitions)
     runs = grid.plan(args.datasets, args.models, methods, args.seeds)
+    if args.baseline and args.command in ("train", "evaluate"):
+        runs += grid.plan_baseline(args.datasets, args.seeds)
     sweep_runs = grid.plan(args.sweep_datasets, args.models, group_sweep(args.groups), args.seeds) if args.groups else []
     config = args.config.resolve()
     if args.command in ("train", "sweep", "search") and not config.is_file():
@@ -108,7 +116,7 @@ def run(argv: Optional[Sequence[str]] = None) -> int:
                             args.gpu_id)
     locations = {m: grid.model_location(m) for m in args.models}
     train = partial(grid.train_run, root=root, config=config, gpu_id=options.worker_gpu_id, extra=extra, bos=args.bos,
-                    locations=locations)
+                    locations=locations, baseline_max_steps=args.baseline_max_steps)
     evaluate = partial(grid.evaluate_run, root=root)
 
     def trained(run: grid.Run) -> bool:
@@ -134,10 +142,11 @@ def run(argv: Optional[Sequence[str]] = None) -> int:
         aggregate(root, grid.load_metrics(root))
         print((root / "metrics" / "results.md").read_text())
     elif args.command == "plot":
-        from .plots import plot_f1_vs_r, plot_group_sweep
+        from .plots import plot_f1_vs_r, plot_group_sweep, plot_methods
 
         metrics = grid.load_metrics(root)
         for name, made in (("f1_vs_r.png", plot_f1_vs_r(metrics, root / "metrics" / "f1_vs_r.png")),
+                           ("methods.png", plot_methods(metrics, root / "metrics" / "methods.png")),
                            ("group_sweep.png", plot_group_sweep(metrics, root / "metrics" / "group_sweep.png"))):
             print(f"{'wrote' if made else 'nothing to plot for'} metrics/{name}")
     elif args.command == "profile":

@@ -21,6 +21,16 @@ from ..scoring import score_key
 from .methods import method_settings, slug
 
 TARGETS = {"conll03": "ents", "rest14": "spans:aspects", "nlupp": "ents", "ace05": "spans:events", "demo": "ents"}
+# The model a spaCy user would train instead: spaCy's own `ner` (tok2vec CNN), as `spacy init config
+# --pipeline ner` writes it (configs/spacy_ner.cfg). Trained on the same corpus, scored the same way.
+BASELINE_MODEL = "spacy-ner"
+BASELINE_METHOD = "cnn"
+TIMING_FILE = "timing.json"  # in a run's training folder: how long `spacy train` took
+
+
+def base_dataset(name: str) -> str:
+    """A dataset name without its subset suffix: `conll03-quick` is a subset of conll03."""
+    return name.split("-", 1)[0]
 
 
 @dataclass(frozen=True)
@@ -56,10 +66,16 @@ class Run:
         return self.metrics_path(root).is_file()
 
     @property
+    def is_baseline(self) -> bool:
+        return self.model == BASELINE_MODEL
+
+    @property
     def target(self) -> str:
-        if self.dataset not in TARGETS:
-            raise ValueError(f"Unknown dataset {self.dataset!r}: use one of {sorted(TARGETS)}.")
-        return TARGETS[self.dataset]
+        base = base_dataset(self.dataset)
+        if base not in TARGETS:
+            raise ValueError(f"Unknown dataset {self.dataset!r}: use one of {sorted(TARGETS)}, optionally with a "
+                             "subset suffix (conll03-quick).")
+        return TARGETS[base]
 
 
 def plan(datasets: Sequence[str], models: Sequence[str], methods: Sequence[str], seeds: Sequence[int]) -> List[Run]:
@@ -68,6 +84,12 @@ def plan(datasets: Sequence[str], models: Sequence[str], methods: Sequence[str],
         run.target  # noqa: B018 - validates the dataset name
         method_settings(run.method)
     return runs
+
+
+def plan_baseline(datasets: Sequence[str], seeds: Sequence[int]) -> List[Run]:
+    """spaCy's `ner` on each dataset whose target is `doc.ents` (its only output), per seed."""
+    runs = [Run(d, BASELINE_MODEL, BASELINE_METHOD, s) for d in datasets for s in seeds]
+    return [run for run in runs if run.target == "ents"]
 
 
 def model_location(model: str) -> str:
@@ -118,6 +140,7 @@ def train_run(
     extra: Optional[Dict[str, Any]] = None,
     bos: Optional[str] = None,
     locations: Optional[Dict[str, str]] = None,
+    baseline_max_steps: Optional[int] = None,
 ) -> bool:
     """Train one run unless its model-best exists; returns whether it trained.
 
@@ -127,14 +150,25 @@ def train_run(
         return False
     corpus = root / "corpus" / run.dataset
     if not (corpus / "train.spacy").is_file():
-        raise FileNotFoundError(f"{corpus / 'train.spacy'} is missing: run the preprocess-{run.dataset} command first.")
-    overrides = train_overrides(run, root, bos=bos, location=(locations or {}).get(run.model))
-    overrides.update(extra or {})
+        raise FileNotFoundError(f"{corpus / 'train.spacy'} is missing: run the preprocess-{base_dataset(run.dataset)} "
+                                "command first.")
+    if run.is_baseline:  # its own config and training schedule: only the data and the seed are ours
+        config = baseline_config(config)
+        overrides = {"paths.train": str(corpus / "train.spacy"), "paths.dev": str(corpus / "dev.spacy"),
+                     "system.seed": run.seed}
+        if baseline_max_steps:
+            overrides.update({"training.max_steps": baseline_max_steps,
+                              "training.eval_frequency": max(1, min(200, baseline_max_steps // 2))})
+    else:
+        overrides = train_overrides(run, root, bos=bos, location=(locations or {}).get(run.model))
+        overrides.update(extra or {})
     output = run.train_dir(root)
     if output.exists():  # a directory without model-best: not a finished run of ours
         shutil.rmtree(output)
     output.parent.mkdir(parents=True, exist_ok=True)
+    start = time.perf_counter()
     train_into(config, output, overrides, gpu_id)
+    write_json_atomic(output / TIMING_FILE, {"train_seconds": time.perf_counter() - start, "threads": torch_threads()})
     if not run.is_trained(root):
         raise RuntimeError(
             f"Training {run.name()} ended without a dev evaluation, so there is no model-best: set "
@@ -142,20 +176,45 @@ def train_run(
     return True
 
 
+def baseline_config(config: Path) -> Path:
+    """configs/spacy_ner.cfg beside the grid's training config."""
+    path = config.parent / "spacy_ner.cfg"
+    if not path.is_file():
+        raise FileNotFoundError(f"The baseline's config {path} was not found: it is configs/spacy_ner.cfg of the "
+                                "repository, beside the training config (--config).")
+    return path
+
+
+def torch_threads() -> int:
+    import torch
+
+    return torch.get_num_threads()
+
+
 def scores_for(nlp: Any, path: Path, target: str) -> Dict[str, Any]:
+    """Strict IOB2 micro P/R/F of `nlp` on a .spacy file, with a 95% bootstrap interval of F1
+    over its documents (`stats.bootstrap_f1_ci`) and the time the pipeline took."""
     from spacy.tokens import DocBin
     from spacy.training import Example
+
+    from ..scoring import doc_counts, score_examples
+    from .stats import bootstrap_f1_ci
 
     docs = list(DocBin().from_disk(path).get_docs(nlp.vocab))
     examples = [Example(nlp.make_doc(doc.text), doc) for doc in docs]
     start = time.perf_counter()
-    scores = nlp.evaluate(examples)
+    predicted = list(nlp.pipe(eg.predicted for eg in examples))
     seconds = time.perf_counter() - start
+    examples = [Example(doc, eg.reference) for doc, eg in zip(predicted, examples)]
     key = score_key(target)
+    scores = score_examples(examples, target)  # the same strict scorer for our tagger and the baseline
+    counts = doc_counts(examples, target)
     return {
         "p": scores.get(f"{key}_p"),
         "r": scores.get(f"{key}_r"),
         "f": scores.get(f"{key}_f"),
+        "f_ci95": list(bootstrap_f1_ci(counts)) if counts else None,
+        "doc_counts": [list(c) for c in counts],  # (tp, fp, fn) per document: paired comparisons between runs
         "per_type": scores.get(f"{key}_per_type"),
         "docs": len(docs),
         "words": sum(len(d) for d in docs),
@@ -175,10 +234,12 @@ def evaluate_run(run: Run, root: Path) -> bool:
         raise FileNotFoundError(f"{best} is missing: run the train command first.")
     nlp = spacy.load(best)
     corpus = root / "corpus" / run.dataset
+    timing = run.train_dir(root) / TIMING_FILE
     result = {
         "run": asdict(run),
         "dev": scores_for(nlp, corpus / "dev.spacy", run.target),
         "test": scores_for(nlp, corpus / "test.spacy", run.target),
+        **(json.loads(timing.read_text()) if timing.is_file() else {}),
     }
     write_json_atomic(path, result)
     return True

@@ -5,7 +5,7 @@ import re
 from pathlib import Path
 from typing import Any, Dict, List, Sequence
 
-from .reports import _datasets, collect, sweep_rows
+from .reports import _datasets, collect, run_rows, sweep_rows
 from .stats import mean_ci
 
 
@@ -72,6 +72,36 @@ def plot_group_sweep(metrics: Sequence[Dict[str, Any]], path: Path) -> bool:
         ax.set_title(f"{Path(model).name or model} on {dataset}: unmasked layer groups (bottom first; * best on dev)")
         ax.set_ylabel("micro-F1")
         ax.legend(fontsize=7)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return True
+
+
+def plot_methods(metrics: Sequence[Dict[str, Any]], path: Path) -> bool:
+    """Test F1 of every method (and the spaCy baseline) per dataset, with the 95% CIs of `run_rows`."""
+    rows = run_rows(metrics)
+    if not rows:
+        return False
+    datasets = list(dict.fromkeys(r["dataset"] for r in rows))
+    plt = _pyplot()
+    fig, axes = plt.subplots(1, len(datasets), figsize=(max(4.5, 0.7 * max(len(rows), 6)), 3.6), squeeze=False)
+    for ax, dataset in zip(axes[0], datasets):
+        here = [r for r in rows if r["dataset"] == dataset]
+        labels = [r["method"] if len({x["model"] for x in here}) == 1 or r["model"] == "spacy-ner"
+                  else f"{Path(r['model']).name}\n{r['method']}" for r in here]
+        labels = ["spaCy ner" if r["model"] == "spacy-ner" else label for r, label in zip(here, labels)]
+        ys = [100 * r["f"] for r in here]
+        errs = [[100 * (r["f"] - (r["ci95"][0] if r["ci95"][0] is not None else r["f"])) for r in here],
+                [100 * ((r["ci95"][1] if r["ci95"][1] is not None else r["f"]) - r["f"]) for r in here]]
+        colors = ["#999999" if r["model"] == "spacy-ner" else "#1f77b4" for r in here]
+        ax.bar(range(len(here)), ys, yerr=errs, capsize=3, color=colors)
+        ax.set_xticks(range(len(here)), labels, rotation=45, ha="right", fontsize=8)
+        ax.set_ylim(0, 100)
+        ax.set_title(dataset)
+        ax.set_ylabel("test micro-F1 (95% CI)")
+        ax.grid(axis="y", alpha=0.3)
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=120)

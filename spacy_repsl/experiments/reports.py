@@ -40,6 +40,65 @@ def _datasets(values) -> List[str]:
     return [d for d in DATASET_ORDER if d in present] + sorted(present - set(DATASET_ORDER))
 
 
+def run_rows(metrics: Sequence[Dict[str, Any]]) -> List[Dict[str, Any]]:
+    """One row per (dataset, model, method): test F1 over its seeds with a 95% CI (t over seeds when
+    there are two or more, else the single run's bootstrap over test documents), and time per run."""
+    groups: Dict[Tuple[str, str, str], List[Dict[str, Any]]] = defaultdict(list)
+    for m in metrics:
+        groups[(m["run"]["dataset"], m["run"]["model"], m["run"]["method"])].append(m)
+    rows = []
+    for (dataset, model, method), runs in groups.items():
+        f1s = [r["test"]["f"] or 0.0 for r in runs]
+        mean, half = mean_ci(f1s)
+        if half is not None:
+            ci, kind = (mean - half, mean + half), "seeds"
+        else:
+            ci, kind = tuple(runs[0]["test"].get("f_ci95") or (None, None)), "bootstrap"
+        trains = [r["train_seconds"] for r in runs if r.get("train_seconds") is not None]
+        tests = [r["test"]["seconds"] for r in runs if r["test"].get("seconds") is not None]
+        rows.append({"dataset": dataset, "model": model, "method": method, "seeds": sorted(r["run"]["seed"] for r in runs),
+                     "f": mean, "ci95": list(ci), "ci_kind": kind,
+                     "train_seconds": sum(trains) / len(trains) if trains else None,
+                     "test_seconds": sum(tests) / len(tests) if tests else None,
+                     "test_docs": runs[0]["test"].get("docs"), "dev_f": mean_ci([r["dev"]["f"] or 0.0 for r in runs])[0]})
+    for row in rows:
+        row["vs_r0"] = versus_r0(groups, row)
+    order = {d: i for i, d in enumerate(_datasets({(0, 0, r["dataset"]): 0 for r in rows}))}
+    methods = _order(r["method"] for r in rows)
+    return sorted(rows, key=lambda r: (order[r["dataset"]], r["model"] == "spacy-ner", r["model"], methods.index(r["method"])))
+
+
+def versus_r0(groups: Dict[Tuple[str, str, str], List[Dict[str, Any]]], row: Dict[str, Any]) -> Optional[List[float]]:
+    """[F1 - F1 of r0, low, high]: the run against the same model's r0 on the same test documents
+    (first seed both have), paired bootstrap (`stats.paired_bootstrap_diff_ci`); None without one."""
+    from .stats import paired_bootstrap_diff_ci
+
+    if row["method"] == "r0" or row["model"] == "spacy-ner":
+        return None
+    mine = {r["run"]["seed"]: r for r in groups[(row["dataset"], row["model"], row["method"])]}
+    reference = {r["run"]["seed"]: r for r in groups.get((row["dataset"], row["model"], "r0"), [])}
+    for seed in sorted(set(mine) & set(reference)):
+        a, b = mine[seed]["test"].get("doc_counts"), reference[seed]["test"].get("doc_counts")
+        if a and b and len(a) == len(b):
+            return list(paired_bootstrap_diff_ci(a, b))
+    return None
+
+
+def run_table(rows: Sequence[Dict[str, Any]]) -> List[str]:
+    lines = ["| dataset | model | method | seeds | test F1 | 95% CI | vs r0 (paired 95% CI) | dev F1 | train s/run | test s |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
+    for r in rows:
+        low, high = r["ci95"]
+        ci = f"{100 * low:.1f}–{100 * high:.1f} ({r['ci_kind']})" if low is not None else "–"
+        diff = r.get("vs_r0")
+        vs = f"{100 * diff[0]:+.1f} ({100 * diff[1]:+.1f} to {100 * diff[2]:+.1f})" if diff else "–"
+        seconds = [f"{x:.0f}" if x is not None else "–" for x in (r["train_seconds"], r["test_seconds"])]
+        lines.append(f"| {r['dataset']} | {Path(r['model']).name or r['model']} | {r['method']} | "
+                     f"{','.join(map(str, r['seeds']))} | {100 * r['f']:.2f} | {ci} | {vs} | {100 * r['dev_f']:.2f} | "
+                     f"{seconds[0]} | {seconds[1]} |")
+    return lines
+
+
 def method_table(values, model: str, methods: Sequence[str], datasets: Sequence[str]) -> List[str]:
     lines = ["| method | " + " | ".join(datasets) + " | Avg |", "|---" * (len(datasets) + 2) + "|"]
     for method in methods:
@@ -106,6 +165,17 @@ def aggregate(root: Path, metrics: Sequence[Dict[str, Any]]) -> Dict[str, Any]:
           "Rest14, NLU++ and ACE05 are not directly comparable with the SR paper's columns (its scorer's",
           "label-order bug; see the README).", ""]
     md += skipped_lines(root)
+    rows = run_rows(metrics)
+    if rows:
+        md += ["## Every run", "",
+               "Test micro-F1 (strict IOB2) per dataset, model and method. 95% CI: over seeds (t) where a method ran",
+               "with two or more seeds, else a bootstrap over the test documents of the one run (1000 resamples).",
+               "vs r0: test F1 minus the same model's r0 on the same documents (first common seed), with a paired",
+               "bootstrap 95% CI: an interval that excludes 0 is a difference this test set shows.",
+               "Times: `spacy train` wall-clock seconds per run, and seconds to label the test set, on the machine",
+               "that ran them. `spacy-ner` is spaCy's own `ner` (tok2vec CNN, configs/spacy_ner.cfg) on the same data.",
+               ""] + run_table(rows) + [""]
+        out["runs"] = rows
     for model in models:
         methods = _order(method for (m, method, _) in test if m == model)
         main = [x for x in methods if not x.startswith(("exit", "groups:"))]

@@ -8,6 +8,7 @@ weights, and the head) in `finish_update`.
 """
 
 import dataclasses
+import functools
 from pathlib import Path
 from typing import Any, Callable, List, Optional, Sequence, Tuple
 
@@ -174,7 +175,7 @@ def load_runtime(model: Model, base_path: Optional[Path] = None, revision: Optio
     runtime = TaggerRuntime(tokenizer=tokenizer, module=module, placeholder_id=int(placeholder), base_path=base_path,
                             revision=None if base_path is not None else overrides.get("revision", settings.revision))
     model.attrs["runtime"] = runtime
-    model.shims.append(TaggerShim(module, device=decoder.device))
+    model.shims.append(TaggerShim(module, device=decoder.device, before_step=functools.partial(set_folded, runtime, False)))
     return runtime
 
 
@@ -207,6 +208,7 @@ def set_folded(runtime: TaggerRuntime, folded: bool) -> None:
         unfold_adapters(model, runtime.unwrapped)
         runtime.unwrapped = []
     runtime.folded = folded
+    runtime.module.forget_trainables()
 
 
 def merge_adapters(model: Model) -> int:
@@ -222,6 +224,7 @@ def merge_adapters(model: Model) -> int:
     set_folded(runtime, False)
     count = sum(1 for name, _ in decoder.model.named_modules() if name.endswith("lora_A"))
     decoder.model = decoder.model.merge_and_unload()
+    runtime.module.forget_trainables()
     runtime.merged = True
     return count
 

@@ -23,6 +23,19 @@ class TaggerModule(torch.nn.Module):
         # each keeps only its logits and recomputes its activations in backprop (same dropout
         # masks, same gradients), so training memory is bounded by one sub-batch, not the update.
         self.recompute = False
+        self._trainables: Optional[list] = None
+
+    def trainable_named_parameters(self) -> list:
+        """(name, parameter) of every trainable parameter, found once: walking the module tree of
+        a peft-wrapped decoder costs milliseconds per call (hundreds of modules), which every
+        training step would otherwise pay several times (gradient checks, unscaling, the optimizer
+        step). `forget_trainables` after the tree changes (folding, merging)."""
+        if self._trainables is None:
+            self._trainables = [(n, p) for n, p in self.named_parameters() if p.requires_grad]
+        return self._trainables
+
+    def forget_trainables(self) -> None:
+        self._trainables = None
 
     @property
     def n_tags(self) -> int:

@@ -104,3 +104,20 @@ def test_a_missing_dataset_can_be_marked_skipped_and_the_grid_leaves_it_out(tmp_
     # once the files are there, converting again clears the mark
     main(["ace05", str(write_ace05(tmp_path / "ace")), str(tmp_path / "corpus" / "ace05"), "--skip-if-missing"])
     assert skipped_datasets(tmp_path / "corpus", ["ace05"]) == {} and skipped_lines(tmp_path) == []
+
+
+def test_limit_keeps_the_first_documents_and_says_so(tmp_path, capsys):
+    main(["conll03", str(write_conll(tmp_path / "conll")), str(tmp_path / "out"), "--limit", "2,0,1"])
+    assert "train: 2 docs (the first of 4)" in capsys.readouterr().out
+    nlp = spacy.blank("en")
+    train = list(DocBin().from_disk(tmp_path / "out" / "train.spacy").get_docs(nlp.vocab))
+    test = list(DocBin().from_disk(tmp_path / "out" / "test.spacy").get_docs(nlp.vocab))
+    dev = list(DocBin().from_disk(tmp_path / "out" / "dev.spacy").get_docs(nlp.vocab))
+    assert [d.text for d in train] == ["EU rejects German call .", "Peter Blackburn"] and len(dev) == 4
+    assert [d.text for d in test] == ["EU rejects German call ."]
+    report = json.loads((tmp_path / "out" / "report.json").read_text())["splits"]
+    assert report["train"]["subset"] == "first 2 of 4" and report["train"]["spans"] == 3
+    assert report["train"]["labels"] == {"MISC": 1, "ORG": 1, "PER": 1} and "subset" not in report["dev"]
+    with pytest.raises(SystemExit):
+        main(["conll03", str(tmp_path / "conll"), str(tmp_path / "bad"), "--limit", "2,1"])
+    assert "three numbers" in capsys.readouterr().err

@@ -91,3 +91,73 @@ def test_speed_table():
     ]}
     lines = speed_table(speed)
     assert "| 2 | – | 1.90 |" in lines and "| all | 1.00 | 0.55 |" in lines
+
+
+def test_bootstrap_interval_over_documents():
+    from spacy_repsl.experiments.stats import bootstrap_f1_ci
+
+    same = [(3, 1, 1)] * 50  # every document alike: no spread
+    assert bootstrap_f1_ci(same) == pytest.approx((0.75, 0.75))
+    mixed = [(4, 0, 0)] * 25 + [(0, 2, 2)] * 25  # F1 0.667 overall, documents all right or all wrong
+    low, high = bootstrap_f1_ci(mixed)
+    assert low < 2 / 3 < high and high - low > 0.1
+    assert bootstrap_f1_ci(mixed) == (low, high)  # seeded
+    assert bootstrap_f1_ci(mixed * 16)[1] - bootstrap_f1_ci(mixed * 16)[0] < high - low  # more documents, narrower
+    with pytest.raises(ValueError, match="at least one document"):
+        bootstrap_f1_ci([])
+
+
+def test_every_run_table_uses_seeds_or_the_bootstrap(tmp_path):
+    def full(dataset, model, method, seed, f, ci=None, train=None):
+        return {"run": {"dataset": dataset, "model": model, "method": method, "seed": seed},
+                "dev": {"f": f}, "test": {"f": f, "f_ci95": ci, "seconds": 2.0, "docs": 10},
+                **({"train_seconds": train} if train else {})}
+
+    metrics = [full("conll03-quick", "m", "r0", 5, 0.5, [0.4, 0.6], 100.0),
+               full("conll03-quick", "m", "r1", 5, 0.8, [0.7, 0.9], 200.0),
+               full("conll03-quick", "m", "r1", 29, 0.9, [0.8, 1.0], 220.0),
+               full("conll03-quick", "spacy-ner", "cnn", 5, 0.6, [0.5, 0.7], 30.0)]
+    out = aggregate(tmp_path, metrics)
+    rows = {(r["model"], r["method"]): r for r in out["runs"]}
+    assert rows[("m", "r0")]["ci95"] == [0.4, 0.6] and rows[("m", "r0")]["ci_kind"] == "bootstrap"
+    assert rows[("m", "r1")]["ci_kind"] == "seeds" and rows[("m", "r1")]["f"] == pytest.approx(0.85)
+    assert rows[("m", "r1")]["train_seconds"] == pytest.approx(210.0)
+    text = (tmp_path / "metrics" / "results.md").read_text()
+    assert "| conll03-quick | m | r0 | 5 | 50.00 | 40.0–60.0 (bootstrap) | – | 50.00 | 100 | 2 |" in text
+    assert "| conll03-quick | spacy-ner | cnn | 5 | 60.00 |" in text
+    assert [r["method"] for r in out["runs"]] == ["r0", "r1", "cnn"]  # the baseline last
+    from spacy_repsl.experiments.plots import plot_methods
+
+    assert plot_methods(metrics, tmp_path / "methods.png")
+    assert (tmp_path / "methods.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_subset_names_and_the_baseline_runs():
+    from spacy_repsl.experiments.grid import BASELINE_MODEL, base_dataset, plan_baseline
+
+    assert base_dataset("conll03-quick") == "conll03" and Run("conll03-quick", "m", "r0", 1).target == "ents"
+    runs = plan_baseline(["conll03-quick", "rest14", "nlupp"], [5, 29])
+    assert [(r.dataset, r.seed) for r in runs] == [("conll03-quick", 5), ("conll03-quick", 29), ("nlupp", 5), ("nlupp", 29)]
+    assert all(r.model == BASELINE_MODEL and r.is_baseline for r in runs)  # rest14 writes doc.spans: no ner baseline
+
+
+def test_paired_difference_to_r0(tmp_path):
+    from spacy_repsl.experiments.stats import paired_bootstrap_diff_ci
+
+    better = [(2, 0, 0)] * 40 + [(1, 1, 1)] * 10
+    worse = [(1, 1, 1)] * 40 + [(1, 1, 1)] * 10
+    diff, low, high = paired_bootstrap_diff_ci(better, worse)
+    assert diff == pytest.approx(0.9 - 0.5, abs=1e-9) and 0 < low < diff < high
+    assert paired_bootstrap_diff_ci(worse, worse) == (0.0, 0.0, 0.0)  # the same system: no difference at all
+    with pytest.raises(ValueError, match="same test documents"):
+        paired_bootstrap_diff_ci(better, worse[:-1])
+
+    def result(method, counts):
+        f = paired_bootstrap_diff_ci(counts, [(0, 0, 0)] * len(counts))[0]
+        return {"run": {"dataset": "conll03", "model": "m", "method": method, "seed": 5},
+                "dev": {"f": f}, "test": {"f": f, "doc_counts": counts, "f_ci95": [f, f]}}
+
+    out = aggregate(tmp_path, [result("r0", worse), result("r1", better)])
+    r1 = next(r for r in out["runs"] if r["method"] == "r1")
+    assert r1["vs_r0"] == pytest.approx([diff, low, high])
+    assert f"| +{100 * diff:.1f} ({100 * low:+.1f} to {100 * high:+.1f}) |" in (tmp_path / "metrics" / "results.md").read_text()

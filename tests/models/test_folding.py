@@ -94,3 +94,26 @@ def test_folded_prediction_runs_plain_layers_and_unfolding_restores_the_wrappers
     assert runtime(trained).folded and wrappers() == 0
     trained.get_pipe("repsl_tagger").to_bytes()
     assert not runtime(trained).folded and wrappers() == n
+
+
+def test_a_prediction_between_update_and_step_does_not_lose_the_adapters_step(tiny_decoders):
+    """nlp.update(sgd=None), a prediction (folds the adapters), then the optimizer step: the
+    adapters get exactly the step they get without the prediction (issue 25: they got none)."""
+    states = []
+    for predict_between in (False, True):
+        spacy.util.fix_random_seed(0)
+        nlp = make_nlp(tiny_decoders["llama"], max_length=32, lora={**LORA, "dropout": 0.0})
+        optimizer = nlp.initialize(lambda: ner_examples(nlp))
+        tagger = nlp.get_pipe("repsl_tagger")
+        for _ in range(3):
+            nlp.update(ner_examples(nlp), sgd=None)
+            if predict_between:
+                tagger.predict([nlp.make_doc(t) for t in TEXTS])
+                assert runtime(nlp).folded
+            tagger.finish_update(optimizer)
+        states.append({n: p.detach().clone() for n, p in runtime(nlp).module.trainable_state().items()})
+    without, with_prediction = states
+    assert set(without) == set(with_prediction) and any("lora_B" in n for n in without)
+    for name in without:
+        torch.testing.assert_close(with_prediction[name], without[name], rtol=1e-5, atol=1e-6)
+    assert any(float(v.abs().max()) > 0 for n, v in with_prediction.items() if "lora_B" in n)

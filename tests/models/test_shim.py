@@ -29,3 +29,38 @@ def test_same_predictions_as_thincs_shim():
     theirs = PyTorchShim(module).predict(x)
     assert torch.equal(ours, theirs)
     assert not ours.requires_grad
+
+
+def test_a_step_visits_only_trainable_parameters_and_matches_thincs_shim():
+    """Our begin_update/finish_update (trainable parameters only) give thinc's exact update."""
+    from thinc.api import Adam
+
+    results = []
+    for shim_type in (TaggerShim, PyTorchShim):
+        module = make_module()
+        module[0].weight.requires_grad_(False)  # a frozen weight, as the decoder's base
+        shim = shim_type(module)
+        optimizer = Adam(0.01)
+        x = ArgsKwargs(args=(torch.randn(5, 4),), kwargs={})
+        for _ in range(3):
+            torch.manual_seed(1)
+            out, backprop = shim.begin_update(x)
+            backprop(ArgsKwargs(args=(out,), kwargs={"grad_tensors": (torch.ones_like(out),)}))
+            shim.finish_update(optimizer)
+        results.append({n: p.detach().clone() for n, p in module.named_parameters()})
+    ours, thincs = results
+    assert all(torch.equal(ours[n], thincs[n]) for n in ours)
+    assert not torch.equal(ours["2.weight"], make_module()[2].weight)  # it trained
+
+
+def test_before_step_runs_before_the_optimizer():
+    from thinc.api import Adam
+
+    calls = []
+    module = make_module()
+    shim = TaggerShim(module, before_step=lambda: calls.append(module[2].weight.grad is not None))
+    x = ArgsKwargs(args=(torch.randn(5, 4),), kwargs={})
+    out, backprop = shim.begin_update(x)
+    backprop(ArgsKwargs(args=(out,), kwargs={"grad_tensors": (torch.ones_like(out),)}))
+    shim.finish_update(Adam(0.01))
+    assert calls == [True]

@@ -1,0 +1,166 @@
+"""GGUF bases: conversion, the cache, the errors, and the real SmolLM2-135M of ../shared/models."""
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy
+import pytest
+
+from spacy_repsl.decoder.families import UnsupportedModelError
+from spacy_repsl.decoder.gguf import GGUFError, convert_gguf, converted_dir, gguf_file, inspect_gguf, resolve_gguf
+
+
+def write_gguf(path: Path, arch: str = "llama", tensors: int = 1) -> Path:
+    from gguf import GGUFWriter
+
+    writer = GGUFWriter(str(path), arch=arch)
+    for i in range(tensors):
+        writer.add_tensor(f"blk.{i}.attn_q.weight", numpy.ones((64, 64), dtype=numpy.float32))
+    writer.write_header_to_file()
+    writer.write_kv_data_to_file()
+    writer.write_tensors_to_file()
+    writer.close()
+    return path
+
+
+def test_a_vocabulary_only_gguf_is_refused(tmp_path):
+    path = write_gguf(tmp_path / "vocab.gguf", tensors=0)
+    with pytest.raises(GGUFError, match="holds no weights.*vocabulary-only"):
+        inspect_gguf(path)
+
+
+def test_a_truncated_gguf_is_refused(tmp_path):
+    path = write_gguf(tmp_path / "whole.gguf", tensors=2)
+    cut = tmp_path / "cut.gguf"
+    cut.write_bytes(path.read_bytes()[: path.stat().st_size - 1000])
+    with pytest.raises(GGUFError, match="truncated|damaged"):
+        inspect_gguf(cut)
+    header_only = tmp_path / "header.gguf"
+    header_only.write_bytes(path.read_bytes()[:20])
+    with pytest.raises(GGUFError, match="damaged or incomplete"):
+        inspect_gguf(header_only)
+
+
+def test_an_unsupported_architecture_names_what_is_supported(tmp_path):
+    path = write_gguf(tmp_path / "bert.gguf", arch="bert")
+    with pytest.raises(UnsupportedModelError, match="architecture 'bert'.*qwen3"):
+        inspect_gguf(path)
+    path = write_gguf(tmp_path / "phi3.gguf", arch="phi3")  # transformers reads it; we do not adapt it
+    with pytest.raises(UnsupportedModelError, match="'phi3'"):
+        convert_gguf(path)
+
+
+def test_the_gguf_package_missing_names_the_extra(tmp_path, monkeypatch):
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "gguf" else real(name, *a))
+    with pytest.raises(ImportError, match=r"spacy-repsl\[gguf\]"):
+        inspect_gguf(write_gguf(tmp_path / "m.gguf"))
+
+
+def test_names_that_are_gguf(tmp_path):
+    assert gguf_file(str(tmp_path)) is None  # an empty folder: not a GGUF base
+    assert resolve_gguf("Qwen/Qwen3-0.6B") is None  # a hub id
+    one = write_gguf(tmp_path / "a.gguf")
+    assert gguf_file(str(tmp_path)) == one and gguf_file(str(one)) == one
+    (tmp_path / "config.json").write_text("{}")  # a checkpoint folder that happens to hold a GGUF
+    assert gguf_file(str(tmp_path)) is None
+    (tmp_path / "config.json").unlink()
+    write_gguf(tmp_path / "b.gguf")
+    with pytest.raises(GGUFError, match="2 GGUF files"):
+        gguf_file(str(tmp_path))
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        gguf_file(str(tmp_path / "missing.gguf"))
+
+
+def test_the_cli_reports_errors_in_one_line(tmp_path, capsys):
+    from spacy_repsl.decoder.gguf import main
+
+    with pytest.raises(SystemExit) as exit_:
+        main([str(write_gguf(tmp_path / "v.gguf", tensors=0))])
+    assert exit_.value.code == 2
+    assert capsys.readouterr().err.startswith("error: ")
+
+
+# The real model (skipped, with the reason, where ../shared/models is absent)
+
+def test_the_real_gguf_converts_once_and_is_reused(smollm2_gguf, smollm2):
+    info = json.loads((smollm2 / "gguf_source.json").read_text())
+    assert info["model_type"] == "llama" and info["tensors"] == 272 and len(info["sha256"]) == 64
+    assert smollm2 == converted_dir(smollm2_gguf)  # the cache is keyed by the file's hash
+    config = json.loads((smollm2 / "config.json").read_text())
+    assert config["num_hidden_layers"] == 30 and config["hidden_size"] == 576 and "quantization_config" not in config
+    stamp = (smollm2 / "model.safetensors").stat().st_mtime_ns
+    assert convert_gguf(smollm2_gguf) == smollm2 and resolve_gguf(str(smollm2_gguf.parent)) == smollm2
+    assert (smollm2 / "model.safetensors").stat().st_mtime_ns == stamp  # not converted again
+
+
+def test_the_converted_checkpoint_equals_transformers_gguf_load(smollm2_gguf, smollm2):
+    import torch
+    from transformers import AutoModel, AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(smollm2)
+    ids = tokenizer(["EU rejects German call to boycott British lamb ."], return_tensors="pt")
+    direct = AutoModel.from_pretrained(str(smollm2_gguf.parent), gguf_file=smollm2_gguf.name, dtype=torch.float32)
+    converted = AutoModel.from_pretrained(smollm2, dtype=torch.float32)
+    with torch.no_grad():
+        a = direct(**ids).last_hidden_state
+        b = converted(**ids).last_hidden_state
+    assert torch.allclose(a, b, atol=1e-5, rtol=0), float((a - b).abs().max())
+    gguf_tokenizer = AutoTokenizer.from_pretrained(str(smollm2_gguf.parent), gguf_file=smollm2_gguf.name)
+    text = "Café Müller , 北京 — naïve 🍕 Peter Blackburn"
+    assert gguf_tokenizer(text)["input_ids"] == tokenizer(text)["input_ids"]
+
+
+def real_conll(n: int):
+    from tests.datasets.test_real_data import data_dir
+    from spacy_repsl.datasets import conll03
+
+    return conll03.convert(data_dir("conll2003")).docs["train"][:n]
+
+
+def smollm2_tagger(name: str, **model):
+    import spacy
+
+    nlp = spacy.blank("en")
+    nlp.add_pipe("repsl_tagger", config={"model": {
+        "@architectures": "spacy-repsl.DecoderTagger.v1", "name": name, "quantization": None,
+        "repetitions": 1, "exit_layer": 6, "max_length": 64, **model}})
+    return nlp
+
+
+def test_lora_steps_on_real_conll_lower_the_loss_and_the_pipeline_round_trips(smollm2_gguf, smollm2, tmp_path):
+    import spacy
+    from spacy.training import Example
+
+    docs = real_conll(16)
+    nlp = smollm2_tagger(str(smollm2_gguf))  # the GGUF file itself as the name
+    examples = [Example(nlp.make_doc(d.text), d) for d in docs]
+    optimizer = nlp.initialize(lambda: examples)
+    optimizer.learn_rate = 2e-3
+    losses = [nlp.update(examples, sgd=optimizer, losses={})["repsl_tagger"] for _ in range(6)]
+    assert losses[-1] < 0.7 * losses[0], losses
+    texts = [d.text for d in docs[:6]] + ["Peter Blackburn visited Paris ."]
+    tagger = nlp.get_pipe("repsl_tagger")
+    before = tagger.predict([nlp.make_doc(t) for t in texts])
+    nlp.to_disk(tmp_path / "pipeline")
+    loaded = spacy.load(tmp_path / "pipeline")
+    after = loaded.get_pipe("repsl_tagger").predict([loaded.make_doc(t) for t in texts])
+    assert all(numpy.allclose(x, y, atol=1e-5) for x, y in zip(before, after))
+    assert [[(e.text, e.label_) for e in d.ents] for d in loaded.pipe(texts)] == \
+        [[(e.text, e.label_) for e in d.ents] for d in nlp.pipe(texts)]
+
+
+def test_the_fingerprint_covers_the_gguf_file(smollm2_gguf, smollm2, tmp_path):
+    from spacy_repsl.fingerprint import base_fingerprint, fingerprint_differences
+
+    saved = base_fingerprint(smollm2)
+    assert saved["gguf_sha256"] == json.loads((smollm2 / "gguf_source.json").read_text())["sha256"]
+    other = tmp_path / "other"
+    shutil.copytree(smollm2, other)
+    source = json.loads((other / "gguf_source.json").read_text())
+    (other / "gguf_source.json").write_text(json.dumps({**source, "sha256": "0" * 64}))
+    assert any("GGUF" in d for d in fingerprint_differences(saved, base_fingerprint(other)))

@@ -23,7 +23,7 @@ def run_project(workdir: Path, command: str, tiny: Path, data: Path) -> subproce
         "--vars.exit_repetitions", "1", "--vars.groups", "2", "--vars.config", "../configs/tiny.cfg",
         "--vars.max_epochs", "2", "--vars.eval_frequency", "2",
         "--vars.bench_model", str(tiny), "--vars.bench_repetitions", "0,1", "--vars.bench_docs", "16",
-        "--vars.baseline", "--baseline --baseline-max-steps 6", "--vars.more_seeds", "3",
+        "--vars.baseline_max_steps", "6", "--vars.sweep_datasets", "conll03", "--vars.more_seeds", "3",
     ]
     env = dict(os.environ, HF_HUB_OFFLINE="1")
     result = subprocess.run(args, capture_output=True, text=True, env=env, cwd=workdir, timeout=1200)

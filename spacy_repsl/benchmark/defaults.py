@@ -226,8 +226,8 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
     parser.add_argument("--rounds", type=int, default=6)
     parser.add_argument("--output", type=Path, default=Path("BENCHMARKS.md"))
     parser.add_argument("--model", type=Path, default=None,
-                        help="a checkpoint directory (e.g. project/assets/smollm2-135m): only the comparisons with "
-                             "the hand-written loop and the transformers + peft step, on it (own section)")
+                        help="a checkpoint directory (e.g. project/assets/smollm2-135m, the real SmolLM2-135M): only the "
+                             "comparisons with the hand-written loop and the transformers + peft step, on it (own section)")
     parser.add_argument("--docs", type=int, default=64, help="with --model: texts per round")
     args = parser.parse_args(argv)
     from .engines import where
@@ -237,7 +237,7 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
             parser.error(f"--model {args.model} is not a checkpoint directory (no config.json)")
         versus = measure_versus(args.model, args.rounds, args.docs, (8, 32))
         text = "\n".join([
-            f"## Defaults on a real model: {args.model.name}", "",
+            f"## Defaults on a given checkpoint: {args.model.name}", "",
             f"Measured with `python -m spacy_repsl.benchmark.defaults --model {args.model} --docs {args.docs} --rounds "
             f"{args.rounds}` on {where()}: the checkpoint as it is (unquantized fp32, LoRA r 16 / alpha 16 / dropout 0.1, "
             f"head dropout 0.1 on both sides), {args.docs} texts of 8-30 words, both sides taking turns in one process. "

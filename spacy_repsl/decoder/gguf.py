@@ -169,6 +169,9 @@ def convert_gguf(path: Path, output: Optional[Path] = None, *, quiet: bool = Fal
     with FileLock(str(target.parent / f".{target.name}.lock")):
         if _is_conversion_of(target, digest):  # another process finished it while we waited
             return target
+        for stale in target.parent.glob(f".{target.name}.*"):  # left by a conversion that was killed
+            if stale.is_dir():
+                shutil.rmtree(stale, ignore_errors=True)
         if not quiet:
             print(f"Converting {path.name} ({path.stat().st_size / 2**20:.0f} MiB, {info['architecture']}) to a "
                   f"checkpoint in {target} (once; later loads reuse it)...", file=sys.stderr, flush=True)

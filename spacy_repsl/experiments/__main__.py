@@ -65,12 +65,13 @@ def parser() -> argparse.ArgumentParser:
     s_.add_argument("--scheduler", default="asha", choices=["asha", "none"], help="asha stops trials that fall behind")
     s_.add_argument("--grace-period", type=int, default=2, help="evaluations before ASHA may stop a trial")
     s_.add_argument("--reduction-factor", type=float, default=2, help="ASHA keeps the top 1/rf at each rung")
-    p.add_argument("--baseline", action="store_true",
+    p.add_argument("--baseline", type=int, nargs="?", const=1, default=0, choices=[0, 1],
                    help="train/evaluate: also spaCy's own ner (configs/spacy_ner.cfg, beside --config) on every "
-                        "listed dataset whose target is doc.ents, per seed: the model a spaCy user would train instead")
-    p.add_argument("--baseline-max-steps", type=int, default=None,
-                   help="stop the baseline after this many steps (default: its config's schedule, spaCy's: patience "
-                        "1600 steps, at most 20000)")
+                        "listed dataset whose target is doc.ents, per seed: the model a spaCy user would train "
+                        "instead (--baseline or --baseline 1; --baseline 0 leaves it out)")
+    p.add_argument("--baseline-max-steps", type=int, default=0,
+                   help="stop the baseline after this many steps (0, the default: its config's schedule, spaCy's: "
+                        "until 1600 steps bring no improvement, at most 20000)")
     p.add_argument("--package-name", default="repsl")
     p.add_argument("--package-version", default="0.0.0")
     return p

@@ -115,11 +115,16 @@ def test_the_converted_checkpoint_equals_transformers_gguf_load(smollm2_gguf, sm
     assert gguf_tokenizer(text)["input_ids"] == tokenizer(text)["input_ids"]
 
 
-def real_conll(n: int):
-    from tests.datasets.test_real_data import data_dir
+def real_conll(n: int, vocab):
+    """The first `n` CoNLL-2003 training sentences, as docs of `vocab`."""
+    from spacy.tokens import DocBin
+
     from spacy_repsl.datasets import conll03
 
-    return conll03.convert(data_dir("conll2003")).docs["train"][:n]
+    from ..datasets.test_real_data import data_dir
+
+    docs = conll03.convert(data_dir("conll2003")).docs["train"][:n]
+    return list(DocBin(docs=docs).get_docs(vocab))
 
 
 def smollm2_tagger(name: str, **model):
@@ -136,8 +141,8 @@ def test_lora_steps_on_real_conll_lower_the_loss_and_the_pipeline_round_trips(sm
     import spacy
     from spacy.training import Example
 
-    docs = real_conll(16)
     nlp = smollm2_tagger(str(smollm2_gguf))  # the GGUF file itself as the name
+    docs = real_conll(16, nlp.vocab)
     examples = [Example(nlp.make_doc(d.text), d) for d in docs]
     optimizer = nlp.initialize(lambda: examples)
     optimizer.learn_rate = 2e-3
@@ -164,3 +169,40 @@ def test_the_fingerprint_covers_the_gguf_file(smollm2_gguf, smollm2, tmp_path):
     source = json.loads((other / "gguf_source.json").read_text())
     (other / "gguf_source.json").write_text(json.dumps({**source, "sha256": "0" * 64}))
     assert any("GGUF" in d for d in fingerprint_differences(saved, base_fingerprint(other)))
+
+
+def test_a_killed_conversion_leaves_nothing_behind(smollm2_gguf, smollm2, tmp_path):
+    """Only a complete folder ever appears; what a killed conversion left beside it is cleared."""
+    target = tmp_path / "converted"
+    stale = tmp_path / ".converted.abc123"
+    stale.mkdir()
+    (stale / "model.safetensors").write_bytes(b"half")
+    (tmp_path / "converted").mkdir()  # an empty folder the user made is fine
+    out = convert_gguf(smollm2_gguf, target, quiet=True)
+    assert out == target and not stale.exists()
+    assert json.loads((target / "gguf_source.json").read_text()) == json.loads((smollm2 / "gguf_source.json").read_text())
+    with pytest.raises(FileExistsError, match="not a conversion"):
+        (tmp_path / "other").mkdir()
+        (tmp_path / "other" / "notes.txt").write_text("mine")
+        convert_gguf(smollm2_gguf, tmp_path / "other", quiet=True)
+
+
+def test_on_the_real_model_r1_reads_the_last_copy_and_r0_ignores_the_right(smollm2):
+    """The checks behind README "Real models": what the model sees, and which copy is read."""
+    import torch
+
+    from spacy_repsl.decoder import DecoderSettings, build_decoder
+
+    short, longer = "Germany 's representative to the European Union said .", \
+        "Germany 's representative to the European Union said no ."
+    changes = {}
+    for r in (0, 1):
+        decoder, tokenizer = build_decoder(DecoderSettings(name=str(smollm2), repetitions=r, bos="every",
+                                                           quantization=None, lora=None, exit_layer=6))
+        a, b = (tokenizer(t, add_special_tokens=False)["input_ids"] for t in (short, longer))
+        repeated = decoder.repeat(a)
+        assert decoder.bos_token_id is None and repeated.input_ids == a * (r + 1)  # SmolLM2 adds no BOS
+        assert repeated.last_copy_start == r * len(a)
+        with torch.no_grad():
+            changes[r] = float((decoder([a]).hidden[0, 0] - decoder([b]).hidden[0, 0]).abs().max())
+    assert changes[0] == 0.0 and changes[1] > 1e-2

@@ -89,8 +89,8 @@ def plot_methods(metrics: Sequence[Dict[str, Any]], path: Path) -> bool:
     fig, axes = plt.subplots(1, len(datasets), figsize=(max(4.5, 0.7 * max(len(rows), 6)), 3.6), squeeze=False)
     for ax, dataset in zip(axes[0], datasets):
         here = [r for r in rows if r["dataset"] == dataset]
-        labels = [r["method"] if len({x["model"] for x in here}) == 1 or r["model"] == "spacy-ner"
-                  else f"{Path(r['model']).name}\n{r['method']}" for r in here]
+        decoders = {x["model"] for x in here if x["model"] != "spacy-ner"}
+        labels = [r["method"] if len(decoders) <= 1 else f"{Path(r['model']).name}\n{r['method']}" for r in here]
         labels = ["spaCy ner" if r["model"] == "spacy-ner" else label for r, label in zip(here, labels)]
         ys = [100 * r["f"] for r in here]
         errs = [[100 * (r["f"] - (r["ci95"][0] if r["ci95"][0] is not None else r["f"])) for r in here],

@@ -33,10 +33,9 @@ def check_loss(loss: float, name: str, step: int) -> None:
         raise NonFiniteError(f"{name}: the loss is {loss} at update {step}: training diverged. To fix: {FIX}.")
 
 
-def check_gradients(module: Any, name: str, step: int) -> None:
-    named = module.trainable_named_parameters() if hasattr(module, "trainable_named_parameters") else [
-        (n, p) for n, p in module.named_parameters() if p.requires_grad]
-    bad = non_finite((n, p.grad) for n, p in named)
+def check_gradients(trainable: Iterable[Tuple[str, Any]], name: str, step: int) -> None:
+    """`trainable`: (name, parameter) of the parameters that were trained."""
+    bad = non_finite((n, p.grad) for n, p in trainable)
     if bad:
         raise NonFiniteError(
             f"{name}: the gradients of {len(bad)} parameter(s) are NaN or infinite at update {step} (e.g. "

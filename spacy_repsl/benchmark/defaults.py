@@ -208,6 +208,18 @@ def measure(rounds: int) -> Dict[str, float]:
             "grid": {cell: words / seconds for cell, seconds in grid_best.items()}}
 
 
+def training_lines(training: Dict[int, Dict], shim: Dict[int, Dict[str, float]]) -> List[str]:
+    """Markdown: ours vs the transformers + peft step per batch size, then ours vs thinc's stock shim."""
+    lines: List[str] = []
+    for size, result in training.items():
+        lines += [f"Batches of {size}:", "", *ratio_table(result, "transformers + peft step"), ""]
+    return lines + [
+        "Where per-step time outside the model went (batches of 8): `nlp.update` with our thinc shim (trainable "
+        "parameters found once, no module-tree walks per step: `spacy_repsl/models/shim.py`) against thinc's stock "
+        "`PyTorchShim` path, same pipeline and batches, taking turns:", "",
+        *ratio_table(shim, "thinc's stock shim")]
+
+
 def grid_table(grid: Dict) -> List[str]:
     sizes = sorted({s for s, _ in grid})
     budgets = list(dict.fromkeys(t for _, t in grid))
@@ -244,13 +256,8 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
             "Prediction: our `nlp.pipe(texts)` on a `spacy.load`-ed pipeline against the hand-written loop described "
             "in the section above:", "",
             *ratio_table(versus["hand"], "hand-written loop"), "",
-            *[line for size, result in versus["training"].items() for line in (
-                f"Training in batches of {size}: `nlp.update` against the transformers + peft step, one epoch per round:",
-                "", *ratio_table(result, "transformers + peft step"), "")],
-            "Where per-step time outside the model went (batches of 8): `nlp.update` with our thinc shim (trainable "
-            "parameters found once, no module-tree walks per step: `spacy_repsl/models/shim.py`) against thinc's stock "
-            "`PyTorchShim` path, same pipeline and batches, taking turns:", "",
-            *ratio_table(versus["shim"], "thinc's stock shim"), "",
+            "Training: `nlp.update` against the transformers + peft step, one epoch per round.", "",
+            *training_lines(versus["training"], versus["shim"]), "",
         ])
         write_section(args.output, f"defaults-{args.model.name}", text)
         print(text)
@@ -289,12 +296,7 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
         "settings, the configs' Adam settings, first piece of each word labelled, gradient clipping): "
         "`nlp.update(batch, sgd=optimizer)`, gold-tag alignment and thinc's optimizer included, one epoch of "
         "the 256 texts per round, in batches of 8 (where per-step work outside the model weighs most) and of 32:", "",
-        *[line for size, res in result["training"].items() for line in (
-            f"Batches of {size}:", "", *ratio_table(res, "transformers + peft step"), "")],
-        "Where per-step time outside the model went (batches of 8): `nlp.update` with our thinc shim (trainable "
-        "parameters found once, no module-tree walks per step: `spacy_repsl/models/shim.py`) against thinc's stock "
-        "`PyTorchShim` path, same pipeline and batches, taking turns:", "",
-        *ratio_table(result["shim"], "thinc's stock shim"),
+        *training_lines(result["training"], result["shim"]),
     ])
     write_section(args.output, "defaults", text)
     print(text)

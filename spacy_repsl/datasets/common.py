@@ -13,6 +13,8 @@ from spacy.language import Language
 from spacy.tokens import Doc, DocBin, Span
 from spacy.util import filter_spans
 
+from ..scoring import target_spans
+
 SPLITS = ("train", "dev", "test")
 CharSpan = Tuple[int, int, str]
 
@@ -95,8 +97,8 @@ class Conversion:
             kept, report = docs[:size], self.reports[split]
             report.subset_of = report.docs
             report.docs = len(kept)
-            report.spans = sum(len(spans_of(doc, self.target)) for doc in kept)
-            report.labels = Counter(s.label_ for doc in kept for s in spans_of(doc, self.target))
+            report.spans = sum(len(target_spans(doc, self.target)) for doc in kept)
+            report.labels = Counter(s.label_ for doc in kept for s in target_spans(doc, self.target))
             self.docs[split] = kept
 
     def write(self, output_dir: Path) -> None:
@@ -113,10 +115,6 @@ class Conversion:
         (output_dir / "report.json").write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n")
         for line in self.summary_lines():
             print(line)
-
-
-def spans_of(doc: Doc, target: str) -> List[Span]:
-    return list(doc.ents) if target == "ents" else list(doc.spans.get(target.split(":", 1)[1], []))
 
 
 def tokenizer() -> Language:

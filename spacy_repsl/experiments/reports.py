@@ -8,6 +8,7 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
+from .grid import BASELINE_MODEL
 from .stats import format_mean_ci, mean_ci
 
 DATASET_ORDER = ("conll03", "rest14", "nlupp", "ace05")
@@ -65,7 +66,7 @@ def run_rows(metrics: Sequence[Dict[str, Any]]) -> List[Dict[str, Any]]:
         row["vs_r0"] = versus_r0(groups, row)
     order = {d: i for i, d in enumerate(_datasets({(0, 0, r["dataset"]): 0 for r in rows}))}
     methods = _order(r["method"] for r in rows)
-    return sorted(rows, key=lambda r: (order[r["dataset"]], r["model"] == "spacy-ner", r["model"], methods.index(r["method"])))
+    return sorted(rows, key=lambda r: (order[r["dataset"]], r["model"] == BASELINE_MODEL, r["model"], methods.index(r["method"])))
 
 
 def versus_r0(groups: Dict[Tuple[str, str, str], List[Dict[str, Any]]], row: Dict[str, Any]) -> Optional[List[float]]:
@@ -73,7 +74,7 @@ def versus_r0(groups: Dict[Tuple[str, str, str], List[Dict[str, Any]]], row: Dic
     (first seed both have), paired bootstrap (`stats.paired_bootstrap_diff_ci`); None without one."""
     from .stats import paired_bootstrap_diff_ci
 
-    if row["method"] == "r0" or row["model"] == "spacy-ner":
+    if row["method"] == "r0" or row["model"] == BASELINE_MODEL:
         return None
     mine = {r["run"]["seed"]: r for r in groups[(row["dataset"], row["model"], row["method"])]}
     reference = {r["run"]["seed"]: r for r in groups.get((row["dataset"], row["model"], "r0"), [])}

@@ -350,7 +350,7 @@ class RepSLTagger(TrainablePipe):
         loss, d_scores = self.get_loss(examples, scores)
         check_loss(loss, self.name, self._updates)
         backprop(d_scores)
-        check_gradients(get_runtime(self.model).module, self.name, self._updates)
+        check_gradients(get_runtime(self.model).module.trainable_named_parameters(), self.name, self._updates)
         if sgd is not None:
             self.finish_update(sgd)
         losses[self.name] += loss

@@ -13,6 +13,27 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 FAMILIES = ("qwen3", "llama", "mistral", "gemma", "gemma2")
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"
 SMOLLM2_GGUF = SHARED / "models" / "smollm2-135m-instruct" / "SmolLM2-135M-Instruct.Q4_1.gguf"
+REAL_TOKENIZERS = ("llama3-bpe", "llama2-spm", "qwen2", "phi3-spm")  # ../shared/tokenizers
+
+
+def real_tokenizer_dir(name: str) -> Path:
+    """A real tokenizer of ../shared/tokenizers by folder name; skips the test when absent."""
+    path = SHARED / "tokenizers" / name
+    if not (path / "tokenizer.json").is_file():
+        pytest.skip(f"the real tokenizer {path} is not present (only on development machines and CI)")
+    return path
+
+
+@pytest.fixture(scope="session")
+def real_tokenizers() -> Dict[str, object]:
+    """The real tokenizers of ../shared/tokenizers that are present, loaded once; skips when none is."""
+    from transformers import AutoTokenizer
+
+    present = {name: SHARED / "tokenizers" / name for name in REAL_TOKENIZERS}
+    present = {name: path for name, path in present.items() if (path / "tokenizer.json").is_file()}
+    if not present:
+        pytest.skip(f"no real tokenizer in {SHARED / 'tokenizers'} (only on development machines and CI)")
+    return {name: AutoTokenizer.from_pretrained(path) for name, path in present.items()}
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -110,17 +110,29 @@ def build_tiny_decoder(
     texts: Iterable[str] = (),
     seed: int = 0,
     vocab_size: int = 512,
+    tokenizer: Optional[Union[str, Path]] = None,
     **config_kwargs: Any,
 ) -> Path:
-    """Write a random `family` decoder and its tokenizer to `path`; returns the path."""
+    """Write a random `family` decoder and its tokenizer to `path`; returns the path.
+
+    `tokenizer`: a tokenizer directory (`save_pretrained` layout) to use instead of training one,
+    so a tiny model runs on a real vocabulary (its embedding table then has that many rows).
+    """
     import torch
     import transformers
 
     path = Path(path)
-    tokenizer = train_tokenizer(
-        list(TINY_CORPUS) + list(texts), vocab_size=vocab_size, add_bos=family in BOS_FAMILIES
-    )
+    if tokenizer is not None:
+        tokenizer = transformers.AutoTokenizer.from_pretrained(tokenizer)
+    else:
+        tokenizer = train_tokenizer(
+            list(TINY_CORPUS) + list(texts), vocab_size=vocab_size, add_bos=family in BOS_FAMILIES
+        )
     config = tiny_config(family, vocab_size=len(tokenizer), **config_kwargs)
+    for name in ("pad", "bos", "eos"):  # a real tokenizer's own ids (the defaults are 0, 1, 2)
+        token_id = getattr(tokenizer, f"{name}_token_id", None)
+        if token_id is not None:
+            setattr(config, f"{name}_token_id", token_id)
     torch.manual_seed(seed)
     model = transformers.AutoModelForCausalLM.from_config(config)
     model.save_pretrained(path)
@@ -149,10 +161,14 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--texts", type=Path, default=None,
                         help="train the tokenizer on these texts too: a .spacy file, or one text per line")
+    parser.add_argument("--tokenizer", type=Path, default=None,
+                        help="use this tokenizer directory (a real vocabulary) instead of training one")
     args = parser.parse_args(argv)
+    if args.texts and args.tokenizer:
+        parser.error("--texts trains a tokenizer and --tokenizer uses a given one: pass one of them")
     texts = read_texts(args.texts) if args.texts else ()
     path = build_tiny_decoder(args.family, args.path, texts=texts, seed=args.seed, num_layers=args.layers,
-                              hidden_size=args.hidden)
+                              hidden_size=args.hidden, tokenizer=args.tokenizer)
     print(f"Wrote a tiny random {args.family} decoder ({args.layers} layers, hidden {args.hidden}) to {path}")
 
 

@@ -6,12 +6,13 @@ the torch module only turns the index lists into tensors.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, List, Optional, Sequence
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from spacy.attrs import IDX, LENGTH
 
-from .alignment import align_pieces
-from .encoding import encode_texts
+from .alignment import Offsets, align_pieces
+from .boundaries import region_segments, shared_regions, splice
+from .encoding import PieceEncoder, encoder_for
 from .windows import plan_windows
 
 POOLING_MODES = ("first", "mean")
@@ -55,27 +56,92 @@ class PieceBatch:
 
 
 def tokenize_docs(tokenizer: Any, docs: Sequence[Any], placeholder_id: int) -> List[DocPieces]:
-    """Tokenize each doc's text with offsets and align pieces to tokens.
+    """Encode each doc's text with offsets and give every spaCy token pieces of its own.
 
-    A doc with tokens but no pieces at all (text its tokenizer maps to nothing) gets one
-    `placeholder_id` piece that all its tokens share, so every token still gets a vector.
+    The model's own tokenization is kept except where a piece crosses a token boundary: that
+    stretch is encoded again split at the boundaries (`boundaries`). Added tokens typed in the
+    text are read as characters (`encoding`). A token whose first piece is whitespace only (a lone
+    "▁" or "Ġ" before a character the vocabulary cannot join to it) reads its first piece with
+    text instead. A token left with no piece of its own (its text encodes to nothing) gets a
+    `placeholder_id` piece; a doc whose whole text encodes to nothing gets one placeholder piece
+    that all its tokens share.
     """
+    encoder = encoder_for(tokenizer)
     texts = [doc.text for doc in docs]
     non_empty = [i for i, text in enumerate(texts) if text]
-    encoded = dict(zip(non_empty, encode_texts(tokenizer, [texts[i] for i in non_empty])))
+    encoded = dict(zip(non_empty, encoder.encode([texts[i] for i in non_empty])))
+    tokens = [[(start, start + length) for start, length in doc.to_array([IDX, LENGTH]).tolist()] if len(doc) else []
+              for doc in docs]
+    aligned: List[List[List[int]]] = []
+    redo: List[Tuple[int, List[Offsets]]] = []  # docs with pieces shared by tokens, and where
+    for i in range(len(docs)):
+        offsets = encoded.get(i, ([], []))[1]
+        aligned.append(align_pieces(tokens[i], offsets) if tokens[i] else [])
+        if tokens[i] and all(aligned[i]):
+            regions = shared_regions(tokens[i], offsets, aligned[i])
+            if regions:
+                redo.append((i, regions))
+    if redo:
+        jobs = [(texts[i], tokens[i], *encoded[i], regions) for i, regions in redo]
+        for (i, _), result in zip(redo, own_pieces(encoder, jobs, placeholder_id)):
+            encoded[i] = result
+            aligned[i] = align_pieces(tokens[i], result[1])
     result: List[DocPieces] = []
     for i, doc in enumerate(docs):
-        tokens = [(start, start + length) for start, length in doc.to_array([IDX, LENGTH]).tolist()] if len(doc) else []
-        ids, offsets = encoded.get(i, ([], []))
-        token_pieces = align_pieces(tokens, offsets) if tokens else []
-        if tokens and not all(token_pieces):
+        ids, token_pieces = list(encoded.get(i, ([], []))[0]), aligned[i]
+        if tokens[i] and not all(token_pieces):
             ids = [placeholder_id]
-            token_pieces = [[0] for _ in tokens]
+            token_pieces = [[0] for _ in tokens[i]]
+        elif tokens[i]:
+            token_pieces = [_skip_blank_lead(pieces, ids, encoder) for pieces in token_pieces]
         starts = []
-        if tokens and len(ids) > 1 and doc.has_annotation("SENT_START"):
+        if tokens[i] and len(ids) > 1 and doc.has_annotation("SENT_START"):
             starts = sorted({token_pieces[s.start][0] for s in doc.sents if s.start > 0})
         result.append(DocPieces(ids=ids, token_pieces=token_pieces, sentence_starts=starts))
     return result
+
+
+Job = Tuple[str, Sequence[Offsets], Sequence[int], Sequence[Offsets], Sequence[Offsets]]
+
+
+def own_pieces(encoder: PieceEncoder, jobs: Sequence[Job], placeholder_id: int) -> List[Tuple[List[int], List[Offsets]]]:
+    """For each (text, tokens, ids, offsets, regions), the pieces with every region encoded again,
+    one segment per token (all segments of all docs in one call to the tokenizer); a token whose
+    segment encodes to no piece overlapping it gets a `placeholder_id` piece over its text."""
+    segments = [(j, region, segment) for j, (_, tokens, _, _, regions) in enumerate(jobs)
+                for region in regions for segment in region_segments(region, tokens)]
+    encoded: List[Any] = [None] * len(segments)
+    for prefix_space in (True, False):  # only a segment at the very start of a text gets a prefix space
+        chosen = [k for k, (_, _, (s, _)) in enumerate(segments) if (s == 0) == prefix_space]
+        texts = [jobs[segments[k][0]][0][slice(*segments[k][2])] for k in chosen]
+        for k, result in zip(chosen, encoder.encode(texts, prefix_space=prefix_space)):
+            encoded[k] = result
+    replaced: Dict[Tuple[int, Offsets], Tuple[List[int], List[Offsets]]] = {}
+    for (j, region, (s, e)), (seg_ids, seg_offsets) in zip(segments, encoded):
+        new_ids, new_offsets = replaced.setdefault((j, region), ([], []))
+        seg_ids, placed = list(seg_ids), [(a + s, b + s) for a, b in seg_offsets]
+        for token in jobs[j][1]:  # a token its own segment left without a piece
+            if s <= token[0] and token[1] <= e and token[1] > token[0]:
+                if not any(a < token[1] and b > token[0] for a, b in placed):
+                    seg_ids, placed = seg_ids + [placeholder_id], placed + [token]
+        order = sorted(range(len(placed)), key=lambda k: placed[k][0])
+        new_ids.extend(seg_ids[k] for k in order)
+        new_offsets.extend(placed[k] for k in order)
+    results = []
+    for j, (_, _, ids, offsets, regions) in enumerate(jobs):
+        ids, offsets = list(ids), list(offsets)
+        for region in reversed(regions):
+            ids, offsets = splice(ids, offsets, region, *replaced[(j, region)])
+        results.append((ids, offsets))
+    return results
+
+
+def _skip_blank_lead(pieces: List[int], ids: Sequence[int], encoder: PieceEncoder) -> List[int]:
+    """A token's pieces from its first one with text on (all of them for a whitespace token)."""
+    for k, p in enumerate(pieces):
+        if not encoder.is_blank(ids[p]):
+            return pieces[k:] if k else pieces
+    return pieces
 
 
 def build_batch(

@@ -18,8 +18,11 @@ from .decoder.gguf import SOURCE_FILE as GGUF_SOURCE_FILE
 
 CHUNK = 1 << 20
 # Settings that change what the trained model computes; editing one after training changes
-# its predictions. (Quantization and compute dtype are deployment choices and may change.)
-METHOD_SETTINGS = ("repetitions", "unmask", "exit_layer", "pooling", "positions", "bos", "max_length", "window_context")
+# its predictions. The LoRA ones: alpha scales every adapter's output (alpha / r), r and the
+# target modules decide which weights exist, bias whether biases were trained. (LoRA dropout acts
+# only in training; quantization and compute dtype are deployment choices and may change.)
+METHOD_SETTINGS = ("repetitions", "unmask", "exit_layer", "pooling", "positions", "bos", "max_length", "window_context",
+                   "lora_r", "lora_alpha", "lora_target_modules", "lora_bias")
 # Keys of config.json that say nothing about the weights.
 IGNORED_CONFIG_KEYS = ("_name_or_path", "transformers_version", "torch_dtype", "dtype", "use_cache",
                        "attn_implementation", "_attn_implementation_autoset", "quantization_config")

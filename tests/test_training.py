@@ -5,6 +5,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy
 import pytest
 import spacy
 from spacy.tokens import DocBin
@@ -85,3 +86,39 @@ def test_paper_configs_differ_only_in_the_method():
         assert config == base, name
     assert methods["middle.cfg"]["unmask"] == "middle" and methods["full.cfg"]["unmask"] == "full"
     assert methods["early_exit.cfg"]["exit_layer"] and methods["repetition.cfg"]["repetitions"] == 1
+
+
+def lora_b(path):
+    from safetensors.numpy import load_file
+
+    from spacy_repsl.serialization import TRAINABLE_FILE
+
+    weights = load_file(str(path / "repsl_tagger" / TRAINABLE_FILE))
+    return {k: v for k, v in weights.items() if "lora_B" in k}
+
+
+def test_adapters_train_when_the_tagger_annotates_between_accumulated_updates(tiny_decoders, tmp_path):
+    """`accumulate_gradient 2` with `annotating_components`: spaCy predicts with the tagger between
+    its updates and the optimizer step, which once folded the adapters away (every lora_B stayed
+    0.0). The adapters must come out as they do without the prediction in between."""
+    nlp = spacy.blank("en")
+    write_docbin(nlp, tmp_path / "train.spacy", copies=2)
+    write_docbin(nlp, tmp_path / "dev.spacy")
+    config = Config().from_disk(CONFIGS / "tiny.cfg", interpolate=False)
+    config["components"]["repsl_tagger"]["model"]["lora"] = {"@misc": "spacy-repsl.lora.v1", "r": 4, "dropout": 0.0}
+    config["components"]["repsl_tagger"]["model"]["head_dropout"] = 0.0
+    config["training"].update(accumulate_gradient=2, max_epochs=0, max_steps=4, eval_frequency=100)
+    config["training"]["batcher"]["size"] = 2
+    adapters = {}
+    for annotating in ([], ["repsl_tagger"]):
+        config["training"]["annotating_components"] = annotating
+        path = tmp_path / f"annotating{len(annotating)}.cfg"
+        config.to_disk(path)
+        out = tmp_path / f"out{len(annotating)}"
+        result = spacy_cli("train", str(path), "--output", str(out), "--paths.train", str(tmp_path / "train.spacy"),
+                           "--paths.dev", str(tmp_path / "dev.spacy"), "--paths.decoder", str(tiny_decoders["llama"]))
+        assert result.returncode == 0, result.stdout + result.stderr
+        adapters[len(annotating)] = lora_b(out / "model-last")
+    assert adapters[1] and all(abs(v).max() > 0 for v in adapters[1].values())
+    for name, value in adapters[0].items():
+        numpy.testing.assert_allclose(adapters[1][name], value, atol=1e-6)

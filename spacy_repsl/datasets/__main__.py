@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 from typing import Optional, Sequence
 
+from ..paths import os_error_line
 from . import DATASETS
 from .skipped import SKIPPED_FILE, mark_skipped
 
@@ -64,6 +65,9 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
     except ValueError as err:  # the user's data: a message, not a traceback
         print(f"error: {err}", file=sys.stderr)
         sys.exit(2)
+    except OSError as err:  # permission denied and the like: the real cause, one line
+        print(f"error: {os_error_line(err) if err.errno else err}", file=sys.stderr)
+        sys.exit(2)
     if args.limit.strip():
         try:
             sizes = [int(x) for x in args.limit.split(",")]
@@ -76,7 +80,11 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
         except ValueError as err:
             print(f"error: {err}", file=sys.stderr)
             sys.exit(2)
-    conversion.write(output_dir)
+    try:
+        conversion.write(output_dir)
+    except OSError as err:
+        print(f"error: cannot write {output_dir}: {os_error_line(err)}", file=sys.stderr)
+        sys.exit(2)
     (output_dir / SKIPPED_FILE).unlink(missing_ok=True)
     print(f"Wrote {', '.join(sorted(conversion.docs))} and report.json to {output_dir}")
 

@@ -13,6 +13,7 @@ from spacy.language import Language
 from spacy.tokens import Doc, DocBin, Span
 from spacy.util import filter_spans
 
+from ..paths import why_unusable
 from ..scoring import target_spans
 
 SPLITS = ("train", "dev", "test")
@@ -157,7 +158,12 @@ def random_split(items: Sequence, fractions: Tuple[float, float, float], seed: i
 
 
 def require(path: Path, what: str, hint: Optional[str] = None) -> Path:
-    if not path.exists():
+    problem = why_unusable(path)
+    if problem and "permission denied" in problem:
+        raise PermissionError(f"{what} at {path} cannot be read: {problem}.")
+    if problem and problem != f"{path} does not exist":  # a dangling link, a FIFO: say that
+        raise FileNotFoundError(f"{what}: {problem}." + (f" {hint}" if hint else ""))
+    if problem:
         where = "" if path.is_absolute() else (
             f" Relative paths are read from the current directory, {Path.cwd()}; `spacy project run` runs "
             "commands inside the project directory, so give --vars paths relative to project/ (a folder beside "

@@ -24,6 +24,7 @@ import tempfile
 from pathlib import Path
 from typing import Any, Dict, Optional, Sequence
 
+from ..paths import why_unusable
 from .families import FAMILIES, UnsupportedModelError
 
 SOURCE_FILE = "gguf_source.json"  # written into a converted checkpoint: which file it came from
@@ -50,8 +51,9 @@ def gguf_file(name: str) -> Optional[Path]:
     Raises GGUFError for a folder with more than one `.gguf` file."""
     path = Path(name).expanduser()
     if path.suffix.lower() == ".gguf" and not path.is_dir():
-        if not path.exists():
-            raise FileNotFoundError(f"GGUF file '{name}' does not exist (relative paths start in {Path.cwd()}).")
+        problem = why_unusable(path)
+        if problem:
+            raise FileNotFoundError(f"GGUF file {problem} (relative paths start in {Path.cwd()}).")
         return path
     if path.is_dir() and not (path / "config.json").is_file():
         found = sorted(p for p in path.iterdir() if p.suffix.lower() == ".gguf" and p.is_file())
@@ -157,8 +159,9 @@ def convert_gguf(path: Path, output: Optional[Path] = None, *, quiet: bool = Fal
     from filelock import FileLock
 
     path = Path(path).expanduser()
-    if not path.is_file():
-        raise FileNotFoundError(f"GGUF file '{path}' does not exist.")
+    problem = why_unusable(path) or ("" if path.is_file() else f"{path} is a directory")
+    if problem:
+        raise FileNotFoundError(f"GGUF file {problem}.")
     digest = file_sha256(path)
     target = Path(output).expanduser() if output is not None else converted_dir(path, digest)
     if _is_conversion_of(target, digest):

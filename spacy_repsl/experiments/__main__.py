@@ -85,6 +85,11 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
     except (RayMissingError, FileNotFoundError, ConnectionError, ValueError) as err:  # the user's to fix: no traceback
         print(f"error: {err}", file=sys.stderr)
         sys.exit(2)
+    except OSError as err:  # permission denied, a full disk: the real cause, one line
+        from ..paths import os_error_line
+
+        print(f"error: {os_error_line(err)}", file=sys.stderr)
+        sys.exit(2)
     except KeyboardInterrupt:
         print("\nInterrupted. Run the same command again to resume: finished runs are skipped.", file=sys.stderr)
         sys.exit(130)
@@ -203,15 +208,13 @@ def search_all(args: argparse.Namespace, root: Path, config: Path, extra: dict, 
 
 def package_best(root: Path, runs: Sequence[grid.Run], name: str, version: str) -> None:
     """Package, per dataset, the run with the best dev F1 (base model bundled) as a wheel."""
-    import json
-
     import spacy
 
     from ..pipeline.saving import save_pipeline
 
     for dataset in dict.fromkeys(r.dataset for r in runs):
-        scored = [(json.loads(r.metrics_path(root).read_text())["dev"]["f"] or 0.0, r)
-                  for r in runs if r.dataset == dataset and r.metrics_path(root).is_file()]
+        metrics = [(grid.read_run_metrics(r.metrics_path(root)), r) for r in runs if r.dataset == dataset]
+        scored = [(m["dev"]["f"] or 0.0, r) for m, r in metrics if m is not None]
         if not scored:
             print(f"[package] no evaluated run for {dataset}: run train and evaluate first")
             continue

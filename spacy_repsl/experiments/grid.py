@@ -63,7 +63,8 @@ class Run:
         return (self.best_model(root) / "config.cfg").is_file()
 
     def is_evaluated(self, root: Path) -> bool:
-        return self.metrics_path(root).is_file()
+        """Whether its metrics exist and can be read (a damaged file counts as not done)."""
+        return read_run_metrics(self.metrics_path(root)) is not None
 
     @property
     def is_baseline(self) -> bool:
@@ -227,7 +228,7 @@ def evaluate_run(run: Run, root: Path) -> bool:
     import spacy
 
     path = run.metrics_path(root)
-    if path.is_file():
+    if read_run_metrics(path) is not None:
         return False
     best = run.best_model(root)
     if not run.is_trained(root):
@@ -252,5 +253,33 @@ def write_json_atomic(path: Path, data: Any) -> None:
     os.replace(tmp, path)
 
 
+def read_json_record(path: Path, required: Sequence[str], redo: str) -> Optional[Dict[str, Any]]:
+    """The JSON object at `path`, or None when there is none; a file that cannot be read (cut
+    short, not JSON, missing `required` keys) is reported on stderr by name with `redo`, the
+    command that writes it again, and also gives None, so it counts as not done."""
+    import sys
+
+    if not path.is_file():
+        return None
+    try:
+        record = json.loads(path.read_text(encoding="utf8"))
+        problem = None if isinstance(record, dict) else f"a JSON {type(record).__name__}, not an object"
+        problem = problem or next((f"no {key!r} field" for key in required if key not in record), None)
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+        problem = str(err)
+    if problem is None:
+        return record
+    print(f"warning: {path}: cannot be read ({problem}); counted as not done: {redo} writes it again.",
+          file=sys.stderr, flush=True)
+    return None
+
+
+def read_run_metrics(path: Path) -> Optional[Dict[str, Any]]:
+    """A run's metrics file, or None when it is missing or damaged (then reported)."""
+    return read_json_record(path, ("run", "dev", "test"), "`python -m spacy_repsl.experiments evaluate`")
+
+
 def load_metrics(root: Path) -> List[Dict[str, Any]]:
-    return [json.loads(p.read_text()) for p in sorted((root / "metrics" / "runs").glob("**/seed*.json"))]
+    """Every readable run's metrics; damaged files are reported and left out."""
+    found = (read_run_metrics(p) for p in sorted((root / "metrics" / "runs").glob("**/seed*.json")))
+    return [record for record in found if record is not None]

@@ -200,15 +200,15 @@ def aggregate(root: Path, metrics: Sequence[Dict[str, Any]]) -> Dict[str, Any]:
                 entry.setdefault("sweep", {})[dataset] = {"rows": rows, "best_on_dev": best}
         out["models"][model] = entry
         md.append("")
+    from .grid import read_json_record
     from .search import load_searches, search_table
 
     searches = load_searches(root)
     if searches:
         md += ["## Config search (best method on dev, trials stopped early)", ""] + search_table(searches) + [""]
         out["search"] = searches
-    speed_path = root / "metrics" / "speed.json"
-    if speed_path.is_file():
-        speed = json.loads(speed_path.read_text())
+    speed = read_json_record(root / "metrics" / "speed.json", (), "`python -m spacy_repsl.experiments profile`")
+    if speed is not None:
         md += ["## Inference speed-up (Table 2 style)", ""] + speed_table(speed)
         out["speed"] = speed
     (root / "metrics").mkdir(parents=True, exist_ok=True)

@@ -179,7 +179,12 @@ def search_table(results: Sequence[Dict[str, Any]]) -> List[str]:
 
 
 def load_searches(root: Path) -> List[Dict[str, Any]]:
-    return [json.loads(p.read_text()) for p in sorted((root / "metrics" / "search").glob("*/*.json"))]
+    """Every readable search result; damaged files are reported and left out."""
+    from .grid import read_json_record
+
+    found = (read_json_record(p, ("trials",), "`python -m spacy_repsl.experiments search`")
+             for p in sorted((root / "metrics" / "search").glob("*/*.json")))
+    return [record for record in found if record is not None]
 
 
 def trial_lines(result: Dict[str, Any]) -> List[str]:

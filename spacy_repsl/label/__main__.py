@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 from typing import Optional, Sequence
 
-from .sources import LabelInputError
+from .sources import MAX_LENGTH, LabelInputError
 
 
 def parser() -> argparse.ArgumentParser:
@@ -40,6 +40,11 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--num-workers", type=int, default=1, help="Ray actors, each with its own copy of the pipeline")
     p.add_argument("--gpus-per-worker", type=float, default=0.0, help="GPUs per Ray actor (e.g. 1, or 0.5 to share)")
     p.add_argument("--cpus-per-worker", type=float, default=1.0, help="CPUs per Ray actor")
+    p.add_argument("--max-length", type=int, default=MAX_LENGTH,
+                   help=f"longest text labelled, in characters (default {MAX_LENGTH:,}; longer ones are bad records); "
+                        "long texts are labelled in windows")
+    p.add_argument("--replace-spans", action="store_true",
+                   help="replace input records' own spans/_source/_line fields (default: refuse such records)")
     return p
 
 
@@ -52,7 +57,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         batch_size=args.batch_size, n_process=args.n_process, gpu_id=args.gpu_id, on_error=args.on_error,
         resume=args.resume, overwrite=args.overwrite, part_size=args.part_size,
         progress_every=args.progress_every, engine=args.engine, ray_address=args.ray_address,
-        num_workers=args.num_workers, gpus_per_worker=args.gpus_per_worker, cpus_per_worker=args.cpus_per_worker)
+        num_workers=args.num_workers, gpus_per_worker=args.gpus_per_worker, cpus_per_worker=args.cpus_per_worker,
+        max_length=args.max_length, replace_spans=args.replace_spans)
     try:
         summary = label(options)
     except BadRecordError as err:
@@ -61,6 +67,11 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         return 1
     except LabelInputError as err:
         print(f"error: {err}", file=sys.stderr)
+        return 2
+    except OSError as err:  # the real cause, in one line: permission denied is not "missing"
+        what = f" {err.filename}" if err.filename else ""
+        print(f"error: cannot use{what}: {err.strerror or err}. Check the path and its permissions "
+              "(an OUTPUT must be writable, every INPUT readable).", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print(f"\ninterrupted: what was labelled is in {args.output}; rerun with --resume to go on.", file=sys.stderr)

@@ -11,11 +11,16 @@ from .sources import Item
 ID_FIELDS = ("_source", "_line")  # every output record's id: input file and line (or row)
 
 
-def targets(nlp: Language) -> List[str]:
-    """What the pipeline's `repsl_tagger`s write: "ents" or "spans:KEY" (ents when there is none)."""
+def targets(nlp: Language, explicit: bool = False) -> List[str]:
+    """What the pipeline writes: each `repsl_tagger`'s "ents" or "spans:KEY"; without one, "ents"
+    (any component that sets doc.ents). `explicit`: only what some component is known to set,
+    so an empty list means the pipeline predicts nothing `label` can write."""
     found = [pipe.cfg.get("target", "ents") for _, pipe in nlp.pipeline if getattr(pipe, "cfg", None) is not None
              and type(pipe).__name__ == "RepSLTagger"]
-    return list(dict.fromkeys(found)) or ["ents"]
+    if found:
+        return list(dict.fromkeys(found))
+    sets_ents = any("doc.ents" in nlp.get_pipe_meta(name).assigns for name in nlp.pipe_names)
+    return ["ents"] if sets_ents or not explicit else []
 
 
 def doc_spans(doc: Doc, wanted: Sequence[str]) -> List[Dict[str, Any]]:

@@ -14,10 +14,12 @@ from typing import Any, Iterable, Iterator, List, Optional, TextIO, Tuple
 from .progress import Progress, duration
 from .records import output_record, targets
 from .sinks import open_sink
-from .sources import Item, LabelInputError, Position, count_items, input_files, read_file, read_items, start_of
+from .sources import (MAX_LENGTH, Item, LabelInputError, Position, check_output_apart, count_items, input_files,
+                      read_file, read_items, start_of)
 
 ON_ERROR = ("fail", "skip")
 SHOWN_ERRORS = 20  # bad records listed one by one; the rest are counted
+OUTPUT_FIELDS = ("spans", "_source", "_line")  # what the output adds to every input record
 
 
 @dataclass
@@ -39,6 +41,8 @@ class Options:
     num_workers: int = 1
     gpus_per_worker: float = 0.0
     cpus_per_worker: float = 1.0
+    max_length: int = MAX_LENGTH
+    replace_spans: bool = False
 
 
 @dataclass
@@ -49,21 +53,25 @@ class Summary:
     resumed_after: Optional[Position] = None
     seconds: float = 0.0
     first_record: Optional[float] = None  # seconds until the first record was written (model loading, Ray start)
+    first_batch: Optional[float] = None  # seconds until the first batch's last record was written
+    batch_size: int = 0  # records in the first batch
     errors: List[str] = field(default_factory=list)
+    stopped_by: Optional[Exception] = None  # a bad record that stops the run once what came before is written
 
     @property
     def steady_rate(self) -> Optional[float]:
-        """Docs/s after the first record: the rate the run settles at, without its start-up cost."""
-        if self.first_record is None or self.labelled < 2 or self.seconds <= self.first_record:
+        """Docs/s after the first batch: the rate the run settles at, without its start-up cost
+        (a batch's records are written together, so the first record alone says nothing)."""
+        if self.first_batch is None or self.labelled <= self.batch_size or self.seconds <= self.first_batch:
             return None
-        return (self.labelled - 1) / (self.seconds - self.first_record)
+        return (self.labelled - self.batch_size) / (self.seconds - self.first_batch)
 
     def text(self, output: Path) -> str:
         rate = self.labelled / self.seconds if self.seconds else 0.0
         lines = [f"Read {self.read:,} record(s); labelled {self.labelled:,}; skipped {self.skipped:,} bad record(s). "
                  f"Output: {output}. Took {duration(self.seconds)} ({rate:,.1f} docs/s"
-                 + (f"; {self.steady_rate:,.1f} docs/s after the first record, at {self.first_record:.1f} s)."
-                    if self.steady_rate else ").")]
+                 + (f"; {self.steady_rate:,.1f} docs/s after the first batch of {self.batch_size:,}, "
+                    f"written at {self.first_batch:.1f} s)." if self.steady_rate else ").")]
         if self.resumed_after:
             lines.append(f"Resumed after {self.resumed_after[0]}:{self.resumed_after[1]}, the last record of the "
                          "earlier run; records before it were not read again.")
@@ -104,8 +112,9 @@ def load_pipeline(name: str, gpu_id: Optional[int] = None) -> Any:
 
 
 def checked(entries: Iterable[Tuple[Any, ...]], summary: Summary, on_error: str, stream: TextIO) -> Iterator[Tuple[Any, ...]]:
-    """Count every entry (an `Item` first, then what came with it); one with a bad item stops
-    the run (`fail`) or is reported and left out (`skip`)."""
+    """Count every entry (an `Item` first, then what came with it); one with a bad item ends the
+    stream (`fail`: kept in `summary.stopped_by`, raised once the records before it are written)
+    or is reported and left out (`skip`)."""
     for entry in entries:
         item = entry[0]
         summary.read += 1
@@ -114,14 +123,36 @@ def checked(entries: Iterable[Tuple[Any, ...]], summary: Summary, on_error: str,
             continue
         message = f"{item.where}: {item.error}"
         if on_error == "fail":
-            raise BadRecordError(f"{message}. Fix the record, or pass --on-error skip to leave such records out "
-                                 "(each is reported and counted).")
+            summary.stopped_by = BadRecordError(f"{message}. Fix the record, or pass --on-error skip to leave such "
+                                                "records out (each is reported and counted).")
+            return
         summary.skipped += 1
         summary.errors.append(message)
         if summary.skipped <= SHOWN_ERRORS:
             stream.write(f"skipped {message}\n")
         elif summary.skipped == SHOWN_ERRORS + 1:
             stream.write("(further bad records are counted, not listed)\n")
+
+
+def within_length(items: Iterable[Item], max_length: int) -> Iterator[Item]:
+    """Items, a text longer than `max_length` characters turned into a bad record."""
+    for item in items:
+        if item.error is None and item.text is not None and len(item.text) > max_length:
+            item.error = (f"a text of {len(item.text):,} characters, more than --max-length {max_length:,}: "
+                          "raise --max-length (long texts are labelled in windows), or split the record")
+        yield item
+
+
+def prepare_pipeline(nlp: Any, max_length: int) -> Any:
+    """Check that `nlp` predicts something `label` can write, and let it take texts of up to
+    `max_length` characters (spaCy's `nlp.max_length` guards its own components' memory; a
+    repsl_tagger labels a long text in windows)."""
+    if not targets(nlp, explicit=True):
+        names = ", ".join(nlp.pipe_names) or "none"
+        raise LabelInputError(f"The pipeline has no component that predicts entities or spans (components: {names}): "
+                              "label needs a pipeline with a repsl_tagger (or another component that sets doc.ents).")
+    nlp.max_length = max(nlp.max_length, max_length + 1)
+    return nlp
 
 
 def doc_input(nlp: Any, item: Item) -> Any:
@@ -145,14 +176,16 @@ class LabelWorker:
     """One Ray Data actor: loads the pipeline once, labels batches of pickled items. Bad items
     pass through untouched, so the driver handles them in input order, as the local engine does."""
 
-    def __init__(self, pipeline: str, gpu_id: Optional[int], batch_size: Optional[int], with_docs: bool):
-        self.nlp = load_pipeline(pipeline, gpu_id)
+    def __init__(self, pipeline: str, gpu_id: Optional[int], batch_size: Optional[int], with_docs: bool,
+                 max_length: int = MAX_LENGTH):
+        self.nlp = prepare_pipeline(load_pipeline(pipeline, gpu_id), max_length)
+        self.max_length = max_length
         self.wanted = targets(self.nlp)
         self.batch_size = batch_size
         self.with_docs = with_docs
 
     def __call__(self, payloads: List[bytes]) -> List[bytes]:
-        items = [pickle.loads(p) for p in payloads]
+        items = list(within_length((pickle.loads(p) for p in payloads), self.max_length))
         good = [item for item in items if item.error is None]
         kwargs = {"batch_size": self.batch_size} if self.batch_size else {}
         docs = iter(self.nlp.pipe((doc_input(self.nlp, item) for item in good), **kwargs))
@@ -185,7 +218,7 @@ def label_ray(files: List[Path], after: Optional[Position], options: Options) ->
     with_docs = options.output.suffix.lower() == ".spacy"
     results = map_in_order(parts, read_payloads, LabelWorker,
                            {"pipeline": options.pipeline, "gpu_id": options.gpu_id,
-                            "batch_size": options.batch_size, "with_docs": with_docs},
+                            "batch_size": options.batch_size, "with_docs": with_docs, "max_length": options.max_length},
                            address=options.ray_address, num_workers=options.num_workers,
                            gpus_per_worker=options.gpus_per_worker, cpus_per_worker=options.cpus_per_worker,
                            batch_size=options.batch_size or 256)
@@ -209,28 +242,50 @@ def label(options: Options, stream: Optional[TextIO] = None, nlp: Any = None) ->
     files = input_files(options.input)
     if nlp is None:
         check_pipeline(options.pipeline)
-    if options.output.resolve() in {p.resolve() for p in files}:
-        raise LabelInputError(f"{options.output} is also an input: write the output somewhere else.")
+    check_output_apart(options.output, options.input, files)
     sink = open_sink(options.output, resume=options.resume, overwrite=options.overwrite, part_size=options.part_size)
     summary = Summary(resumed_after=sink.position() if options.resume else None)
     progress = Progress(None if summary.resumed_after else count_items(files), every=options.progress_every, stream=stream)
     start = time.perf_counter()
     try:
         if options.engine == "local":
-            nlp = nlp if nlp is not None else load_pipeline(options.pipeline, options.gpu_id)
-            entries = ((item,) for item in read_items(files, options.text_key, summary.resumed_after))
-            good = (item for item, in checked(entries, summary, options.on_error, stream))
+            nlp = prepare_pipeline(nlp if nlp is not None else load_pipeline(options.pipeline, options.gpu_id),
+                                   options.max_length)
+            items = within_length(read_items(files, options.text_key, summary.resumed_after), options.max_length)
+            good = (item for item, in checked(((item,) for item in items), summary, options.on_error, stream))
             labelled = label_local(nlp, good, options)
+            summary.batch_size = options.batch_size or nlp.batch_size
         else:
             labelled = checked(label_ray(files, summary.resumed_after, options), summary, options.on_error, stream)
+            summary.batch_size = options.batch_size or 256
         for item, doc, record in labelled:
+            if not options.replace_spans:
+                check_fields(item)
             sink.write(item, doc, record)
-            if summary.first_record is None:
-                summary.first_record = time.perf_counter() - start
             summary.labelled += 1
+            now = time.perf_counter() - start
+            if summary.first_record is None:
+                summary.first_record = now
+            if summary.labelled == summary.batch_size:
+                summary.first_batch = now
             progress.update()
     finally:
         sink.close()  # what was labelled is kept, complete, for --resume
         progress.close()
         summary.seconds = time.perf_counter() - start
+    if summary.stopped_by is not None:  # the records before the bad one are written
+        raise summary.stopped_by
     return summary
+
+
+def check_fields(item: Item) -> None:
+    """Refuse a record whose own fields the output would replace; a record of label's own output
+    (it has `_source` and `_line`) is labelled again, its old spans replaced."""
+    fields = item.fields or {}
+    if "_source" in fields and "_line" in fields:
+        return
+    taken = [name for name in OUTPUT_FIELDS if name in fields]
+    if taken:
+        raise LabelInputError(
+            f"{item.where}: the record has its own {', '.join(repr(n) for n in taken)} field(s), which the output "
+            "would replace. Rename them in the input, or pass --replace-spans to replace them.")

@@ -9,14 +9,20 @@ msgpack blob, so it is read whole (one file at a time).
 """
 from __future__ import annotations
 
+import fnmatch
 import glob
 import json
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple
 
+from ..paths import why_unusable
+
 FORMATS = {".jsonl": "jsonl", ".ndjson": "jsonl", ".txt": "txt", ".text": "txt",
            ".spacy": "spacy", ".parquet": "parquet"}
+BOM = "\ufeff"
+MAX_LENGTH = 10_000_000  # characters of one record labelled by default (spaCy's own limit is 1,000,000)
 Position = Tuple[str, int]  # (file, line): the last item an earlier run wrote
 
 
@@ -63,10 +69,53 @@ def input_files(spec: str) -> List[Path]:
             format_of(p)
         where = f"{spec!r}"
         if not any(c in spec for c in "*?["):
-            raise LabelInputError(f"Input {spec} does not exist: give a file, a directory or a glob such as 'data/*.jsonl'.")
+            raise LabelInputError(f"Input {why_unusable(path)}: give a file, a directory or a glob such as 'data/*.jsonl'.")
     if not found:
         raise LabelInputError(f"No input files in {where} (looked for {', '.join(sorted(FORMATS))}).")
     return found
+
+
+def _names(path: Path) -> List[Path]:
+    """A path as written (made absolute) and with every symlink and ".." resolved."""
+    return list(dict.fromkeys([Path(os.path.abspath(path)), path.resolve()]))
+
+
+def _within(child: Path, parent: Path) -> bool:
+    return child == parent or parent in child.parents
+
+
+def check_output_apart(output: Path, spec: str, files: Sequence[Path]) -> None:
+    """Refuse an OUTPUT that is an input under any name, lies inside an input directory or glob,
+    or contains an input, before anything is cleared or written: `--overwrite` would delete an
+    input, and `--resume` (or the next run) would read the output's own records as input.
+
+    Raises LabelInputError naming both paths and the fix.
+    """
+    outputs = _names(output)
+    fix = "write the output outside the input (another directory, or another name)."
+    for path in files:
+        same = output.exists() and path.exists() and os.path.samefile(output, path)  # also a hard link
+        for name in _names(path):
+            for out in outputs:
+                if same or name == out:
+                    raise LabelInputError(f"OUTPUT {output} is also an input ({path}): {fix}")
+                if _within(name, out):
+                    raise LabelInputError(f"OUTPUT {output} contains the input {path}: writing it would replace or "
+                                          f"delete that input; {fix}")
+    root = Path(spec)
+    if root.is_dir():
+        for name in _names(root):
+            for out in outputs:
+                if _within(out, name):
+                    raise LabelInputError(f"OUTPUT {output} lies inside the input directory {spec}: its own records "
+                                          f"would be read as input (by --resume, or the next run); {fix}")
+    elif any(c in spec for c in "*?["):
+        pattern = os.path.abspath(spec)
+        for out in outputs:  # the output itself, or a part file inside an output directory
+            for candidate in (out, out / f"part-000001{out.suffix}"):
+                if fnmatch.fnmatch(str(candidate), pattern):
+                    raise LabelInputError(f"OUTPUT {output} matches the input pattern {spec!r}: its own records "
+                                          f"would be read as input (by --resume, or the next run); {fix}")
 
 
 def parquet() -> Any:
@@ -85,10 +134,8 @@ def read_file(path: Path, text_key: str = "text", after_line: int = 0) -> Iterat
     if fmt == "jsonl":
         yield from _jsonl(path, source, text_key, after_line)
     elif fmt == "txt":
-        with path.open("r", encoding="utf-8", newline="\n") as lines:
-            for number, line in enumerate(_lines(lines, source), 1):
-                if number > after_line:
-                    yield Item(source, number, text=line.rstrip("\r\n"))
+        for number, line, error in _lines(path, after_line):
+            yield Item(source, number, error=error) if error else Item(source, number, text=line.rstrip("\r\n"))
     elif fmt == "spacy":
         from spacy.tokens import DocBin
 
@@ -106,29 +153,40 @@ def read_file(path: Path, text_key: str = "text", after_line: int = 0) -> Iterat
         yield from _parquet(path, source, text_key, after_line)
 
 
-def _lines(handle: Any, source: str) -> Iterator[str]:
-    number = 0
-    try:
-        for number, line in enumerate(handle, 1):
-            yield line
-    except UnicodeDecodeError as err:
-        raise LabelInputError(f"{source}:{number + 1}: not UTF-8 text ({err.reason}); convert the file to UTF-8.") from None
+def _lines(path: Path, after_line: int) -> Iterator[Tuple[int, str, Optional[str]]]:
+    """(line number, text, error) for each line after `after_line`. Lines are split on bytes and
+    decoded one at a time, so a byte that is not UTF-8 is a bad record at its own line (skippable),
+    not an error for the whole file at the line where a decoding buffer happened to start. A
+    leading byte-order mark is dropped: the one editors put at the start of a file, and those left
+    at the start of a line by files joined with `cat`. A BOM is not text, so offsets in the output
+    are relative to the line without it."""
+    with path.open("rb") as handle:
+        for number, raw in enumerate(handle, 1):
+            if number <= after_line:
+                continue
+            try:
+                line = raw.decode("utf-8")
+            except UnicodeDecodeError as err:
+                byte = raw[err.start:err.start + 1].hex().upper()
+                yield number, "", f"not UTF-8 text (byte 0x{byte} at column {err.start + 1}: {err.reason}); convert the file to UTF-8"
+                continue
+            yield number, line[1:] if line.startswith(BOM) else line, None
 
 
 def _jsonl(path: Path, source: str, text_key: str, after_line: int) -> Iterator[Item]:
-    with path.open("r", encoding="utf-8", newline="\n") as lines:
-        for number, line in enumerate(_lines(lines, source), 1):
-            if number <= after_line:
-                continue
-            if not line.strip():
-                yield Item(source, number, error="empty line (expected a JSON object)")
-                continue
-            try:
-                record = json.loads(line.rstrip("\r\n"))
-            except json.JSONDecodeError as err:
-                yield Item(source, number, error=f"not valid JSON ({err.msg} at column {err.colno})")
-                continue
-            yield _record_item(record, source, number, text_key)
+    for number, line, error in _lines(path, after_line):
+        if error:
+            yield Item(source, number, error=error)
+            continue
+        if not line.strip():
+            yield Item(source, number, error="empty line (expected a JSON object)")
+            continue
+        try:
+            record = json.loads(line.rstrip("\r\n"))
+        except json.JSONDecodeError as err:
+            yield Item(source, number, error=f"not valid JSON ({err.msg} at column {err.colno})")
+            continue
+        yield _record_item(record, source, number, text_key)
 
 
 def _record_item(record: Any, source: str, number: int, text_key: str) -> Item:

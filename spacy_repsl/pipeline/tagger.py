@@ -460,9 +460,13 @@ class RepSLTagger(TrainablePipe):
 
     def _method(self) -> Dict[str, Any]:
         settings, attrs = self.model.attrs["settings"], self.model.attrs
+        lora = settings.lora
         return {"repetitions": settings.repetitions, "unmask": str(settings.unmask), "exit_layer": settings.exit_layer,
                 "pooling": attrs["pooling"], "positions": settings.positions, "bos": settings.bos,
-                "max_length": attrs["max_length"], "window_context": attrs["window_context"]}
+                "max_length": attrs["max_length"], "window_context": attrs["window_context"],
+                "lora_r": lora.r if lora else None, "lora_alpha": lora.alpha if lora else None,
+                "lora_target_modules": sorted(lora.target_modules) if lora else None,
+                "lora_bias": lora.bias if lora else None}
 
     def _decoder_info(self, runtime: Any) -> Dict[str, Any]:
         """The base model (reference, pinned revision, fingerprint) and the method settings the

@@ -161,3 +161,27 @@ def test_paired_difference_to_r0(tmp_path):
     r1 = next(r for r in out["runs"] if r["method"] == "r1")
     assert r1["vs_r0"] == pytest.approx([diff, low, high])
     assert f"| +{100 * diff:.1f} ({100 * low:+.1f} to {100 * high:+.1f}) |" in (tmp_path / "metrics" / "results.md").read_text()
+
+
+def test_damaged_run_metrics_are_reported_by_file_and_count_as_not_done(tmp_path, capsys):
+    import json
+
+    from spacy_repsl.experiments.__main__ import main
+    from spacy_repsl.experiments.grid import evaluate_run, load_metrics, write_json_atomic
+
+    good, cut = Run("conll03", "m", "r0", 5), Run("conll03", "m", "r1", 5)
+    record = {"run": {"dataset": "conll03", "model": "m", "method": "r0", "seed": 5},
+              "dev": {"f": 0.5}, "test": {"f": 0.5, "f_ci95": [0.4, 0.6], "seconds": 1.0, "docs": 3}}
+    write_json_atomic(good.metrics_path(tmp_path), record)
+    cut.metrics_path(tmp_path).parent.mkdir(parents=True)
+    cut.metrics_path(tmp_path).write_text(json.dumps(record)[:50])  # a run killed mid-write, or a full disk
+    assert good.is_evaluated(tmp_path) and not cut.is_evaluated(tmp_path)
+    assert str(cut.metrics_path(tmp_path)) in capsys.readouterr().err
+    assert [m["run"]["method"] for m in load_metrics(tmp_path)] == ["r0"]
+    assert "cannot be read" in capsys.readouterr().err
+    with pytest.raises(FileNotFoundError, match="run the train command first"):
+        evaluate_run(cut, tmp_path)  # not "already done": it is scored again (here: not trained)
+    assert main(["aggregate", "--root", str(tmp_path)]) in (0, None)
+    captured = capsys.readouterr()
+    assert str(cut.metrics_path(tmp_path)) in captured.err and "Traceback" not in captured.err
+    assert "| conll03 | m | r0 |" in (tmp_path / "metrics" / "results.md").read_text()

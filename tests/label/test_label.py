@@ -241,3 +241,157 @@ def test_a_second_run_on_the_same_output_is_refused_while_the_first_writes(tmp_p
         open_sink(tmp_path / name, resume=True, overwrite=False)
     first.close()
     open_sink(tmp_path / name, resume=True, overwrite=False).close()  # free again once the first is done
+
+
+def test_byte_order_marks_are_dropped_from_jsonl_and_text_inputs(pipeline, tmp_path):
+    texts = corpus(6)
+    expected = read_jsonl_after(run, pipeline, write_jsonl(tmp_path / "plain.jsonl", texts, extra=False), tmp_path / "ref.jsonl")
+    bom = "\ufeff"
+    jsonl = tmp_path / "bom.jsonl"  # a BOM at the start of the file and one left by `cat a.jsonl b.jsonl`
+    lines = [json.dumps({"text": t}, ensure_ascii=False) for t in texts]
+    jsonl.write_text(bom + "\n".join(lines[:3]) + "\n" + bom + "\n".join(lines[3:]) + "\n", encoding="utf-8")
+    txt = tmp_path / "bom.txt"
+    txt.write_text(bom + "\n".join(texts[:3]) + "\n" + bom + "\n".join(texts[3:]) + "\n", encoding="utf-8")
+    for source in (jsonl, txt):
+        records = read_jsonl_after(run, pipeline, source, tmp_path / f"{source.suffix[1:]}.out.jsonl")
+        assert [r["text"] for r in records] == texts  # no U+FEFF left in the first token
+        assert [r["spans"] for r in records] == [r["spans"] for r in expected]
+
+
+def tree(path: Path):
+    """Every file under `path` (or the file itself) with its bytes, to show nothing changed."""
+    if path.is_file():
+        return {path.name: path.read_bytes()}
+    return {str(p.relative_to(path)): p.read_bytes() for p in sorted(path.rglob("*")) if p.is_file()}
+
+
+@pytest.mark.parametrize("relation", ["same file by symlink", "same file via ..", "same file by hard link",
+                                      "jsonl inside the input directory", "parquet inside the input directory",
+                                      "spacy inside the input directory", "parts directory onto itself",
+                                      "output contains the input", "output matches the input glob"])
+def test_an_output_that_is_or_touches_an_input_is_refused_before_anything_is_written(pipeline, tmp_path, relation):
+    data = tmp_path / "data"
+    data.mkdir()
+    write_jsonl(data / "in.jsonl", corpus(5))
+    spec, output = str(data / "in.jsonl"), None
+    if relation == "same file by symlink":
+        (tmp_path / "link.jsonl").symlink_to(data / "in.jsonl")
+        output = tmp_path / "link.jsonl"
+    elif relation == "same file via ..":
+        output = data / ".." / "data" / "in.jsonl"
+    elif relation == "same file by hard link":
+        os.link(data / "in.jsonl", tmp_path / "hard.jsonl")
+        output = tmp_path / "hard.jsonl"
+    elif relation.endswith("inside the input directory"):
+        spec, output = str(data), data / f"out.{relation.split()[0]}"
+    elif relation == "parts directory onto itself":
+        run(pipeline, data / "in.jsonl", tmp_path / "parts.parquet", part_size=2)
+        spec, output = str(tmp_path / "parts.parquet"), tmp_path / "parts.parquet"
+    elif relation == "output contains the input":
+        run(pipeline, data / "in.jsonl", tmp_path / "parts.spacy", part_size=2)
+        spec, output = str(tmp_path / "parts.spacy" / "part-000001.spacy"), tmp_path / "parts.spacy"
+    else:
+        spec, output = str(data / "*.jsonl"), data / "labelled.jsonl"
+    before = tree(tmp_path)
+    for resume, overwrite in ((False, True), (True, False)):
+        with pytest.raises(LabelInputError, match="OUTPUT .* (is also an input|contains the input|lies inside|matches)"):
+            label(Options(pipeline=str(pipeline), input=spec, output=Path(output), resume=resume, overwrite=overwrite),
+                  stream=open(os.devnull, "w"))
+        assert tree(tmp_path) == before  # nothing cleared, nothing written
+
+
+def test_an_output_beside_the_input_is_fine(pipeline, tmp_path):
+    (tmp_path / "data").mkdir()
+    write_jsonl(tmp_path / "data" / "in.jsonl", corpus(3))
+    assert run(pipeline, tmp_path / "data" / "in.jsonl", tmp_path / "data" / "out.jsonl").labelled == 3
+    assert run(pipeline, str(tmp_path / "data" / "in*.jsonl"), tmp_path / "data" / "o.parquet").labelled == 3
+
+
+def test_a_5mb_record_is_labelled_and_a_longer_one_is_a_skippable_bad_record(tmp_path, capsys):
+    """spaCy refuses texts over nlp.max_length (1,000,000) with E088; label raises it to
+    --max-length. An entity ruler keeps a 5 MB doc fast; how a repsl_tagger labels a long doc in
+    windows is tested with the component."""
+    nlp = spacy.blank("en")
+    nlp.add_pipe("entity_ruler").add_patterns([{"label": "LOC", "pattern": "Paris"}])
+    nlp.to_disk(tmp_path / "ruler")
+    long_text = "Berlin " * 800_000 + "Paris"  # 5.6 MB, Paris at the very end
+    write_jsonl(tmp_path / "in.jsonl", ["John lives in Paris .", long_text, "Mary works in Berlin ."])
+    assert main([str(tmp_path / "ruler"), str(tmp_path / "in.jsonl"), str(tmp_path / "out.jsonl")]) == 0
+    records = read_jsonl(tmp_path / "out.jsonl")
+    assert [r["_line"] for r in records] == [1, 2, 3] and records[1]["text"] == long_text
+    assert [(s["start"], s["text"]) for s in records[1]["spans"]] == [(len(long_text) - 5, "Paris")]
+    code = main([str(tmp_path / "ruler"), str(tmp_path / "in.jsonl"), str(tmp_path / "skip.jsonl"), "--max-length",
+                 "1000", "--on-error", "skip"])
+    err = capsys.readouterr().err
+    assert code == 0 and f"in.jsonl:2: a text of {len(long_text):,} characters, more than --max-length 1,000" in err
+    assert [r["_line"] for r in read_jsonl(tmp_path / "skip.jsonl")] == [1, 3]
+
+
+def test_label_lets_the_pipeline_take_texts_up_to_max_length(pipeline):
+    from spacy_repsl.label.run import prepare_pipeline
+
+    nlp = prepare_pipeline(spacy.load(pipeline), 5_000_000)
+    assert nlp.max_length > 5_000_000
+
+
+def test_a_byte_that_is_not_utf8_is_a_bad_record_at_its_own_line(pipeline, tmp_path, capsys):
+    texts = corpus(450)
+    for suffix in (".jsonl", ".txt"):
+        path = tmp_path / f"in{suffix}"
+        lines = [json.dumps({"text": t}) if suffix == ".jsonl" else t for t in texts]
+        data = ("\n".join(lines[:400]) + "\n").encode() + lines[400].encode()[:3] + b"\xff" + lines[400].encode()[3:]
+        path.write_bytes(data + ("\n" + "\n".join(lines[401:]) + "\n").encode())
+        assert main([str(pipeline), str(path), str(tmp_path / f"fail{suffix}.jsonl")]) == 1
+        err = capsys.readouterr().err
+        assert f"in{suffix}:401: not UTF-8 text (byte 0xFF at column 4" in err
+        assert len(read_jsonl(tmp_path / f"fail{suffix}.jsonl")) == 400  # what came before is written, as said
+        assert main([str(pipeline), str(path), str(tmp_path / f"skip{suffix}.jsonl"), "--on-error", "skip"]) == 0
+        assert "skipped 1 bad record" in capsys.readouterr().err
+        assert [r["_line"] for r in read_jsonl(tmp_path / f"skip{suffix}.jsonl")] == [n for n in range(1, 451) if n != 401]
+
+
+def test_what_was_labelled_before_a_bad_line_is_in_the_output(pipeline, tmp_path, capsys):
+    (tmp_path / "bad.jsonl").write_text("\n".join(BAD) + "\n", encoding="utf-8")
+    assert main([str(pipeline), str(tmp_path / "bad.jsonl"), str(tmp_path / "out.jsonl")]) == 1
+    assert "What was labelled before it is in" in capsys.readouterr().err
+    assert [r["_line"] for r in read_jsonl(tmp_path / "out.jsonl")] == [1]
+
+
+def test_no_rate_after_the_first_batch_when_there_is_one_batch(pipeline, tmp_path, capsys):
+    write_jsonl(tmp_path / "in.jsonl", corpus(12))
+    assert main([str(pipeline), str(tmp_path / "in.jsonl"), str(tmp_path / "a.jsonl"), "--batch-size", "64"]) == 0
+    assert "after the first" not in capsys.readouterr().err  # one batch: nothing to measure after it
+    summary = run(pipeline, tmp_path / "in.jsonl", tmp_path / "b.jsonl", batch_size=4)
+    assert summary.batch_size == 4 and summary.first_batch is not None and summary.first_batch >= summary.first_record
+
+
+def test_an_unwritable_output_is_one_line_naming_the_cause(pipeline, tmp_path, capsys, monkeypatch):
+    from spacy_repsl.label import run as run_module
+
+    write_jsonl(tmp_path / "in.jsonl", ["John"])
+    target = tmp_path / "locked" / "out.jsonl"
+
+    def denied(path, **kwargs):
+        raise PermissionError(13, "Permission denied", str(target))
+
+    monkeypatch.setattr(run_module, "open_sink", denied)  # root ignores file modes, so deny it here
+    assert main([str(pipeline), str(tmp_path / "in.jsonl"), str(target)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "Permission denied" in err and str(target) in err and "Traceback" not in err
+
+
+def test_a_pipeline_that_predicts_nothing_is_refused(tmp_path, capsys):
+    spacy.blank("en").to_disk(tmp_path / "blank")
+    write_jsonl(tmp_path / "in.jsonl", ["John"])
+    assert main([str(tmp_path / "blank"), str(tmp_path / "in.jsonl"), str(tmp_path / "out.jsonl")]) == 2
+    assert "no component that predicts entities or spans" in capsys.readouterr().err
+
+
+def test_a_record_with_its_own_spans_field_is_not_silently_replaced(pipeline, tmp_path, capsys):
+    (tmp_path / "in.jsonl").write_text(json.dumps({"text": "John lives in Paris .", "spans": ["mine"]}) + "\n")
+    assert main([str(pipeline), str(tmp_path / "in.jsonl"), str(tmp_path / "out.jsonl")]) == 2
+    err = capsys.readouterr().err
+    assert "in.jsonl:1: the record has its own 'spans' field" in err and "--replace-spans" in err
+    assert main([str(pipeline), str(tmp_path / "in.jsonl"), str(tmp_path / "out.jsonl"), "--overwrite",
+                 "--replace-spans"]) == 0
+    assert read_jsonl(tmp_path / "out.jsonl")[0]["spans"] != ["mine"]

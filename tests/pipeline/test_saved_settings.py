@@ -46,6 +46,20 @@ def test_method_settings_edited_after_training_are_refused(saved, tmp_path, key,
     assert nlp("John lives in Paris .")
 
 
+@pytest.mark.parametrize("key,value,setting", [("alpha", "64", "lora_alpha"), ("r", "8", "lora_r"),
+                                               ("target_modules", '["q_proj","v_proj"]', "lora_target_modules")])
+def test_lora_settings_edited_after_training_are_refused(saved, tmp_path, key, value, setting):
+    """alpha scales every adapter's output: 16 -> 64 loaded silently and moved tag probabilities
+    by up to 0.61 before it was recorded."""
+    copy = edited_copy(saved, tmp_path, key, value)
+    with pytest.raises(SavedPipelineMismatch, match=rf"{setting} = .* when trained, .* now.*\[\"{setting}\"\]"):
+        spacy.load(copy)
+    if setting == "lora_alpha":  # accepted, it loads, and predicts differently
+        _, expected = saved
+        nlp = spacy.load(copy, config={"components": {"repsl_tagger": {"accept_changes": [setting]}}})
+        assert any(not numpy.allclose(a, b) for a, b in zip(expected, probabilities(nlp, TEXTS)))
+
+
 def test_unchanged_settings_load_and_predict_the_same(saved):
     root, expected = saved
     info = json.loads((root / "pipeline" / "repsl_tagger" / "decoder.json").read_text())

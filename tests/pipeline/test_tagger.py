@@ -4,6 +4,7 @@ import pytest
 import spacy
 from spacy.training import Example
 
+from spacy_repsl.pipeline.tagger import SavedPipelineMismatch
 from spacy_repsl.serialization import AdapterFileError
 
 from .helpers import TEXTS, make_nlp, ner_examples, probabilities, span_examples, spans_of, train
@@ -252,8 +253,10 @@ def test_a_config_that_differs_from_the_trained_one(tiny_decoders, tmp_path):
     nlp.to_disk(tmp_path / "p")
     config = (tmp_path / "p" / "config.cfg").read_text()
     (tmp_path / "p" / "config.cfg").write_text(config.replace("r = 8", "r = 4"))
-    with pytest.raises(AdapterFileError, match=r"has shape .* the config or labels differ"):
-        spacy.load(tmp_path / "p")
+    with pytest.raises(SavedPipelineMismatch, match=r"lora_r = 8 when trained, 4 now"):
+        spacy.load(tmp_path / "p")  # the recorded setting names the edit
+    with pytest.raises(AdapterFileError, match=r"has shape .* the config or labels differ"):  # accepted: shapes still refuse it
+        spacy.load(tmp_path / "p", config={"components": {"repsl_tagger": {"accept_changes": ["lora_r"]}}})
 
 
 def test_batch_loss_is_the_mean_cross_entropy_of_known_tags(tiny_decoders):

@@ -11,6 +11,8 @@ model's own tokenization. All functions here are pure (offsets in, offsets out).
 """
 from __future__ import annotations
 
+from bisect import bisect_left
+from operator import itemgetter
 from typing import List, Sequence, Tuple
 
 Offsets = Tuple[int, int]
@@ -38,11 +40,14 @@ def shared_regions(tokens: Sequence[Offsets], pieces: Sequence[Offsets], aligned
         else:
             regions.append([start, end])
     others = sorted([(s, e) for s, e in tokens if e > s] + [(s, e) for s, e in pieces if e > s])
+    others_starts = [s for s, _ in others]
+    longest = max((e - s for s, e in others), default=0)
     changed = True
     while changed:
         changed = False
-        for region in regions:
-            for s, e in others:
+        for region in regions:  # only what starts near it can overlap it: linear, not regions x pieces
+            for k in range(bisect_left(others_starts, region[0] - longest), bisect_left(others_starts, region[1])):
+                s, e = others[k]
                 if s < region[1] and e > region[0] and (s < region[0] or e > region[1]):
                     region[0], region[1] = min(region[0], s), max(region[1], e)
                     changed = True
@@ -60,7 +65,8 @@ def region_segments(region: Offsets, tokens: Sequence[Offsets]) -> List[Offsets]
     """`region` cut after the end of every token in it but the last: one segment per token,
     each holding its token and the whitespace before it."""
     start, end = region
-    cuts = [e for s, e in tokens if start < e < end and s >= start]
+    first, last = bisect_left(tokens, start, key=itemgetter(0)), bisect_left(tokens, end, key=itemgetter(0))
+    cuts = [e for s, e in tokens[first:last] if start < e < end]  # tokens are in text order
     bounds = [start] + sorted(set(cuts)) + [end]
     return [(a, b) for a, b in zip(bounds, bounds[1:]) if b > a]
 

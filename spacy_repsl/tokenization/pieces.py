@@ -5,6 +5,7 @@ the torch module only turns the index lists into tensors.
 """
 from __future__ import annotations
 
+from bisect import bisect_left
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
@@ -117,11 +118,14 @@ def own_pieces(encoder: PieceEncoder, jobs: Sequence[Job], placeholder_id: int) 
         for k, result in zip(chosen, encoder.encode(texts, prefix_space=prefix_space)):
             encoded[k] = result
     replaced: Dict[Tuple[int, Offsets], Tuple[List[int], List[Offsets]]] = {}
+    starts = [[start for start, _ in tokens] for _, tokens, _, _, _ in jobs]  # tokens are in text order
     for (j, region, (s, e)), (seg_ids, seg_offsets) in zip(segments, encoded):
         new_ids, new_offsets = replaced.setdefault((j, region), ([], []))
         seg_ids, placed = list(seg_ids), [(a + s, b + s) for a, b in seg_offsets]
-        for token in jobs[j][1]:  # a token its own segment left without a piece
-            if s <= token[0] and token[1] <= e and token[1] > token[0]:
+        tokens = jobs[j][1]
+        for t in range(bisect_left(starts[j], s), bisect_left(starts[j], e)):  # the segment's tokens
+            token = tokens[t]
+            if token[1] <= e and token[1] > token[0]:  # one its own segment left without a piece
                 if not any(a < token[1] and b > token[0] for a, b in placed):
                     seg_ids, placed = seg_ids + [placeholder_id], placed + [token]
         order = sorted(range(len(placed)), key=lambda k: placed[k][0])

@@ -10,7 +10,9 @@ import pytest
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
-FAMILIES = ("qwen3", "llama", "mistral", "gemma", "gemma2")
+from spacy_repsl.decoder.tiny import TINY_FAMILIES as FAMILIES  # noqa: E402 (cheap: no torch)
+
+WINDOWED = ("mistral", "qwen3", "gemma2", "gemma3_text", "phi3")  # families with sliding-window layers
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"
 SMOLLM2_GGUF = SHARED / "models" / "smollm2-135m-instruct" / "SmolLM2-135M-Instruct.Q4_1.gguf"
 REAL_TOKENIZERS = ("llama3-bpe", "llama2-spm", "qwen2", "phi3-spm")  # ../shared/tokenizers
@@ -73,7 +75,7 @@ def windowed_decoders(tmp_path_factory) -> Dict[str, Path]:
     from spacy_repsl.decoder.tiny import build_tiny_decoder
 
     root = tmp_path_factory.mktemp("windowed")
-    return {f: build_tiny_decoder(f, root / f, sliding_window=3) for f in ("mistral", "qwen3", "gemma2")}
+    return {f: build_tiny_decoder(f, root / f, sliding_window=3) for f in WINDOWED}
 
 
 @pytest.fixture(scope="session")

@@ -14,7 +14,7 @@ hook ran, so a model that bypasses them fails loudly instead of computing causal
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Dict, FrozenSet, List, Optional, Set, Tuple
+from typing import Any, Dict, FrozenSet, List, Optional, Sequence, Set, Tuple
 
 import torch
 
@@ -29,17 +29,25 @@ class LayerAttention:
     window: Optional[int] = None
 
 
-def attention_plan(config: Any, unmasked: FrozenSet[int]) -> List[LayerAttention]:
-    """One `LayerAttention` per layer that runs, keeping the model's sliding windows.
+def attention_plan(
+    config: Any, unmasked: FrozenSet[int], attention_layers: Optional[Sequence[int]] = None
+) -> List[Optional[LayerAttention]]:
+    """One `LayerAttention` per attention layer that runs (None for a recurrent layer of a hybrid),
+    keeping the model's sliding windows.
 
-    Models with `layer_types` (Gemma2, Qwen3) window only their "sliding_attention" layers;
-    otherwise a `sliding_window` in the config applies to all layers (Mistral).
+    Models with `layer_types` (Gemma 2/3, Qwen3, SmolLM3, hybrids) window only their
+    "sliding_attention" layers; otherwise a `sliding_window` in the config applies to every
+    layer (Mistral, Phi-3). `attention_layers`: indices of the layers that attend (all if None).
     """
     num_layers = config.num_hidden_layers
+    attending = set(range(num_layers) if attention_layers is None else attention_layers)
     window = getattr(config, "sliding_window", None)
     layer_types = getattr(config, "layer_types", None)
-    plan = []
+    plan: List[Optional[LayerAttention]] = []
     for i in range(num_layers):
+        if i not in attending:
+            plan.append(None)
+            continue
         if layer_types is not None:
             w = window if layer_types[i] == "sliding_attention" else None
         else:
@@ -55,7 +63,7 @@ class LayerMasks:
     symmetric (|i - j| < window). Boolean masks go to SDPA, additive float masks to eager.
     """
 
-    def __init__(self, lengths: torch.Tensor, total: int, plan: List[LayerAttention], boolean: bool):
+    def __init__(self, lengths: torch.Tensor, total: int, plan: List[Optional[LayerAttention]], boolean: bool):
         self.lengths = lengths
         self.total = total
         self.plan = plan
@@ -136,9 +144,9 @@ class LayerMaskHook:
         return args, kwargs
 
 
-def install_mask_hooks(attention_modules: List[torch.nn.Module]) -> List[Any]:
-    """Hook each layer's attention module; returns the handles (keep them to remove)."""
+def install_mask_hooks(attention_modules: Dict[int, torch.nn.Module]) -> List[Any]:
+    """Hook each attention layer's module (layer index -> module); returns the handles (keep them to remove)."""
     return [
         module.register_forward_pre_hook(LayerMaskHook(i), with_kwargs=True)
-        for i, module in enumerate(attention_modules)
+        for i, module in attention_modules.items()
     ]

@@ -12,6 +12,13 @@ import copy
 from typing import Any, Optional
 
 
+# Config lists with one entry per layer (cut to the kept layers), and lists of layer indices
+# (the kept ones stay): Gemma 3, Qwen3, hybrids' layer_types; SmolLM3's no_rope_layers; LFM2's
+# full_attn_idxs.
+PER_LAYER_LISTS = ("layer_types", "no_rope_layers")
+LAYER_INDEX_LISTS = ("full_attn_idxs",)
+
+
 class ExitLayerError(ValueError):
     """An exit layer outside 1..N."""
 
@@ -33,7 +40,19 @@ def truncate_config(config: Any, exit_layer: Optional[int]) -> Any:
     kept = check_exit_layer(exit_layer, config.num_hidden_layers)
     config = copy.deepcopy(config)
     config.num_hidden_layers = kept
-    layer_types = getattr(config, "layer_types", None)
-    if layer_types is not None:
-        config.layer_types = list(layer_types)[:kept]
+    for name in PER_LAYER_LISTS:
+        value = getattr(config, name, None)
+        if isinstance(value, (list, tuple)) and len(value) > kept:
+            _set(config, name, list(value)[:kept])
+    for name in LAYER_INDEX_LISTS:
+        value = getattr(config, name, None)
+        if isinstance(value, (list, tuple)):
+            _set(config, name, [i for i in value if i < kept])
     return config
+
+
+def _set(config: Any, name: str, value: list) -> None:
+    try:
+        setattr(config, name, value)
+    except AttributeError:  # a read-only property derived from num_hidden_layers (Falcon-H1's layer_types)
+        pass

@@ -17,6 +17,7 @@ from .read_rows import install_read_rows, worth_pruning
 from .quantization import disable_cpu_weight_packing, quiet_int8_cast_notice
 from .repetition import RepeatedSequence, repeat_sequence
 from .settings import DecoderSettings
+from .stack import ATTENTION, check_positions, inspect_stack, layer_list, unmasked_layers
 from .unmasking import UnmaskSpec
 
 
@@ -50,21 +51,24 @@ class RepSLDecoder(torch.nn.Module):
         self.pad_token_id = pad_token_id
         backbone = self.backbone
         config = backbone.config
-        self.num_layers: int = config.num_hidden_layers
+        self.stack = inspect_stack(backbone)
+        self.num_layers: int = self.stack.num_layers
         spec: UnmaskSpec = settings.unmask  # type: ignore[assignment]
-        self.unmasked_layers = spec.layers(self.num_layers)
-        self.plan = attention_plan(config, self.unmasked_layers)
+        self.unmasked_layers = unmasked_layers(self.stack, spec)
+        check_positions(self.stack, settings.positions)
+        self.plan = attention_plan(config, self.unmasked_layers, self.stack.attention_layers)
         self.attention = config._attn_implementation
         # A plain causal decoder (no layer unmasked, positions counting on across copies, pads
         # only at the end) is what transformers' own causal + padding mask describes; our
         # per-layer masks and hooks are needed only for unmasking and restarted positions.
         self.uses_layer_masks = self.attention in MASKABLE_ATTENTION and settings.needs_maskable_attention
+        layers = layer_list(backbone)
         self._hooks = (
-            install_mask_hooks([layer.self_attn for layer in backbone.layers])
+            install_mask_hooks({i: getattr(layers[i], ATTENTION) for i in self.stack.attention_layers})
             if self.uses_layer_masks
             else []
         )
-        self.read_rows, self._read_hooks = install_read_rows(backbone.layers)
+        self.read_rows, self._read_hooks = install_read_rows(layers)
         self.max_positions: Optional[int] = getattr(config, "max_position_embeddings", None)
 
     @property
@@ -166,8 +170,8 @@ class RepSLDecoder(torch.nn.Module):
         # mask at all. Under SDPA that is the `is_causal` kernel instead of a dense mask, the
         # fastest exact one (flash on CPU and CUDA); what padded positions compute is never read.
         output = self.backbone(input_ids=input_ids, use_cache=False, **kwargs)
-        if self.uses_layer_masks and masks.seen != set(range(self.num_layers)):
-            missing = sorted(set(range(self.num_layers)) - masks.seen)
+        if self.uses_layer_masks and masks.seen != set(self.stack.attention_layers):
+            missing = sorted(set(self.stack.attention_layers) - masks.seen)
             raise RuntimeError(
                 f"Per-layer attention masks were not applied in layer(s) {missing}: the model's "
                 "attention modules were bypassed, so unmasking and padding would be wrong. "

@@ -25,10 +25,14 @@ from pathlib import Path
 from typing import Any, Dict, Optional, Sequence
 
 from ..paths import why_unusable
-from .families import FAMILIES, UnsupportedModelError
+from .families import UnsupportedModelError
 
 SOURCE_FILE = "gguf_source.json"  # written into a converted checkpoint: which file it came from
 HASH_BLOCK = 1 << 24
+# GGUF architectures transformers reads into a model type of another name, and ones that are
+# not decoder-only text models.
+GGUF_MODEL_TYPES = {"gemma3": "gemma3_text"}
+GGUF_NOT_DECODERS = ("t5", "umt5")
 
 
 class GGUFError(ValueError):
@@ -123,14 +127,16 @@ def inspect_gguf(path: Path) -> Dict[str, Any]:
                         "it can give a tokenizer but not a model. Use the GGUF file of the model itself.")
     from transformers.integrations.ggml import GGUF_CONFIG_MAPPING
 
-    # transformers names the model type after the GGUF architecture (a "llama" GGUF whose name says
-    # Mistral becomes "mistral", also supported)
-    model_type = architecture
-    if architecture not in GGUF_CONFIG_MAPPING or model_type not in FAMILIES:
+    # transformers names the model type after the GGUF architecture ("gemma3" becomes gemma3_text,
+    # a "llama" GGUF whose name says Mistral becomes "mistral"); whether the model offers what the
+    # settings need is checked on the loaded stack, as for any checkpoint.
+    model_type = GGUF_MODEL_TYPES.get(architecture, architecture)
+    if architecture not in GGUF_CONFIG_MAPPING or architecture in GGUF_NOT_DECODERS:
+        readable = sorted(set(GGUF_CONFIG_MAPPING) - set(GGUF_NOT_DECODERS) - {"general", "tokenizer"})
         raise UnsupportedModelError(
-            f"'{path}' is a GGUF of architecture {architecture!r}, which spacy-repsl cannot use "
-            f"(supported model types: {', '.join(sorted(FAMILIES))}; transformers reads GGUF of "
-            f"{', '.join(sorted(GGUF_CONFIG_MAPPING))}). Use a GGUF or checkpoint of a supported family.")
+            f"'{path}' is a GGUF of architecture {architecture!r}, which spacy-repsl cannot use: transformers "
+            f"reads GGUF decoders of {', '.join(readable)}. Use a GGUF of one of these, or a checkpoint "
+            "directory of any decoder-only transformers model.")
     return {"architecture": architecture, "model_type": model_type, "tensors": len(reader.tensors)}
 
 

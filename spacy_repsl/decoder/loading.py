@@ -15,7 +15,7 @@ from typing import Any, Iterator, Optional
 import torch
 
 from .early_exit import truncate_config
-from .families import FAMILIES, MASKABLE_ATTENTION, Family, UnsupportedModelError, family_of
+from .families import MASKABLE_ATTENTION, UnsupportedModelError, check_config, required_attention, supports_sdpa, tested
 from .precision import resolve_compute_dtype, resolve_device
 from .quantization import check_quantization_support, quantization_config
 from .settings import DecoderSettings
@@ -112,8 +112,8 @@ def load_config(settings: DecoderSettings) -> Any:
         raise _not_available(settings.name, settings.revision, "config", offline, error) from error
     except ValueError as error:  # a config.json whose model_type transformers does not know
         raise UnsupportedModelError(
-            f"Cannot read the config of '{settings.name}': {error} Supported model types: "
-            f"{', '.join(sorted(FAMILIES))}."
+            f"Cannot read the config of '{settings.name}': {error} spacy-repsl runs the decoder-only text "
+            f"models of transformers (tested: {tested()})."
         ) from error
 
 
@@ -129,22 +129,27 @@ def load_tokenizer(settings: DecoderSettings) -> Any:
         raise _not_available(settings.name, settings.revision, "tokenizer", offline, error) from error
 
 
-def choose_attention(settings: DecoderSettings, family: Family) -> str:
-    """The attention implementation to load; refuses ones that cannot take per-layer masks."""
+def choose_attention(settings: DecoderSettings, config: Any) -> Optional[str]:
+    """The attention implementation to load; refuses ones that cannot take per-layer masks.
+    None (transformers' own default) for a model that cannot load SDPA when SDPA was not asked
+    for explicitly: Mamba 2 has no attention to run in it."""
     requested = settings.attn_implementation
-    if family.required_attention and requested != family.required_attention:
+    required = required_attention(config)
+    if required is not None and requested != required[0]:
         if requested != "sdpa":  # sdpa is the default; anything else was asked for explicitly
             raise ValueError(
-                f"attn_implementation={requested!r} cannot run {family.model_type}: "
-                f"{family.reason}. Use attn_implementation='{family.required_attention}'."
+                f"attn_implementation={requested!r} cannot run {config.model_type}: "
+                f"{required[1]}. Use attn_implementation='{required[0]}'."
             )
-        return family.required_attention
+        return required[0]
     if requested not in MASKABLE_ATTENTION and settings.needs_maskable_attention:
         raise ValueError(
             f"attn_implementation={requested!r} cannot take per-layer attention masks, which "
             f"unmask={str(settings.unmask)!r} / positions={settings.positions!r} need. Use "
             f"'sdpa' or 'eager', or unmask='none' with positions='continuous'."
         )
+    if requested == "sdpa" and not supports_sdpa(config):
+        return None
     return requested
 
 
@@ -154,8 +159,8 @@ def load_base_model(settings: DecoderSettings, config: Optional[Any] = None) -> 
 
     if config is None:
         config = load_config(settings)
-    family = family_of(config, settings.name)
-    attention = choose_attention(settings, family)
+    check_config(config, settings.name)
+    attention = choose_attention(settings, config)
     config = truncate_config(config, settings.exit_layer)
     device = resolve_device(settings.device)
     compute_dtype = resolve_compute_dtype(settings.compute_dtype, device)

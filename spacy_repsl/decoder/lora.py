@@ -9,11 +9,13 @@ if TYPE_CHECKING:
     import torch
 
 PAPER_TARGETS: Tuple[str, ...] = ("q_proj", "k_proj", "v_proj", "o_proj")
+MAMBA_FUSED = ("out_proj",)  # read by Mamba's fused kernel directly: no adapter there
 
 
 @dataclass(frozen=True)
 class LoraSettings:
-    """r 16, alpha 16, dropout 0.1 on q/k/v/o: the SR paper's QLoRA recipe."""
+    """r 16, alpha 16, dropout 0.1 on q/k/v/o: the SR paper's QLoRA recipe (on models whose token
+    mixers are named otherwise, their projections: see `target_modules`)."""
 
     r: int = 16
     alpha: int = 16
@@ -37,18 +39,11 @@ def apply_lora(model: "torch.nn.Module", settings: LoraSettings) -> Any:
     """Wrap `model` in a peft model; the adapters (the only trainables) are fp32."""
     from peft import LoraConfig, get_peft_model
 
-    present = {name.rsplit(".", 1)[-1] for name, _ in model.named_modules()}
-    missing = [t for t in settings.target_modules if t not in present]
-    if missing:
-        raise ValueError(
-            f"LoRA target module(s) {missing} do not exist in this model. Modules that do "
-            f"include: {sorted(n for n in present if n.endswith('_proj'))}."
-        )
     config = LoraConfig(
         r=settings.r,
         lora_alpha=settings.alpha,
         lora_dropout=settings.dropout,
-        target_modules=list(settings.target_modules),
+        target_modules=list(target_modules(model, settings.target_modules)),
         bias=settings.bias,
     )
     with warnings.catch_warnings():  # peft reads transformers 5's deprecated alias; nothing for users to do
@@ -56,6 +51,39 @@ def apply_lora(model: "torch.nn.Module", settings: LoraSettings) -> Any:
         peft_model = get_peft_model(model, config)
     make_trainables_fp32(peft_model)
     return peft_model
+
+
+def target_modules(model: "torch.nn.Module", requested: Tuple[str, ...]) -> Tuple[str, ...]:
+    """The module names LoRA adapts. The paper's default (q/k/v/o: the attention's projections)
+    means every token mixer's linear projections, which on an attention-only model are exactly
+    q/k/v/o, and elsewhere the fused qkv_proj (Phi-3), LFM2's out_proj, and the input and output
+    projections of linear-attention, convolution and state-space layers (so a hybrid or recurrent
+    model is adapted in every layer), except a Mamba mixer's out_proj: its fused kernel reads that
+    weight directly, past any adapter (peft refuses it). Any other list is taken as given. Raises
+    ValueError naming the modules that exist when a requested one does not."""
+    import torch
+
+    from .stack import TOKEN_MIXERS, layer_list
+
+    if tuple(requested) == PAPER_TARGETS:
+        found = set()
+        for layer in layer_list(model):
+            for name, kind in TOKEN_MIXERS:
+                mixer = getattr(layer, name, None)
+                if isinstance(mixer, torch.nn.Module):
+                    skip = MAMBA_FUSED if kind.startswith("state-space") else ()
+                    found.update(leaf for leaf in (n.rsplit(".", 1)[-1] for n, m in mixer.named_modules()
+                                                   if isinstance(m, torch.nn.Linear)) if leaf not in skip)
+        if found:
+            return tuple(t for t in PAPER_TARGETS if t in found) + tuple(sorted(found - set(PAPER_TARGETS)))
+    present = {name.rsplit(".", 1)[-1] for name, _ in model.named_modules()}
+    missing = [t for t in requested if t not in present]
+    if missing:
+        raise ValueError(
+            f"LoRA target module(s) {missing} do not exist in this model. Modules that do "
+            f"include: {sorted(n for n in present if n.endswith('_proj'))}."
+        )
+    return tuple(requested)
 
 
 def make_trainables_fp32(model: "torch.nn.Module") -> None:

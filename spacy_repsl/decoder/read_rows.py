@@ -50,11 +50,18 @@ class ReadRows:
             self.rows, self.shape = None, None
 
 
+FEED_FORWARD = ("mlp", "feed_forward")  # the position-wise block of a layer, by its transformers name
+
+
 def install_read_rows(layers: Any) -> "tuple[ReadRows, List[Any]]":
-    """Hook the last layer's MLP; returns the hook object and the handles (keep them to remove)."""
+    """Hook the last layer's position-wise block (`mlp`, or `feed_forward` in LFM2 and Falcon-H1);
+    returns the hook object and the handles (keep them to remove). A last layer without one (Mamba 2's
+    is its mixer alone, which is not position-wise) is left as it is: every row is computed."""
     hook = ReadRows()
-    mlp = layers[-1].mlp
-    return hook, [mlp.register_forward_pre_hook(hook.before), mlp.register_forward_hook(hook.after)]
+    block = next((getattr(layers[-1], name) for name in FEED_FORWARD if hasattr(layers[-1], name)), None)
+    if block is None:
+        return hook, []
+    return hook, [block.register_forward_pre_hook(hook.before), block.register_forward_hook(hook.after)]
 
 
 def worth_pruning(n_rows: int, total: int) -> bool:

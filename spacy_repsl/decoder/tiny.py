@@ -22,7 +22,9 @@ TINY_CORPUS = (
 )
 
 # Families whose real tokenizers put a BOS token in front of every input.
-BOS_FAMILIES = ("llama", "mistral", "gemma", "gemma2")
+BOS_FAMILIES = ("llama", "mistral", "gemma", "gemma2", "gemma3_text", "phi3", "lfm2")
+TINY_FAMILIES = ("qwen3", "llama", "mistral", "gemma", "gemma2", "gemma3_text", "smollm3", "olmo2", "phi3",
+                 "granite", "qwen3_5_text", "lfm2", "falcon_h1", "mamba2")
 
 
 def tiny_config(
@@ -57,24 +59,45 @@ def tiny_config(
         tie_word_embeddings=False,
         head_dim=head_dim or hidden_size // num_heads,
     )
-    if family == "llama":
-        return transformers.LlamaConfig(**common)
-    if family == "mistral":
-        return transformers.MistralConfig(**common, sliding_window=sliding_window)
-    if family == "qwen3":
-        return transformers.Qwen3Config(
-            **common,
-            use_sliding_window=sliding_window is not None,
-            sliding_window=sliding_window,
-            max_window_layers=num_layers // 2,
-        )
-    if family == "gemma":
-        return transformers.GemmaConfig(**common)
-    if family == "gemma2":
-        return transformers.Gemma2Config(
-            **common, sliding_window=sliding_window or 4096
-        )
-    raise ValueError(f"No tiny config for family {family!r}; use one of llama, mistral, qwen3, gemma, gemma2.")
+    layer_types = hybrid_layer_types(family, num_layers)
+    extra: Dict[str, Any] = {
+        "mistral": dict(sliding_window=sliding_window),
+        "qwen3": dict(use_sliding_window=sliding_window is not None, sliding_window=sliding_window,
+                      max_window_layers=num_layers // 2),
+        "gemma2": dict(sliding_window=sliding_window or 4096),
+        # Gemma 3's pattern: five sliding layers, then a full one (here: the last layer is full).
+        "gemma3_text": dict(sliding_window=sliding_window or 4096, layer_types=layer_types),
+        # SmolLM3 drops RoPE on every fourth layer.
+        "smollm3": dict(no_rope_layers=[int((i + 1) % 4 != 0) for i in range(num_layers)]),
+        "phi3": dict(sliding_window=sliding_window),
+        "granite": dict(embedding_multiplier=2.0, residual_multiplier=0.5, attention_multiplier=0.25),
+        "qwen3_5_text": dict(layer_types=layer_types, linear_num_key_heads=2, linear_num_value_heads=4,
+                             linear_key_head_dim=16, linear_value_head_dim=16, linear_conv_kernel_dim=4),
+        "lfm2": dict(layer_types=layer_types),
+        "falcon_h1": dict(mamba_d_ssm=hidden_size, mamba_n_heads=4, mamba_d_head=hidden_size // 4,
+                          mamba_n_groups=1, mamba_d_state=16, mamba_chunk_size=16, mamba_expand=1),
+    }.get(family, {})
+    if family == "mamba2":  # no attention: heads x head_dim = expand x hidden
+        common = {k: common[k] for k in ("vocab_size", "hidden_size", "num_hidden_layers", "pad_token_id",
+                                         "bos_token_id", "eos_token_id", "tie_word_embeddings")}
+        extra = dict(num_heads=8, head_dim=hidden_size * 2 // 8, expand=2, n_groups=1, state_size=16, chunk_size=16)
+    if family not in TINY_FAMILIES:
+        raise ValueError(f"No tiny config for family {family!r}; use one of {', '.join(TINY_FAMILIES)}.")
+    return transformers.CONFIG_MAPPING[family](**common, **extra)
+
+
+def hybrid_layer_types(family: str, num_layers: int) -> Optional[list]:
+    """A tiny model's layer pattern, as its real models have it: Gemma 3 (sliding, then full last),
+    Qwen3.5 (linear attention, every fourth layer full attention), LFM2 (short convolutions, an
+    attention layer third)."""
+    if family == "gemma3_text":
+        return ["full_attention" if (i + 1) % 6 == 0 or i == num_layers - 1 else "sliding_attention"
+                for i in range(num_layers)]
+    if family == "qwen3_5_text":
+        return ["full_attention" if (i + 1) % 4 == 0 else "linear_attention" for i in range(num_layers)]
+    if family == "lfm2":
+        return ["full_attention" if i % 4 == 2 else "conv" for i in range(num_layers)]
+    return None
 
 
 def train_tokenizer(texts: Iterable[str], *, vocab_size: int = 512, add_bos: bool = True) -> Any:
@@ -154,7 +177,7 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
     import argparse
 
     parser = argparse.ArgumentParser(description=main.__doc__)
-    parser.add_argument("family", choices=["qwen3", "llama", "mistral", "gemma", "gemma2"])
+    parser.add_argument("family", choices=TINY_FAMILIES)
     parser.add_argument("path")
     parser.add_argument("--layers", type=int, default=4)
     parser.add_argument("--hidden", type=int, default=64)

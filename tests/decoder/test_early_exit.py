@@ -4,7 +4,7 @@ from transformers import AutoModel
 
 from spacy_repsl.decoder import DecoderSettings, ExitLayerError, build_decoder, check_exit_layer
 
-from .helpers import SENTENCE, encode, ids_of, make
+from .helpers import BOS_FAMILIES, SENTENCE, TINY_FAMILIES, encode, ids_of, make
 
 
 @pytest.mark.parametrize("bad", [0, 5, -1, "2", 2.0, True])
@@ -18,21 +18,22 @@ def test_exit_layer_beyond_the_model_is_refused_on_load(tiny_decoders):
         make(tiny_decoders["llama"], exit_layer=7)
 
 
-@pytest.mark.parametrize("family", ["qwen3", "llama", "gemma2"])
+@pytest.mark.parametrize("family", TINY_FAMILIES)
 @pytest.mark.parametrize("exit_layer", [1, 2, 3, 4])
 def test_exit_holds_exactly_the_kept_layers(tiny_decoders, family, exit_layer):
     full, _ = make(tiny_decoders[family])
     cut, _ = make(tiny_decoders[family], exit_layer=exit_layer)
-    per_layer = sum(p.numel() for p in full.backbone.layers[0].parameters())
-    total = lambda m: sum(p.numel() for p in m.backbone.parameters())  # noqa: E731
+    size = lambda modules: sum(p.numel() for m in modules for p in m.parameters())  # noqa: E731
     assert len(cut.backbone.layers) == exit_layer == cut.num_layers
-    assert total(cut) == total(full) - (4 - exit_layer) * per_layer
-    layer_types = getattr(cut.backbone.config, "layer_types", None)
-    if layer_types is not None:
-        assert len(layer_types) == exit_layer
+    assert size([cut.backbone]) == size([full.backbone]) - size(full.backbone.layers[exit_layer:])
+    assert cut.stack.kinds == full.stack.kinds[:exit_layer]  # hybrids keep their pattern
+    for name in ("layer_types", "no_rope_layers"):  # Gemma 3, Qwen3, hybrids; SmolLM3
+        value = getattr(cut.backbone.config, name, None)
+        if value is not None:
+            assert list(value) == list(getattr(full.backbone.config, name))[:exit_layer]
 
 
-@pytest.mark.parametrize("family", ["qwen3", "mistral", "gemma2"])
+@pytest.mark.parametrize("family", TINY_FAMILIES)
 def test_exit_output_is_the_normed_hidden_state_of_the_full_model(tiny_decoders, family):
     attention = "eager"
     cut, tokenizer = make(tiny_decoders[family], exit_layer=2, attn_implementation=attention)
@@ -40,10 +41,20 @@ def test_exit_output_is_the_normed_hidden_state_of_the_full_model(tiny_decoders,
     (ours,) = encode(cut, [ids])
     full = AutoModel.from_pretrained(tiny_decoders[family], attn_implementation=attention).eval()
     inputs = tokenizer(SENTENCE, return_tensors="pt")
+    second = {}  # the second layer's output, as the full model computes it
+
+    def keep(module, args, output):
+        second["out"] = output[0] if isinstance(output, tuple) else output
+
+    handle = full.layers[1].register_forward_hook(keep)
     with torch.no_grad():
-        states = full(**inputs, output_hidden_states=True).hidden_states
-        expected = full.norm(states[2])[0]
-    offset = 0 if family == "qwen3" else 1
+        full(**inputs)
+        handle.remove()
+        # The final norm: `norm`; Mamba 2's `norm_f`; Falcon-H1's `final_layernorm`; LFM2's `embedding_norm`
+        # (applied last despite its name).
+        norm = next(getattr(full, n) for n in ("norm", "norm_f", "final_layernorm", "embedding_norm") if hasattr(full, n))
+        expected = norm(second["out"])[0]
+    offset = 1 if family in BOS_FAMILIES else 0
     torch.testing.assert_close(ours, expected[offset:], atol=1e-5, rtol=1e-5)
 
 

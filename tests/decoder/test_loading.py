@@ -15,18 +15,29 @@ from spacy_repsl.decoder.tiny import build_tiny_decoder
 from .helpers import LONG, ids_of, make
 
 
-def test_unsupported_architecture_lists_the_supported_ones(tmp_path):
-    config = transformers.GPT2Config(n_layer=2, n_embd=32, n_head=2, vocab_size=100)
+def test_a_model_without_a_decoder_stack_says_why(tmp_path):
+    config = transformers.GPT2Config(n_layer=2, n_embd=32, n_head=2, vocab_size=100, bos_token_id=0, eos_token_id=0)
     transformers.GPT2Model(config).save_pretrained(tmp_path / "gpt2")
-    with pytest.raises(UnsupportedModelError, match="'gpt2'.*gemma, gemma2, llama, mistral, qwen3"):
+    with pytest.raises(UnsupportedModelError, match="'gpt2'.*no per-layer list `layers`.*Gemma 3"):
         build_decoder(DecoderSettings(name=str(tmp_path / "gpt2")))
 
 
-def test_unknown_model_type_lists_the_supported_ones(tmp_path):
+def test_unknown_model_type_lists_the_tested_ones(tmp_path):
     (tmp_path / "odd").mkdir()
     (tmp_path / "odd" / "config.json").write_text(json.dumps({"model_type": "not-a-model"}))
-    with pytest.raises(UnsupportedModelError, match="gemma, gemma2, llama, mistral, qwen3"):
+    with pytest.raises(UnsupportedModelError, match="tested: falcon_h1, gemma, .*mamba2, .*qwen3_5_text, smollm3"):
         build_decoder(DecoderSettings(name=str(tmp_path / "odd")))
+
+
+@pytest.mark.parametrize("model_type,match", [
+    ("t5", "encoder-decoder model; spacy-repsl adapts decoder-only"),
+    ("gemma3", "multimodal checkpoint.*text decoder is model_type 'gemma3_text'"),
+])
+def test_models_that_are_not_text_decoders_are_refused_before_any_weight_loads(tmp_path, model_type, match):
+    folder = tmp_path / model_type
+    transformers.AutoConfig.for_model(model_type).save_pretrained(folder)  # a config, no weights
+    with pytest.raises(UnsupportedModelError, match=match):
+        build_decoder(DecoderSettings(name=str(folder)))
 
 
 def test_missing_hub_model_offline_says_how_to_get_it(monkeypatch):

@@ -54,3 +54,20 @@ def test_loading_with_lora_prints_no_deprecation_warning(tiny_decoders):
         warnings.simplefilter("always")
         build_decoder(DecoderSettings(name=str(tiny_decoders["llama"]), quantization=None, lora=LoraSettings(r=4)))
     assert not [w for w in caught if "is_gradient_checkpointing" in str(w.message)]
+
+
+@pytest.mark.parametrize("family,expected", [
+    ("llama", ["q_proj", "k_proj", "v_proj", "o_proj"]),  # the paper's targets, as before
+    ("phi3", ["o_proj", "qkv_proj"]),  # fused q/k/v
+    ("lfm2", ["q_proj", "k_proj", "v_proj", "in_proj", "out_proj"]),  # attention out_proj; convolutions
+    ("qwen3_5_text", ["q_proj", "k_proj", "v_proj", "o_proj", "in_proj_a", "in_proj_b", "in_proj_qkv", "in_proj_z",
+                      "out_proj"]),  # Gated DeltaNet too
+    ("falcon_h1", ["q_proj", "k_proj", "v_proj", "o_proj", "in_proj"]),  # not Mamba's fused out_proj
+    ("mamba2", ["in_proj"]),
+])
+def test_the_papers_targets_mean_every_token_mixers_projections(tiny_decoders, family, expected):
+    decoder, _ = build_decoder(DecoderSettings(name=str(tiny_decoders[family]), lora=LoraSettings(r=4)))
+    assert sorted(decoder.model.peft_config["default"].target_modules) == sorted(expected)
+    adapted_layers = {name.split(".layers.")[1].split(".")[0] for name, _ in decoder.model.named_parameters()
+                      if "lora_A" in name}
+    assert adapted_layers == {"0", "1", "2", "3"}  # every layer, recurrent ones included

@@ -4,15 +4,13 @@ import pytest
 import spacy
 from spacy.training import Example
 
+from spacy_repsl.decoder.tiny import TINY_FAMILIES
 from spacy_repsl.pipeline.tagger import SavedPipelineMismatch
 from spacy_repsl.serialization import AdapterFileError
 
 from .helpers import TEXTS, make_nlp, ner_examples, probabilities, span_examples, spans_of, train
 
-FAMILIES = ["qwen3", "llama", "mistral", "gemma", "gemma2"]
-
-
-@pytest.mark.parametrize("family", FAMILIES)
+@pytest.mark.parametrize("family", TINY_FAMILIES)
 def test_train_pipe_and_round_trip(tiny_decoders, tmp_path, family):
     nlp = make_nlp(tiny_decoders[family])
     losses = train(nlp, ner_examples(nlp), steps=15)
@@ -37,13 +35,18 @@ def _effect_of_a_later_word(nlp, before: str, after: str, n_prefix: int) -> floa
     return float(numpy.abs(p_before[:n_prefix] - p_after[:n_prefix]).max())
 
 
-@pytest.mark.parametrize("family", ["qwen3", "mistral", "gemma2"])
+@pytest.mark.parametrize("family", ["qwen3", "mistral", "gemma2", "gemma3_text", "qwen3_5_text", "lfm2", "mamba2"])
 def test_predict_sees_right_context_only_when_adapted(tiny_decoders, family):
     before, after, prefix = "John lives in Paris", "John lives in Berlin", 3
     causal = make_nlp(tiny_decoders[family], repetitions=0)
     train(causal, ner_examples(causal), steps=1)
-    assert _effect_of_a_later_word(causal, before, after, prefix) == 0.0
-    for adaptation in ({"repetitions": 1}, {"repetitions": 0, "unmask": "full"}):
+    # Exactly 0 on attention stacks. The recurrent layers' reference kernels (chunked scans, causal
+    # convolutions) round differently when the sequence length changes ("Berlin" is not "Paris" in
+    # pieces): up to 1e-6 there, while any right context moves a probability by more than 1e-4.
+    limit = 1e-6 if family in ("qwen3_5_text", "lfm2", "mamba2") else 0.0
+    assert _effect_of_a_later_word(causal, before, after, prefix) <= limit
+    adaptations = [{"repetitions": 1}] + ([] if family == "mamba2" else [{"repetitions": 0, "unmask": "full"}])
+    for adaptation in adaptations:  # on a hybrid, "full" unmasks its attention layers
         adapted = make_nlp(tiny_decoders[family], **adaptation)
         train(adapted, ner_examples(adapted), steps=1)
         assert _effect_of_a_later_word(adapted, before, after, prefix) > 1e-4, adaptation

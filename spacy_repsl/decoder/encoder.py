@@ -17,7 +17,7 @@ from .read_rows import install_read_rows, worth_pruning
 from .quantization import disable_cpu_weight_packing, quiet_int8_cast_notice
 from .repetition import RepeatedSequence, repeat_sequence
 from .settings import DecoderSettings
-from .stack import ATTENTION, check_positions, inspect_stack, layer_list, unmasked_layers
+from .stack import attention_module, check_positions, inspect_stack, layer_list, unmasked_layers
 from .unmasking import UnmaskSpec
 
 
@@ -54,7 +54,7 @@ class RepSLDecoder(torch.nn.Module):
         self.stack = inspect_stack(backbone)
         self.num_layers: int = self.stack.num_layers
         spec: UnmaskSpec = settings.unmask  # type: ignore[assignment]
-        self.unmasked_layers = unmasked_layers(self.stack, spec)
+        self.unmasked_layers = unmasked_layers(self.stack, spec, settings.exit_layer)
         check_positions(self.stack, settings.positions)
         self.plan = attention_plan(config, self.unmasked_layers, self.stack.attention_layers)
         self.attention = config._attn_implementation
@@ -64,7 +64,7 @@ class RepSLDecoder(torch.nn.Module):
         self.uses_layer_masks = self.attention in MASKABLE_ATTENTION and settings.needs_maskable_attention
         layers = layer_list(backbone)
         self._hooks = (
-            install_mask_hooks({i: getattr(layers[i], ATTENTION) for i in self.stack.attention_layers})
+            install_mask_hooks({i: attention_module(layers[i]) for i in self.stack.attention_layers})
             if self.uses_layer_masks
             else []
         )

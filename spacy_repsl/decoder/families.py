@@ -74,16 +74,22 @@ def required_attention(config: Any) -> Optional[Tuple[str, str]]:
     return None
 
 
-def supports_sdpa(config: Any) -> bool:
-    """Whether transformers can load this model type with SDPA attention (a model without
-    attention layers, e.g. Mamba 2, cannot)."""
+SUPPORT_FLAGS = {"sdpa": "_supports_sdpa", "flash_attention_2": "_supports_flash_attn",
+                 "flash_attention_3": "_supports_flash_attn", "flex_attention": "_supports_flex_attn"}
+
+
+def supports_attention(config: Any, implementation: str) -> bool:
+    """Whether transformers can load this model type with `implementation` (eager always; a model
+    without attention layers, e.g. Mamba 2, supports nothing else)."""
     from transformers.models.auto.modeling_auto import MODEL_MAPPING
 
+    if implementation not in SUPPORT_FLAGS:
+        return True
     try:
         model_class = MODEL_MAPPING[type(config)]
     except KeyError:
         return True  # let transformers say what it cannot load
-    return bool(getattr(model_class, "_supports_sdpa", False))
+    return bool(getattr(model_class, SUPPORT_FLAGS[implementation], False))
 
 
 def tested() -> str:

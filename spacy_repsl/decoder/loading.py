@@ -15,7 +15,7 @@ from typing import Any, Iterator, Optional
 import torch
 
 from .early_exit import truncate_config
-from .families import MASKABLE_ATTENTION, UnsupportedModelError, check_config, required_attention, supports_sdpa, tested
+from .families import MASKABLE_ATTENTION, UnsupportedModelError, check_config, required_attention, supports_attention, tested
 from .precision import resolve_compute_dtype, resolve_device
 from .quantization import check_quantization_support, quantization_config
 from .settings import DecoderSettings
@@ -142,14 +142,20 @@ def choose_attention(settings: DecoderSettings, config: Any) -> Optional[str]:
                 f"{required[1]}. Use attn_implementation='{required[0]}'."
             )
         return required[0]
+    if requested == "sdpa" and not supports_attention(config, "sdpa"):
+        return None  # transformers' default: what the model has, e.g. none at all (Mamba 2)
+    if not supports_attention(config, requested):
+        raise ValueError(
+            f"attn_implementation={requested!r} is not available for {config.model_type} in this transformers "
+            "release (a model without attention layers has none to run in it). Use 'sdpa' (the default) or 'eager'.")
     if requested not in MASKABLE_ATTENTION and settings.needs_maskable_attention:
+        needs = [f"unmask={str(settings.unmask)!r}"] if not settings.unmask.is_none else []
+        needs += [f"positions={settings.positions!r}"] if settings.positions != "continuous" else []
         raise ValueError(
             f"attn_implementation={requested!r} cannot take per-layer attention masks, which "
-            f"unmask={str(settings.unmask)!r} / positions={settings.positions!r} need. Use "
-            f"'sdpa' or 'eager', or unmask='none' with positions='continuous'."
+            f"{' and '.join(needs)} need{'s' if len(needs) == 1 else ''}. Use 'sdpa' or 'eager', or "
+            "unmask='none' with positions='continuous'."
         )
-    if requested == "sdpa" and not supports_sdpa(config):
-        return None
     return requested
 
 

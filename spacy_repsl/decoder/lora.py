@@ -53,37 +53,55 @@ def apply_lora(model: "torch.nn.Module", settings: LoraSettings) -> Any:
     return peft_model
 
 
+MIXERS = "mixers"  # a target_modules entry: every token mixer's linear projections
+
+
 def target_modules(model: "torch.nn.Module", requested: Tuple[str, ...]) -> Tuple[str, ...]:
-    """The module names LoRA adapts. The paper's default (q/k/v/o: the attention's projections)
-    means every token mixer's linear projections, which on an attention-only model are exactly
-    q/k/v/o, and elsewhere the fused qkv_proj (Phi-3), LFM2's out_proj, and the input and output
-    projections of linear-attention, convolution and state-space layers (so a hybrid or recurrent
-    model is adapted in every layer), except a Mamba mixer's out_proj: its fused kernel reads that
-    weight directly, past any adapter (peft refuses it). Any other list is taken as given. Raises
-    ValueError naming the modules that exist when a requested one does not."""
-    import torch
-
-    from .stack import TOKEN_MIXERS, layer_list
-
-    if tuple(requested) == PAPER_TARGETS:
-        found = set()
-        for layer in layer_list(model):
-            for name, kind in TOKEN_MIXERS:
-                mixer = getattr(layer, name, None)
-                if isinstance(mixer, torch.nn.Module):
-                    skip = MAMBA_FUSED if kind.startswith("state-space") else ()
-                    found.update(leaf for leaf in (n.rsplit(".", 1)[-1] for n, m in mixer.named_modules()
-                                                   if isinstance(m, torch.nn.Linear)) if leaf not in skip)
-        if found:
-            return tuple(t for t in PAPER_TARGETS if t in found) + tuple(sorted(found - set(PAPER_TARGETS)))
+    """The module names LoRA adapts. The paper's q/k/v/o (in any order) are taken literally when
+    the model has all four; on one that names its attention projections otherwise they mean those
+    (Phi-3's fused qkv_proj, LFM2's out_proj), and on a model without attention (Mamba 2) its
+    recurrent layers' projections. "mixers" means every token mixer's linear projections, the
+    recurrent layers' of a hybrid too. Never a Mamba mixer's out_proj: its fused kernel reads
+    that weight directly, past any adapter (peft refuses it). Raises ValueError naming the
+    modules that exist when a requested one does not."""
     present = {name.rsplit(".", 1)[-1] for name, _ in model.named_modules()}
-    missing = [t for t in requested if t not in present]
+    requested = tuple(requested)
+    paper = set(requested) == set(PAPER_TARGETS) and len(requested) == len(PAPER_TARGETS)
+    if MIXERS in requested or (paper and not set(PAPER_TARGETS) <= present):
+        # Full module paths, not leaf names: LFM2's attention and convolutions both have an out_proj.
+        attention, recurrent = mixer_projections(model)
+        chosen = attention + recurrent if MIXERS in requested else (attention or recurrent)
+        extra = [t for t in requested if t != MIXERS] if MIXERS in requested else []
+        requested = tuple(chosen) + tuple(extra)
+    missing = [t for t in requested if t.rsplit(".", 1)[-1] not in present]
     if missing:
         raise ValueError(
             f"LoRA target module(s) {missing} do not exist in this model. Modules that do "
-            f"include: {sorted(n for n in present if n.endswith('_proj'))}."
+            f"include: {sorted(n for n in present if n.endswith('_proj'))}; \"{MIXERS}\" means every token "
+            "mixer's projections."
         )
-    return tuple(requested)
+    return requested
+
+
+def mixer_projections(model: "torch.nn.Module") -> Tuple[List[str], List[str]]:
+    """Module paths of the linear layers inside attention modules, and inside recurrent mixers."""
+    import torch
+
+    from .stack import FEED_FORWARD_KIND, layer_list, mixer_kind, token_mixers
+
+    paths = {id(m): name for name, m in model.named_modules()}
+    attention: List[str] = []
+    recurrent: List[str] = []
+    for layer in layer_list(model):
+        for module, label in token_mixers(layer):
+            kind = mixer_kind(module, label)
+            if kind == FEED_FORWARD_KIND:
+                continue
+            skip = MAMBA_FUSED if kind.startswith("state-space") else ()
+            found = [paths[id(m)] for _, m in module.named_modules()
+                     if isinstance(m, torch.nn.Linear) and paths[id(m)].rsplit(".", 1)[-1] not in skip]
+            (attention if kind == "attention" else recurrent).extend(found)
+    return attention, recurrent
 
 
 def make_trainables_fp32(model: "torch.nn.Module") -> None:

@@ -283,3 +283,42 @@ def test_repetition_uses_the_last_copy_of_an_input_with_repeated_tokens(tiny_dec
     out = decoder([ids])
     assert out.hidden.shape == (1, len(ids), decoder.hidden_size)
     assert out.lengths.tolist() == [len(ids)]
+
+
+@pytest.fixture(scope="module")
+def nemotron_h(tiny_decoders, tmp_path_factory):
+    """Nemotron-H names every layer's block `mixer`: Mamba, MLP or attention ("M-M*")."""
+    import transformers
+
+    tokenizer = transformers.AutoTokenizer.from_pretrained(tiny_decoders["qwen3"])
+    config = transformers.CONFIG_MAPPING["nemotron_h"](
+        vocab_size=len(tokenizer), hidden_size=64, intermediate_size=128, num_hidden_layers=4, num_attention_heads=4,
+        num_key_value_heads=2, head_dim=16, hybrid_override_pattern="M-M*", layers_block_type=None, mamba_num_heads=8,
+        mamba_head_dim=16, ssm_state_size=16, n_groups=1, chunk_size=16, expand=2, pad_token_id=0, bos_token_id=1,
+        eos_token_id=2)
+    torch.manual_seed(0)
+    path = tmp_path_factory.mktemp("nemotron_h")
+    transformers.AutoModel.from_config(config).save_pretrained(path)
+    tokenizer.save_pretrained(path)
+    return path
+
+
+def test_an_attention_layer_is_found_by_what_it_is_not_by_its_name(nemotron_h):
+    decoder, tokenizer = make(nemotron_h, positions="restart")
+    assert decoder.stack.kinds == ("state-space (Mamba)", "feed-forward", "state-space (Mamba)", "attention")
+    assert decoder.stack.attention_layers == (3,) and decoder.uses_layer_masks
+    ids = ids_of(tokenizer, SENTENCE)
+    for query in range(len(ids) - 1):  # its attention layer gets the causal mask, not the placeholder
+        assert right_context_effect(decoder, ids, query, len(ids) - 1) <= 1e-6
+    short, long = ids_of(tokenizer, "Paris is nice ."), ids_of(tokenizer, LONG)
+    torch.testing.assert_close(encode(decoder, [long, short])[1], encode(decoder, [short])[0], atol=1e-5, rtol=0)
+    unmasked, _ = make(nemotron_h, unmask="full")
+    assert unmasked.unmasked_layers == {3}
+    assert right_context_effect(unmasked, ids, 0, len(ids) - 1) > 1e-3
+
+
+def test_a_refusal_after_an_exit_cut_names_the_exit_layer(tiny_decoders):
+    with pytest.raises(UnsupportedModelError, match=r"lfm2: it has no attention layer.*exit_layer = 2 only layers 0..1"):
+        make(tiny_decoders["lfm2"], exit_layer=2, unmask="full")
+    with pytest.raises(UnsupportedModelError, match="runs no attention layer that would read them"):
+        make(tiny_decoders["qwen3_5_text"], exit_layer=2, positions="restart")

@@ -121,3 +121,10 @@ def test_empty_inputs_are_refused(tiny_decoders):
         decoder([])
     with pytest.raises(ValueError, match="empty sequence"):
         decoder([[5, 6], []])
+
+
+def test_an_attention_implementation_the_model_lacks_is_refused_with_the_fix(tiny_decoders):
+    with pytest.raises(ValueError, match="'flash_attention_2' is not available for mamba2.*'sdpa' \\(the default\\)"):
+        make(tiny_decoders["mamba2"], attn_implementation="flash_attention_2")
+    with pytest.raises(ValueError, match=r"which unmask='full' needs\. Use"):
+        make(tiny_decoders["llama"], attn_implementation="flex_attention", unmask="full")

@@ -1,7 +1,7 @@
 """A labelled doc as an output record: the input's fields, its spans, and where it came from."""
 from __future__ import annotations
 
-from typing import Any, Dict, List, Sequence
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from spacy.language import Language
 from spacy.tokens import Doc
@@ -23,21 +23,46 @@ def targets(nlp: Language, explicit: bool = False) -> List[str]:
     return ["ents"] if sets_ents or not explicit else []
 
 
-def doc_spans(doc: Doc, wanted: Sequence[str]) -> List[Dict[str, Any]]:
-    """Character and token offsets, label and text of each predicted span, in text order."""
+def score_groups(nlp: Language) -> Dict[str, str]:
+    """target -> the span group whose attrs["scores"] hold its spans' confidences: a repsl_tagger's
+    `scores_key` for "ents", KEY itself for "spans:KEY"."""
+    groups: Dict[str, str] = {}
+    for _, pipe in nlp.pipeline:
+        if type(pipe).__name__ == "RepSLTagger" and getattr(pipe, "cfg", None) is not None:
+            target = pipe.cfg.get("target", "ents")
+            groups[target] = pipe.scores_key if target == "ents" else target.split(":", 1)[1]
+    return groups
+
+
+def span_scores_of(doc: Doc, key: Optional[str]) -> Dict[Tuple[int, int, str], float]:
+    """(token start, token end, label) -> confidence, from doc.spans[key].attrs["scores"]."""
+    group = doc.spans.get(key) if key else None
+    scores = group.attrs.get("scores") if group is not None else None
+    if scores is None or len(scores) != len(group):
+        return {}
+    return {(s.start, s.end, s.label_): float(x) for s, x in zip(group, scores)}
+
+
+def doc_spans(doc: Doc, wanted: Sequence[str], scored: Optional[Dict[str, str]] = None) -> List[Dict[str, Any]]:
+    """Character and token offsets, label, text and confidence (None where no component scored
+    it) of each predicted span, in text order."""
     groups = [doc.ents if target == "ents" else doc.spans.get(target.split(":", 1)[1], []) for target in wanted]
     if wanted == ["ents"]:
         spans = groups[0]  # already in text order
     else:
         spans = sorted((s for group in groups for s in group), key=lambda s: (s.start, s.end))
+    scores: Dict[Tuple[int, int, str], float] = {}
+    for target in wanted:
+        scores.update(span_scores_of(doc, (scored or {}).get(target)))
     text = doc.text
     return [{"start": s.start_char, "end": s.end_char, "label": s.label_, "token_start": s.start,
-             "token_end": s.end, "text": text[s.start_char:s.end_char]} for s in spans]
+             "token_end": s.end, "text": text[s.start_char:s.end_char],
+             "score": scores.get((s.start, s.end, s.label_))} for s in spans]
 
 
-def output_record(item: Item, doc: Doc, wanted: Sequence[str]) -> Dict[str, Any]:
+def output_record(item: Item, doc: Doc, wanted: Sequence[str], scored: Optional[Dict[str, str]] = None) -> Dict[str, Any]:
     record: Dict[str, Any] = dict(item.fields) if item.fields else {"text": doc.text}
-    record["spans"] = doc_spans(doc, wanted)
+    record["spans"] = doc_spans(doc, wanted, scored)
     record["_source"] = item.source
     record["_line"] = item.line
     return record

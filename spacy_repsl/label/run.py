@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any, Iterable, Iterator, List, Optional, TextIO, Tuple
 
 from .progress import Progress, duration
-from .records import output_record, targets
+from .records import output_record, score_groups, targets
 from .sinks import open_sink
 from .sources import (MAX_LENGTH, Item, LabelInputError, Position, check_output_apart, count_items, input_files,
                       read_file, read_items, start_of)
@@ -165,11 +165,11 @@ def doc_input(nlp: Any, item: Item) -> Any:
 
 
 def label_local(nlp: Any, items: Iterable[Item], options: Options) -> Iterator[Tuple[Item, Any, dict]]:
-    wanted = targets(nlp)
+    wanted, scored = targets(nlp), score_groups(nlp)
     stream = ((doc_input(nlp, item), item) for item in items)
     kwargs = {"batch_size": options.batch_size} if options.batch_size else {}
     for doc, item in nlp.pipe(stream, as_tuples=True, n_process=options.n_process, **kwargs):
-        yield item, doc, output_record(item, doc, wanted)
+        yield item, doc, output_record(item, doc, wanted, scored)
 
 
 class LabelWorker:
@@ -180,7 +180,7 @@ class LabelWorker:
                  max_length: int = MAX_LENGTH):
         self.nlp = prepare_pipeline(load_pipeline(pipeline, gpu_id), max_length)
         self.max_length = max_length
-        self.wanted = targets(self.nlp)
+        self.wanted, self.scored = targets(self.nlp), score_groups(self.nlp)
         self.batch_size = batch_size
         self.with_docs = with_docs
 
@@ -196,7 +196,7 @@ class LabelWorker:
                 continue
             doc = next(docs)
             out.append(pickle.dumps((item, doc.to_bytes() if self.with_docs else None,
-                                     output_record(item, doc, self.wanted))))
+                                     output_record(item, doc, self.wanted, self.scored))))
         return out
 
 

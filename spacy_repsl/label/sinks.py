@@ -207,7 +207,8 @@ class ParquetSink(PartsSink):
     @staticmethod
     def _infer(pa: Any, entries: List[Any]) -> Any:
         span = pa.struct([("start", pa.int64()), ("end", pa.int64()), ("label", pa.string()),
-                          ("token_start", pa.int64()), ("token_end", pa.int64()), ("text", pa.string())])
+                          ("token_start", pa.int64()), ("token_end", pa.int64()), ("text", pa.string()),
+                          ("score", pa.float64())])
         fixed = {"spans": pa.list_(span), "_source": pa.string(), "_line": pa.int64()}
         inferred = pa.Table.from_pylist([{k: v for k, v in e.items() if k not in fixed} for e in entries]).schema
         fields = [pa.field(f.name, pa.string() if pa.types.is_null(f.type) else f.type) for f in inferred]

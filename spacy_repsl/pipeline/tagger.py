@@ -20,6 +20,7 @@ from spacy.util import minibatch
 from spacy.vocab import Vocab
 from thinc.api import Config, Model, Optimizer, get_array_module, to_numpy
 
+from ..confidence import iob_entities, span_scores
 from ..scoring import target_spans
 from ..serialization import BASE_DIR, TRAINABLE_FILE, atomic_directory
 from ..tags import decode, strict_iob, tag_ids, tag_names
@@ -89,6 +90,8 @@ def check_target(target: str) -> str:
         "bundle_base": False,
         "overwrite_ents": False,
         "overwrite": False,
+        "threshold": 0.0,
+        "scores_key": "ents",
         "accept_changes": [],
         "scorer": {"@scorers": "spacy-repsl.strict_iob_scorer.v1"},
     },
@@ -103,6 +106,8 @@ def make_repsl_tagger(
     bundle_base: bool,
     overwrite_ents: bool,
     overwrite: bool,
+    threshold: float,
+    scores_key: str,
     accept_changes: List[str],
     scorer: Optional[Callable],
 ) -> "RepSLTagger":
@@ -110,11 +115,15 @@ def make_repsl_tagger(
     bundle_base: copy the base model's files when saving, for pipelines that load offline;
     overwrite_ents / overwrite: replace the entities / the span group already on a doc (by
     default they are kept, as spaCy's `ner` keeps them, and predictions fill only the tokens
-    they do not cover); accept_changes: what may differ from the saved pipeline when it is
-    loaded ("base", or method settings such as "repetitions"); by default any change is refused."""
+    they do not cover); threshold: predicted spans whose confidence (see `confidence`) is below it
+    are dropped (0: none); scores_key: with target "ents", the span group that mirrors doc.ents
+    with their scores in attrs["scores"] (with "spans:KEY" the scores go to that group's attrs);
+    accept_changes: what may differ from the saved pipeline when it is loaded ("base", or method
+    settings such as "repetitions"); by default any change is refused."""
     return RepSLTagger(
         nlp.vocab, model, name, target=target, decoding=decoding, bundle_base=bundle_base,
-        overwrite_ents=overwrite_ents, overwrite=overwrite, accept_changes=accept_changes, scorer=scorer,
+        overwrite_ents=overwrite_ents, overwrite=overwrite, threshold=threshold, scores_key=scores_key,
+        accept_changes=accept_changes, scorer=scorer,
     )
 
 
@@ -132,11 +141,19 @@ class RepSLTagger(TrainablePipe):
         bundle_base: bool = False,
         overwrite_ents: bool = False,
         overwrite: bool = False,
+        threshold: float = 0.0,
+        scores_key: str = "ents",
         accept_changes: Sequence[str] = (),
         scorer: Optional[Callable] = None,
     ) -> None:
         if decoding not in DECODINGS:
             raise ValueError(f"Invalid decoding {decoding!r}: use 'strict' (the papers') or 'viterbi'.")
+        if isinstance(threshold, bool) or not isinstance(threshold, (int, float)) or not 0.0 <= threshold <= 1.0:
+            raise ValueError(f"Invalid threshold {threshold!r}: use a number from 0 (keep every span) to 1.")
+        if not isinstance(scores_key, str) or not scores_key:
+            raise ValueError(f"Invalid scores_key {scores_key!r}: use a span group name, e.g. 'ents'.")
+        self.threshold = float(threshold)
+        self.scores_key = scores_key
         self.vocab = vocab
         self.model = model
         self.name = name
@@ -148,6 +165,7 @@ class RepSLTagger(TrainablePipe):
             "target": check_target(target),
             "decoding": decoding,
             "bundle_base": bool(bundle_base),
+            "temperature": 1.0,  # fitted on dev by `spacy_repsl.calibrate`; saved with the pipeline
         }
 
     # Labels -------------------------------------------------------------------------------
@@ -231,17 +249,23 @@ class RepSLTagger(TrainablePipe):
                         error_handler(self.name, self, [doc], error)
 
     def predict(self, docs: Iterable[Doc]) -> List[numpy.ndarray]:
-        """Per doc, a (len(doc), n_tags) array of tag probabilities."""
+        """Per doc, a (len(doc), n_tags) array of tag probabilities: softmax(logits / temperature)."""
         docs = list(docs)
         logits = self.model.predict(docs)
+        temperature = float(self.cfg.get("temperature", 1.0))
+        if temperature != 1.0:
+            logits = [scores / temperature for scores in logits]
         if len(logits) < 2:
             return [softmax(scores) for scores in logits]
         xp = get_array_module(logits[0])
         return split_like(softmax(xp.concatenate(logits)), logits)  # one call: row-wise, so the same numbers
 
     def set_annotations(self, docs: Iterable[Doc], probs: Sequence[Any]) -> None:
-        """Predicted spans; spans already on the doc are kept unless overwriting, and predictions
-        that would touch a token they cover are left out."""
+        """Predicted spans, each with its confidence (`confidence.path_score`); spans below
+        `threshold` are dropped. Spans already on the doc are kept unless overwriting (scored by
+        this model too), and predictions that would touch a token they cover are left out. The
+        scores: doc.spans[KEY].attrs["scores"] for "spans:KEY" (where spaCy's spancat puts them),
+        doc.spans[scores_key] (a group mirroring doc.ents) for "ents"; one float per span, in order."""
         docs = list(docs)
         names = self.tag_names
         target = self.cfg["target"]
@@ -250,23 +274,35 @@ class RepSLTagger(TrainablePipe):
             return self._set_new_ents(docs, probs)
         label_ids = {label: self.vocab.strings.add(label) for label in self.labels}
         for doc, doc_probs in zip(docs, probs):
-            spans = [
-                Span(doc, start, end, label=label_ids[label])
-                for start, end, label in decode(to_numpy(doc_probs), names, self.cfg["decoding"])
-            ]
+            doc_probs = to_numpy(doc_probs)
+            decoded = decode(doc_probs, names, self.cfg["decoding"])
+            decoded = [s for s, score in zip(decoded, span_scores(doc_probs, names, decoded)) if score >= self.threshold]
+            spans = [Span(doc, start, end, label=label_ids[label]) for start, end, label in decoded]
             kept = [] if self.overwrite else list(doc.ents if key is None else doc.spans.get(key, []))
             if kept:
                 covered = {i for span in kept for i in range(span.start, span.end)}
                 spans = kept + [s for s in spans if covered.isdisjoint(range(s.start, s.end))]
             if key is None:  # decoded spans come in order; kept ones may not
                 doc.set_ents(sorted(spans, key=lambda s: s.start) if kept else spans, default="outside")
+                self._set_scores(doc, list(doc.ents), doc_probs, self.scores_key)
             else:
-                doc.spans[key] = SpanGroup(doc, spans=spans)
+                self._set_scores(doc, spans, doc_probs, key)
+
+    def _set_scores(self, doc: Doc, spans: List[Span], doc_probs: numpy.ndarray, key: str) -> None:
+        """spans as doc.spans[key], with their scores under this model in attrs["scores"] (spans of
+        a label this model does not know, kept from another component, score 0)."""
+        known = set(self.labels)
+        tuples = [(s.start, s.end, s.label_) for s in spans]
+        scores = numpy.zeros(len(spans), dtype=numpy.float32)
+        ours = [i for i, t in enumerate(tuples) if t[2] in known]
+        if ours:
+            scores[ours] = span_scores(doc_probs, self.tag_names, [tuples[i] for i in ours])
+        doc.spans[key] = SpanGroup(doc, spans=spans, attrs={"scores": scores})
 
     def _set_new_ents(self, docs: List[Doc], probs: Sequence[Any]) -> None:
         """Entities on docs that have none yet, for the whole batch at once: what `doc.set_ents`
         with the decoded Spans gives (tested), written as token attributes without making a
-        Span per entity."""
+        Span per entity; then each doc's scores (and the threshold) per entity."""
         mode, names = self.cfg["decoding"], self.tag_names
         lengths = [len(doc) for doc in docs]
         if [len(p) for p in probs] != lengths:
@@ -278,11 +314,22 @@ class RepSLTagger(TrainablePipe):
             ids = numpy.array([i for p in probs for i in tag_ids(to_numpy(p), names, mode)], dtype=numpy.int64)
         iob, label = strict_iob(ids, lengths)
         hashes = numpy.array([self.vocab.strings.add(name) for name in self.labels] + [0], dtype=numpy.uint64)
-        values = numpy.stack([iob, hashes[label]], axis=1)  # label -1 (outside) reads the trailing 0
         start = 0
-        for doc, length in zip(docs, lengths):
-            if length:
-                doc.from_array([ENT_IOB, ENT_TYPE], values[start : start + length])
+        for doc, length, doc_probs in zip(docs, lengths, probs):
+            doc_iob, doc_label = iob[start : start + length], label[start : start + length]
+            entities = iob_entities(doc_iob, doc_label, self.labels)
+            doc_probs = to_numpy(doc_probs)
+            scores = span_scores(doc_probs, names, entities)
+            if self.threshold > 0.0:
+                for (first, end, _), score in zip(entities, scores):
+                    if score < self.threshold:
+                        doc_iob[first:end], doc_label[first:end] = 2, -1
+                keep = scores >= self.threshold
+                entities, scores = [e for e, k in zip(entities, keep) if k], scores[keep]
+            if length:  # label -1 (outside) reads the trailing 0
+                doc.from_array([ENT_IOB, ENT_TYPE], numpy.stack([doc_iob, hashes[doc_label]], axis=1))
+            spans = [Span(doc, first, end, label=name) for first, end, name in entities]
+            doc.spans[self.scores_key] = SpanGroup(doc, spans=spans, attrs={"scores": scores})
             start += length
 
     # Training -----------------------------------------------------------------------------

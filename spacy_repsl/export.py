@@ -1,0 +1,168 @@
+"""`python -m spacy_repsl.export PIPELINE OUT_DIR`: a trained repsl_tagger as an ordinary
+transformers `*ForTokenClassification` checkpoint, loadable with `AutoModelForTokenClassification`
+and no code of ours (vLLM's `token_classify` task serves the same classes).
+
+What is written: the base decoder with the LoRA adapters merged into its float32 weights, cut at
+the exit layer (`num_hidden_layers` = L), the tagger's head as the classifier (`score`), the tag
+names as `id2label` ("O", "B-X", "I-X", ...), the tokenizer, and a `repsl` entry in config.json
+with how inputs must be built (repetitions, BOS, pooling). The folder's README.md is the recipe.
+
+Exported exactly, for the settings a stock library can run: r = 0 (the plain causal decoder),
+early exit, and repetition (the input is built by the recipe: the piece ids repeated r + 1 times,
+BOS once in front when the tokenizer adds one, logits read from the last copy). Refused, with the
+reason: unmasking (no `*ForTokenClassification` of this transformers release removes the causal
+mask in every case: Gemma's `use_bidirectional_attention` only turns the attention module's own
+causal flag off, and the model still builds a causal mask for padded batches and eager attention),
+positions="restart" with repetition (a config cannot renumber copies), and model types without a
+token-classification class. A pipeline on an NF4/int8 base is exported from the base's original
+float weights (the quantized forward differs from it by the quantization error).
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import sys
+from pathlib import Path
+from typing import Any, Optional, Sequence, Union
+
+RECIPE = """# {name}: a spacy-repsl tagger as a transformers token classifier
+
+Exported from `{pipeline}` by `python -m spacy_repsl.export`. Labels (IOB2): {labels}.
+
+Settings: repetitions r = {repetitions}, BOS {bos}, pooling "{pooling}", exit layer {exit_layer}
+(the model holds only the layers that ran).
+
+```python
+import torch
+from transformers import AutoModelForTokenClassification, AutoTokenizer
+
+model = AutoModelForTokenClassification.from_pretrained("{out}").eval()
+tokenizer = AutoTokenizer.from_pretrained("{out}")
+repsl = model.config.repsl
+words = ["John", "Smith", "lives", "in", "Paris", "."]
+pieces = [tokenizer(("" if i == 0 else " ") + w, add_special_tokens=False)["input_ids"] for i, w in enumerate(words)]
+ids = [p for word in pieces for p in word]
+bos = [repsl["bos_token_id"]] if repsl["bos_token_id"] is not None else []
+copies = repsl["repetitions"] + 1
+if repsl["bos"] == "every":
+    inputs = (bos + ids) * copies
+else:
+    inputs = bos + ids * copies
+start = len(inputs) - len(ids)                      # the last copy: it has seen the whole sentence
+with torch.no_grad():
+    logits = model(input_ids=torch.tensor([inputs])).logits[0, start:]
+firsts = [sum(len(p) for p in pieces[:i]) for i in range(len(words))]
+tags = [model.config.id2label[int(i)] for i in logits[firsts].argmax(-1)]   # pooling "first"
+```
+
+With pooling "mean", a word's logits are the mean of its pieces' logits (the head is linear).
+spaCy's own pipeline splits words into pieces slightly differently where a vocabulary piece would
+cross a word boundary (README, "Tokenization on real vocabularies"); give each word pieces of its
+own as above and the probabilities are the pipeline's (tested to 1e-5).
+"""
+
+
+class ExportError(ValueError):
+    """A pipeline whose settings no stock transformers class can run exactly."""
+
+
+def tagger_of(nlp: Any) -> Any:
+    for _, pipe in nlp.pipeline:
+        if type(pipe).__name__ == "RepSLTagger":
+            return pipe
+    raise ExportError(f"The pipeline has no repsl_tagger (components: {', '.join(nlp.pipe_names) or 'none'}).")
+
+
+def check_exportable(settings: Any, model_type: str) -> None:
+    """Refuse what no stock `*ForTokenClassification` runs exactly; the message says why."""
+    from transformers.models.auto.modeling_auto import MODEL_FOR_TOKEN_CLASSIFICATION_MAPPING_NAMES
+
+    if model_type not in MODEL_FOR_TOKEN_CLASSIFICATION_MAPPING_NAMES:
+        raise ExportError(f"transformers has no token-classification class for model_type {model_type!r}, so it "
+                          "cannot be exported as one (those that have: llama, mistral, qwen3, gemma, gemma2, phi3, "
+                          "smollm3, ...).")
+    if not settings.unmask.is_none:
+        raise ExportError(
+            f"unmask={str(settings.unmask)!r} cannot be exported: no *ForTokenClassification of this transformers "
+            "release removes the causal mask in every case (Gemma's use_bidirectional_attention only turns the "
+            "attention module's causal flag off, and the model still builds a causal mask for padded batches and "
+            "eager attention), and no config can name a middle band, layer groups or single layers. Serve it "
+            "with spaCy, or train with repetitions instead.")
+    if settings.positions != "continuous" and settings.repetitions > 0:
+        raise ExportError("positions='restart' cannot be exported: a config cannot renumber the copies of a "
+                          "repeated input. Train with positions='continuous' (the default).")
+
+
+def export(pipeline: Union[str, Path], out: Union[str, Path]) -> Path:
+    """Write the token-classification checkpoint of `pipeline` (a saved pipeline directory) to
+    `out` (new or empty); returns `out`. Raises ExportError for settings it cannot express,
+    FileExistsError for a non-empty `out`."""
+    import spacy
+    import torch
+    from transformers import AutoModelForTokenClassification
+
+    from .decoder.encoder import build_decoder
+    from .models.decoder_tagger import get_runtime, set_folded
+    from .serialization import atomic_directory
+
+    pipeline, out = Path(pipeline), Path(out)
+    nlp = spacy.load(pipeline)
+    tagger = tagger_of(nlp)
+    runtime = get_runtime(tagger.model)
+    settings = tagger.model.attrs["settings"]
+    decoder = runtime.module.decoder
+    check_exportable(settings, decoder.backbone.config.model_type)
+    if out.exists() and any(out.iterdir()):
+        raise FileExistsError(f"{out} exists and is not empty: choose a new folder.")
+    set_folded(runtime, False)
+    base = str(runtime.base_path or decoder.settings.name)
+    fresh, _ = build_decoder(dataclasses.replace(decoder.settings, name=base, revision=None, local_files_only=True,
+                                                 quantization=None, compute_dtype="float32", device="cpu"))
+    trained = {n: p for n, p in runtime.module.trainable_state().items() if n.startswith("decoder.")}
+    own = dict(fresh.named_parameters())
+    with torch.no_grad():
+        for name, value in trained.items():
+            own[name[len("decoder."):]].copy_(value.to(torch.float32).cpu())
+    backbone = fresh.model.merge_and_unload() if hasattr(fresh.model, "merge_and_unload") else fresh.model
+    config = backbone.config
+    names = tagger.tag_names
+    config.num_labels = len(names)
+    config.id2label = dict(enumerate(names))
+    config.label2id = {n: i for i, n in enumerate(names)}
+    config.architectures = None
+    config.repsl = {"repetitions": settings.repetitions, "bos": settings.bos, "bos_token_id": decoder.bos_token_id,
+                    "positions": settings.positions, "pooling": tagger.model.attrs["pooling"],
+                    "exit_layer": settings.exit_layer, "target": tagger.cfg["target"]}
+    classifier = AutoModelForTokenClassification.from_config(config, dtype=torch.float32)
+    getattr(classifier, classifier.base_model_prefix).load_state_dict(backbone.state_dict())
+    with torch.no_grad():
+        classifier.score.weight.copy_(runtime.module.head.weight.detach().float().cpu())
+        classifier.score.bias.copy_(runtime.module.head.bias.detach().float().cpu())
+    with atomic_directory(out) as tmp:
+        classifier.save_pretrained(tmp)
+        runtime.tokenizer.save_pretrained(tmp)
+        (tmp / "README.md").write_text(RECIPE.format(
+            name=out.name, pipeline=pipeline, labels=", ".join(tagger.labels), out=out, **config.repsl,
+        ))
+    return out
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m spacy_repsl.export", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("pipeline", type=Path, help="a saved spaCy pipeline with a repsl_tagger")
+    parser.add_argument("out", type=Path, help="the folder to write (new or empty)")
+    args = parser.parse_args(argv)
+    try:
+        out = export(args.pipeline, args.out)
+    except (ExportError, FileExistsError, FileNotFoundError, OSError) as error:
+        print(f"export: {error}", file=sys.stderr)
+        return 1
+    print(f"Wrote a {json.loads((out / 'config.json').read_text())['model_type']} token classifier to {out}; "
+          f"load it with AutoModelForTokenClassification.from_pretrained('{out}') (recipe: {out / 'README.md'}).")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,93 @@
+"""The exported token classifier predicts what the pipeline predicts (plain transformers, no code of ours)."""
+import numpy
+import pytest
+import spacy
+import torch
+from transformers import AutoModelForTokenClassification
+
+from spacy_repsl.export import ExportError, export, main
+from spacy_repsl.models.decoder_tagger import get_runtime
+from spacy_repsl.tokenization.pieces import tokenize_docs
+
+from .pipeline.helpers import TEXTS, make_nlp, ner_examples, probabilities, train
+
+LORA = {"@misc": "spacy-repsl.lora.v1", "r": 4, "alpha": 8, "dropout": 0.0}
+SETTINGS = [
+    dict(repetitions=0),
+    dict(repetitions=0, exit_layer=2),
+    dict(repetitions=1, lora=LORA),
+    dict(repetitions=2, bos="every", exit_layer=3),
+    dict(repetitions=1, pooling="mean", lora=LORA),
+]
+
+
+def exported_probabilities(out, nlp, texts):
+    """The recipe of the exported README: pieces per word, the input repeated as config.repsl says,
+    logits of the last copy at each word's first piece (or the mean over its pieces)."""
+    model = AutoModelForTokenClassification.from_pretrained(out).eval()
+    repsl = model.config.repsl
+    runtime = get_runtime(nlp.get_pipe("repsl_tagger").model)
+    docs = [nlp.make_doc(t) for t in texts]
+    result = []
+    for doc, pieces in zip(docs, tokenize_docs(runtime.tokenizer, docs, runtime.placeholder_id)):
+        if not len(doc):
+            result.append(numpy.zeros((0, model.config.num_labels)))
+            continue
+        bos = [repsl["bos_token_id"]] if repsl["bos_token_id"] is not None else []
+        copies = repsl["repetitions"] + 1
+        inputs = (bos + pieces.ids) * copies if repsl["bos"] == "every" else bos + pieces.ids * copies
+        start = len(inputs) - len(pieces.ids)
+        with torch.no_grad():
+            logits = model(input_ids=torch.tensor([inputs])).logits[0, start:]
+        if repsl["pooling"] == "first":
+            rows = logits[[token[0] for token in pieces.token_pieces]]
+        else:
+            rows = torch.stack([logits[token].mean(0) for token in pieces.token_pieces])
+        result.append(torch.softmax(rows, -1).numpy())
+    return result
+
+
+@pytest.mark.parametrize("settings", SETTINGS, ids=lambda s: ",".join(f"{k}={v}" for k, v in s.items() if k != "lora")
+                         + (",lora" if "lora" in s else ""))
+@pytest.mark.parametrize("family", ["llama", "qwen3", "mistral", "gemma", "gemma2", "phi3", "smollm3"])
+def test_the_exported_model_gives_the_pipelines_probabilities(tiny_decoders, tmp_path, family, settings):
+    nlp = make_nlp(tiny_decoders[family], **settings)
+    train(nlp, ner_examples(nlp), steps=3)
+    nlp.to_disk(tmp_path / "pipeline")
+    out = export(tmp_path / "pipeline", tmp_path / "exported")
+    texts = TEXTS + ["Mary works for Acme Corp in Berlin ."]
+    ours = probabilities(nlp, texts)
+    theirs = exported_probabilities(out, nlp, texts)
+    for a, b in zip(ours, theirs):
+        numpy.testing.assert_allclose(b, a, atol=1e-5)
+    config = AutoModelForTokenClassification.from_pretrained(out).config
+    assert config.num_hidden_layers == settings.get("exit_layer", 4)
+    assert config.id2label[1] == "B-LOC" and (out / "README.md").is_file()
+
+
+@pytest.mark.parametrize("family,settings,match", [
+    ("gemma", dict(unmask="full"), "unmask='full' cannot be exported"),
+    ("llama", dict(unmask="middle"), "unmask='middle' cannot be exported"),
+    ("llama", dict(repetitions=1, positions="restart"), "positions='restart' cannot be exported"),
+    ("lfm2", dict(repetitions=1), "no token-classification class for model_type 'lfm2'"),
+])
+def test_what_no_stock_class_runs_exactly_is_refused(tiny_decoders, tmp_path, family, settings, match):
+    nlp = make_nlp(tiny_decoders[family], **settings)
+    train(nlp, ner_examples(nlp), steps=1)
+    nlp.to_disk(tmp_path / "pipeline")
+    with pytest.raises(ExportError, match=match):
+        export(tmp_path / "pipeline", tmp_path / "exported")
+    assert not (tmp_path / "exported").exists()
+    assert main([str(tmp_path / "pipeline"), str(tmp_path / "exported")]) == 1
+
+
+def test_the_cli_writes_a_folder_and_will_not_overwrite_one(tiny_decoders, tmp_path, capsys):
+    nlp = make_nlp(tiny_decoders["qwen3"], repetitions=1)
+    train(nlp, ner_examples(nlp), steps=1)
+    spacy_dir = tmp_path / "pipeline"
+    nlp.to_disk(spacy_dir)
+    assert main([str(spacy_dir), str(tmp_path / "out")]) == 0
+    assert "AutoModelForTokenClassification" in capsys.readouterr().out
+    assert main([str(spacy_dir), str(tmp_path / "out")]) == 1
+    assert "not empty" in capsys.readouterr().err
+    assert spacy.load(spacy_dir)  # the pipeline itself is untouched

@@ -27,18 +27,11 @@ from .calibration import (
     span_log_loss,
 )
 from .confidence import SCORE_FORMULAS, span_scores
+from .pipeline.tagger import repsl_tagger_of
 from .scoring import target_spans
 from .tags import decode
 
 N_BINS = 10
-
-
-def tagger_of(nlp: Any) -> Any:
-    for name, pipe in nlp.pipeline:
-        if type(pipe).__name__ == "RepSLTagger":
-            return pipe
-    raise ValueError(f"The pipeline has no repsl_tagger (components: {', '.join(nlp.pipe_names) or 'none'}): "
-                     "calibrate needs one.")
 
 
 def read_docs(path: Path, nlp: Any) -> List[Any]:
@@ -119,7 +112,7 @@ def calibrate(pipeline: Path, dev: Path, test: Path) -> Dict[str, Any]:
     import spacy
 
     nlp = spacy.load(pipeline)
-    tagger = tagger_of(nlp)
+    tagger = repsl_tagger_of(nlp)
     saved_temperature = float(tagger.cfg.get("temperature", 1.0))
     splits = {"dev": read_docs(dev, nlp), "test": read_docs(test, nlp)}
     raw = {name: split_logits(tagger, docs) for name, docs in splits.items()}
@@ -208,7 +201,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     if args.save is not None:
         from .pipeline.saving import save_pipeline
 
-        tagger_of(nlp).cfg["temperature"] = report["fitted_temperature"]
+        repsl_tagger_of(nlp).cfg["temperature"] = report["fitted_temperature"]
         save_pipeline(nlp, args.save)
         print(f"Saved the pipeline with temperature {report['fitted_temperature']:.3f} to {args.save}")
     return 0

@@ -67,13 +67,6 @@ class ExportError(ValueError):
     """A pipeline whose settings no stock transformers class can run exactly."""
 
 
-def tagger_of(nlp: Any) -> Any:
-    for _, pipe in nlp.pipeline:
-        if type(pipe).__name__ == "RepSLTagger":
-            return pipe
-    raise ExportError(f"The pipeline has no repsl_tagger (components: {', '.join(nlp.pipe_names) or 'none'}).")
-
-
 def check_exportable(settings: Any, model_type: str) -> None:
     """Refuse what no stock `*ForTokenClassification` runs exactly; the message says why."""
     from transformers.models.auto.modeling_auto import MODEL_FOR_TOKEN_CLASSIFICATION_MAPPING_NAMES
@@ -102,13 +95,15 @@ def export(pipeline: Union[str, Path], out: Union[str, Path]) -> Path:
     import torch
     from transformers import AutoModelForTokenClassification
 
+    from .pipeline.tagger import repsl_tagger_of
+
     from .decoder.encoder import build_decoder
     from .models.decoder_tagger import get_runtime, set_folded
     from .serialization import atomic_directory
 
     pipeline, out = Path(pipeline), Path(out)
     nlp = spacy.load(pipeline)
-    tagger = tagger_of(nlp)
+    tagger = repsl_tagger_of(nlp)
     runtime = get_runtime(tagger.model)
     settings = tagger.model.attrs["settings"]
     decoder = runtime.module.decoder
@@ -156,7 +151,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     args = parser.parse_args(argv)
     try:
         out = export(args.pipeline, args.out)
-    except (ExportError, FileExistsError, FileNotFoundError, OSError) as error:
+    except (ValueError, FileExistsError, FileNotFoundError, OSError) as error:
         print(f"export: {error}", file=sys.stderr)
         return 1
     print(f"Wrote a {json.loads((out / 'config.json').read_text())['model_type']} token classifier to {out}; "

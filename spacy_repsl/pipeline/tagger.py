@@ -574,6 +574,14 @@ class RepSLTagger(TrainablePipe):
                 f"[components.{self.name}] accept_changes = [\"base\"].")
 
 
+def repsl_tagger_of(nlp: Language) -> "RepSLTagger":
+    """The pipeline's (first) repsl_tagger; ValueError naming the components when it has none."""
+    for _, pipe in nlp.pipeline:
+        if isinstance(pipe, RepSLTagger):
+            return pipe
+    raise ValueError(f"The pipeline has no repsl_tagger (components: {', '.join(nlp.pipe_names) or 'none'}).")
+
+
 class SavedPipelineMismatch(ValueError):
     """A saved pipeline loaded with another base model or other method settings."""
 

@@ -6,7 +6,8 @@ right when the gold has the same span with the same label, and the ECE and relia
 the three score formulas of `confidence` (the component writes "path"), before and after the
 temperature fitted on dev. Writes OUTPUT/NAME.json, NAME.md and NAME.png (a reliability diagram;
 matplotlib, in the `project` extra). `--save DIR` writes the pipeline with the fitted temperature
-(its cfg "temperature"; the spans do not change, only their scores).
+(its cfg "temperature"; under strict decoding the spans do not change, only their scores; under
+Viterbi a temperature can change them too, and is fitted with them).
 """
 from __future__ import annotations
 
@@ -39,7 +40,10 @@ def read_docs(path: Path, nlp: Any) -> List[Any]:
 
     if not path.is_file():
         raise FileNotFoundError(f"{path} does not exist: pass a .spacy file of annotated docs (e.g. corpus/conll03/dev.spacy).")
-    return list(DocBin().from_disk(path).get_docs(nlp.vocab))
+    docs = list(DocBin().from_disk(path).get_docs(nlp.vocab))
+    if not docs:
+        raise ValueError(f"{path} holds no docs: pass a .spacy file of annotated docs.")
+    return docs
 
 
 def split_logits(tagger: Any, gold_docs: Sequence[Any], batch_size: int = 32) -> Dict[str, Any]:
@@ -67,35 +71,47 @@ def _to_numpy(arrays: Sequence[Any]) -> List[numpy.ndarray]:
     return [to_numpy(a) for a in arrays]
 
 
-def span_outcomes(tagger: Any, gold_docs: Sequence[Any], logits: Sequence[numpy.ndarray], temperature: float
-                  ) -> Dict[str, Any]:
+def span_outcomes(tagger: Any, gold_docs: Sequence[Any], logits: Sequence[numpy.ndarray], temperature: float,
+                  formulas: Sequence[str] = tuple(SCORE_FORMULAS)) -> Dict[str, Any]:
     """Per predicted span: its score under each formula, and whether the gold has it."""
     names, mode, target = tagger.tag_names, tagger.cfg["decoding"], tagger.cfg["target"]
-    scores: Dict[str, List[float]] = {f: [] for f in SCORE_FORMULAS}
+    scores: Dict[str, List[float]] = {f: [] for f in formulas}
     correct: List[bool] = []
     for ref, doc_logits in zip(gold_docs, logits):
         probs = softmax(doc_logits, temperature)
         spans = decode(probs, names, mode)
         gold = {(s.start, s.end, s.label_) for s in target_spans(ref, target)}
         correct += [span in gold for span in spans]
-        for formula in SCORE_FORMULAS:
+        for formula in formulas:
             scores[formula] += span_scores(probs, names, spans, formula).tolist()
     return {"scores": scores, "correct": correct}
 
 
 def fit_span_temperature(tagger: Any, gold_docs: Sequence[Any], logits: Sequence[numpy.ndarray]) -> float:
     """The T whose path scores best predict, on these docs, whether each span is right (log-loss).
-    Spans are decoded once, at T = 1 (under strict decoding T never changes them)."""
-    names, mode, target = tagger.tag_names, tagger.cfg["decoding"], tagger.cfg["target"]
-    decoded = [decode(softmax(x), names, mode) for x in logits]
-    correct = [span in {(s.start, s.end, s.label_) for s in target_spans(ref, target)}
-               for ref, spans in zip(gold_docs, decoded) for span in spans]
+    Under strict decoding T never changes the spans, so they are decoded once; under Viterbi
+    (which sums log-probabilities, so T can move a path) they are decoded again at every T.
+    Raises ValueError when the dev spans cannot calibrate anything: none predicted, or all of
+    them right or all wrong (the best T would be the search's edge)."""
+    outcomes = span_outcomes(tagger, gold_docs, logits, 1.0)
+    correct = outcomes["correct"]
     if not correct:
         raise ValueError("The model predicts no span on the dev docs: there is nothing to calibrate.")
+    if all(correct) or not any(correct):
+        raise ValueError(f"Every span the model predicts on the dev docs is {'right' if all(correct) else 'wrong'} "
+                         f"({len(correct)} spans): scores cannot be calibrated against that (the fitted temperature "
+                         "would be the search's edge). Use a dev set with gold annotation the model gets partly right.")
+    if tagger.cfg["decoding"] == "strict":
+        names = tagger.tag_names
+        decoded = [decode(softmax(x), names, "strict") for x in logits]
 
-    def loss(t: float) -> float:
-        return span_log_loss([x for z, spans in zip(logits, decoded)
-                              for x in span_scores(softmax(z, t), names, spans).tolist()], correct)
+        def loss(t: float) -> float:
+            return span_log_loss([x for z, spans in zip(logits, decoded)
+                                  for x in span_scores(softmax(z, t), names, spans).tolist()], correct)
+    else:
+        def loss(t: float) -> float:
+            again = span_outcomes(tagger, gold_docs, logits, t, formulas=("path",))
+            return span_log_loss(again["scores"]["path"], again["correct"])
 
     return minimize_temperature(loss)
 
@@ -185,7 +201,12 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     parser.add_argument("--output", type=Path, default=Path("metrics/calibration"), help="folder of the report")
     parser.add_argument("--name", default=None, help="report name (default: from the pipeline path)")
     parser.add_argument("--save", type=Path, default=None, help="write the pipeline with the fitted temperature here")
+    parser.add_argument("--overwrite", action="store_true", help="let --save replace an existing folder")
     args = parser.parse_args(argv)
+    if args.save is not None and args.save.exists() and not args.overwrite:
+        print(f"calibrate: {args.save} exists; pass --overwrite to replace it (the pipeline is written whole, "
+              "never half), or --save a new folder.", file=sys.stderr)
+        return 1
     name = args.name or "-".join(args.pipeline.resolve().parts[-4:])
     try:
         report = calibrate(args.pipeline, args.dev, args.test)

@@ -15,7 +15,11 @@ mask in every case: Gemma's `use_bidirectional_attention` only turns the attenti
 causal flag off, and the model still builds a causal mask for padded batches and eager attention),
 positions="restart" with repetition (a config cannot renumber copies), and model types without a
 token-classification class. A pipeline on an NF4/int8 base is exported from the base's original
-float weights (the quantized forward differs from it by the quantization error).
+float weights (the quantized forward differs from it by the quantization error). A calibrated
+pipeline's temperature is folded into the classifier (its weights and bias divided by T). Docs
+longer than the pipeline's `max_length` pieces are labelled by spaCy in overlapping windows
+(`config.repsl` records max_length and window_context); the exported model equals the pipeline
+on inputs within max_length pieces, and a longer input must be windowed the same way.
 """
 from __future__ import annotations
 
@@ -57,6 +61,10 @@ tags = [model.config.id2label[int(i)] for i in logits[firsts].argmax(-1)]   # po
 ```
 
 With pooling "mean", a word's logits are the mean of its pieces' logits (the head is linear).
+The pipeline labels a text longer than max_length = {max_length} pieces in windows (each with
+window_context = {window_context} pieces of context on either side); this model equals it on
+inputs of at most max_length pieces (before repetition). A calibrated temperature
+({temperature}) is already in the classifier's weights.
 spaCy's own pipeline splits words into pieces slightly differently where a vocabulary piece would
 cross a word boundary (README, "Tokenization on real vocabularies"); give each word pieces of its
 own as above and the probabilities are the pipeline's (tested to 1e-5).
@@ -87,10 +95,20 @@ def check_exportable(settings: Any, model_type: str) -> None:
                           "repeated input. Train with positions='continuous' (the default).")
 
 
-def export(pipeline: Union[str, Path], out: Union[str, Path]) -> Path:
+def base_override(pipeline: Path, base: str) -> dict:
+    """spacy.load overrides pointing every repsl_tagger of `pipeline` at the base model `base`."""
+    from spacy.util import load_config
+
+    config = load_config(pipeline / "config.cfg", interpolate=False)
+    names = [name for name, block in config["components"].items() if block.get("factory") == "repsl_tagger"]
+    return {f"components.{name}.model.name": base for name in names}
+
+
+def export(pipeline: Union[str, Path], out: Union[str, Path], base: Optional[str] = None) -> Path:
     """Write the token-classification checkpoint of `pipeline` (a saved pipeline directory) to
-    `out` (new or empty); returns `out`. Raises ExportError for settings it cannot express,
-    FileExistsError for a non-empty `out`."""
+    `out` (new or empty); returns `out`. `base`: where the base model is now, when it moved since
+    the pipeline was saved (its fingerprint is still checked). Raises ExportError for settings it
+    cannot express, FileExistsError for a non-empty `out`."""
     import spacy
     import torch
     from transformers import AutoModelForTokenClassification
@@ -102,14 +120,14 @@ def export(pipeline: Union[str, Path], out: Union[str, Path]) -> Path:
     from .serialization import atomic_directory
 
     pipeline, out = Path(pipeline), Path(out)
-    nlp = spacy.load(pipeline)
+    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+        raise FileExistsError(f"{out} exists and is not an empty folder: choose a new folder.")
+    nlp = spacy.load(pipeline, config=base_override(pipeline, base) if base else {})
     tagger = repsl_tagger_of(nlp)
     runtime = get_runtime(tagger.model)
     settings = tagger.model.attrs["settings"]
     decoder = runtime.module.decoder
     check_exportable(settings, decoder.backbone.config.model_type)
-    if out.exists() and any(out.iterdir()):
-        raise FileExistsError(f"{out} exists and is not empty: choose a new folder.")
     set_folded(runtime, False)
     base = str(runtime.base_path or decoder.settings.name)
     fresh, _ = build_decoder(dataclasses.replace(decoder.settings, name=base, revision=None, local_files_only=True,
@@ -126,14 +144,17 @@ def export(pipeline: Union[str, Path], out: Union[str, Path]) -> Path:
     config.id2label = dict(enumerate(names))
     config.label2id = {n: i for i, n in enumerate(names)}
     config.architectures = None
+    attrs = tagger.model.attrs
     config.repsl = {"repetitions": settings.repetitions, "bos": settings.bos, "bos_token_id": decoder.bos_token_id,
-                    "positions": settings.positions, "pooling": tagger.model.attrs["pooling"],
-                    "exit_layer": settings.exit_layer, "target": tagger.cfg["target"]}
+                    "positions": settings.positions, "pooling": attrs["pooling"], "exit_layer": settings.exit_layer,
+                    "target": tagger.cfg["target"], "max_length": attrs["max_length"],
+                    "window_context": attrs["window_context"], "temperature": float(tagger.cfg.get("temperature", 1.0))}
     classifier = AutoModelForTokenClassification.from_config(config, dtype=torch.float32)
     getattr(classifier, classifier.base_model_prefix).load_state_dict(backbone.state_dict())
+    temperature = float(tagger.cfg.get("temperature", 1.0))  # a calibrated pipeline's: softmax(head / T)
     with torch.no_grad():
-        classifier.score.weight.copy_(runtime.module.head.weight.detach().float().cpu())
-        classifier.score.bias.copy_(runtime.module.head.bias.detach().float().cpu())
+        classifier.score.weight.copy_(runtime.module.head.weight.detach().float().cpu() / temperature)
+        classifier.score.bias.copy_(runtime.module.head.bias.detach().float().cpu() / temperature)
     with atomic_directory(out) as tmp:
         classifier.save_pretrained(tmp)
         runtime.tokenizer.save_pretrained(tmp)
@@ -148,11 +169,15 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("pipeline", type=Path, help="a saved spaCy pipeline with a repsl_tagger")
     parser.add_argument("out", type=Path, help="the folder to write (new or empty)")
+    parser.add_argument("--base", default=None, help="the base model's directory, if it moved since the pipeline was saved")
     args = parser.parse_args(argv)
     try:
-        out = export(args.pipeline, args.out)
+        out = export(args.pipeline, args.out, base=args.base)
     except (ValueError, FileExistsError, FileNotFoundError, OSError) as error:
-        print(f"export: {error}", file=sys.stderr)
+        message = str(error)
+        if "spacy.load(PIPELINE, config=" in message:  # the loader's advice, in this command's words
+            message = message.split(" Point it at")[0] + " Pass the base's new location: --base NEW/PATH."
+        print(f"export: {message}", file=sys.stderr)
         return 1
     print(f"Wrote a {json.loads((out / 'config.json').read_text())['model_type']} token classifier to {out}; "
           f"load it with AutoModelForTokenClassification.from_pretrained('{out}') (recipe: {out / 'README.md'}).")

@@ -63,7 +63,7 @@ def test_calibrate_writes_the_report_and_saves_the_temperature(tiny_decoders, tm
 
     nlp = make_nlp(tiny_decoders["llama"])
     examples = ner_examples(nlp)
-    train(nlp, examples, steps=8)
+    train(nlp, examples, steps=4)  # partly right on its own examples: something to calibrate
     nlp.to_disk(tmp_path / "pipeline")
     DocBin(docs=[e.reference for e in examples]).to_disk(tmp_path / "dev.spacy")
     code = main([str(tmp_path / "pipeline"), str(tmp_path / "dev.spacy"), str(tmp_path / "dev.spacy"),
@@ -77,3 +77,29 @@ def test_calibrate_writes_the_report_and_saves_the_temperature(tiny_decoders, tm
     assert loaded.get_pipe("repsl_tagger").cfg["temperature"] == pytest.approx(report["fitted_temperature"])
     assert main([str(tmp_path / "pipeline"), str(tmp_path / "missing.spacy"), str(tmp_path / "dev.spacy"),
                  "--output", str(tmp_path / "m2")]) == 1
+    again = [str(tmp_path / "pipeline"), str(tmp_path / "dev.spacy"), str(tmp_path / "dev.spacy"),
+             "--output", str(tmp_path / "m3"), "--save", str(tmp_path / "calibrated")]
+    assert main(again) == 1  # an existing folder needs --overwrite
+    DocBin(docs=[]).to_disk(tmp_path / "empty.spacy")
+    assert main([str(tmp_path / "pipeline"), str(tmp_path / "empty.spacy"), str(tmp_path / "dev.spacy"),
+                 "--output", str(tmp_path / "m4")]) == 1
+
+
+def test_a_dev_set_with_nothing_to_calibrate_against_is_refused(tiny_decoders, tmp_path, capsys):
+    from spacy.tokens import DocBin
+
+    from spacy_repsl.calibrate import main
+
+    from .pipeline.helpers import make_nlp, ner_examples, train
+
+    nlp = make_nlp(tiny_decoders["llama"])
+    examples = ner_examples(nlp)
+    train(nlp, examples, steps=4)
+    nlp.to_disk(tmp_path / "pipeline")
+    no_gold = [nlp.make_doc(e.reference.text) for e in examples]
+    for doc in no_gold:
+        doc.ents = []  # annotated, and nothing is an entity: every predicted span is wrong
+    DocBin(docs=no_gold).to_disk(tmp_path / "dev.spacy")
+    assert main([str(tmp_path / "pipeline"), str(tmp_path / "dev.spacy"), str(tmp_path / "dev.spacy"),
+                 "--output", str(tmp_path / "m")]) == 1
+    assert "is wrong" in capsys.readouterr().err

@@ -89,5 +89,32 @@ def test_the_cli_writes_a_folder_and_will_not_overwrite_one(tiny_decoders, tmp_p
     assert main([str(spacy_dir), str(tmp_path / "out")]) == 0
     assert "AutoModelForTokenClassification" in capsys.readouterr().out
     assert main([str(spacy_dir), str(tmp_path / "out")]) == 1
-    assert "not empty" in capsys.readouterr().err
+    assert "not an empty folder" in capsys.readouterr().err
     assert spacy.load(spacy_dir)  # the pipeline itself is untouched
+
+
+def test_a_calibrated_temperature_is_folded_into_the_classifier(tiny_decoders, tmp_path):
+    nlp = make_nlp(tiny_decoders["llama"], repetitions=1)
+    train(nlp, ner_examples(nlp), steps=3)
+    nlp.get_pipe("repsl_tagger").cfg["temperature"] = 0.3
+    nlp.to_disk(tmp_path / "pipeline")
+    out = export(tmp_path / "pipeline", tmp_path / "exported")
+    for a, b in zip(probabilities(nlp, TEXTS), exported_probabilities(out, nlp, TEXTS)):
+        numpy.testing.assert_allclose(b, a, atol=1e-5)
+
+
+def test_a_moved_base_is_named_on_the_command_line(tiny_decoders, tmp_path, capsys):
+    import shutil
+
+    base = tmp_path / "base"
+    shutil.copytree(tiny_decoders["qwen3"], base)
+    nlp = make_nlp(base, repetitions=0)
+    train(nlp, ner_examples(nlp), steps=1)
+    nlp.to_disk(tmp_path / "pipeline")
+    base.rename(tmp_path / "moved")
+    assert main([str(tmp_path / "pipeline"), str(tmp_path / "out")]) == 1
+    assert "--base NEW/PATH" in capsys.readouterr().err
+    assert main([str(tmp_path / "pipeline"), str(tmp_path / "out"), "--base", str(tmp_path / "moved")]) == 0
+    (tmp_path / "a-file").write_text("x")
+    with pytest.raises(FileExistsError, match="not an empty folder"):
+        export(tmp_path / "pipeline", tmp_path / "a-file", base=str(tmp_path / "moved"))

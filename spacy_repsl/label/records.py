@@ -1,6 +1,7 @@
 """A labelled doc as an output record: the input's fields, its spans, and where it came from."""
 from __future__ import annotations
 
+import math
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from spacy.language import Language
@@ -34,13 +35,13 @@ def score_groups(nlp: Language) -> Dict[str, str]:
     return groups
 
 
-def span_scores_of(doc: Doc, key: Optional[str]) -> Dict[Tuple[int, int, str], float]:
-    """(token start, token end, label) -> confidence, from doc.spans[key].attrs["scores"]."""
-    group = doc.spans.get(key) if key else None
-    scores = group.attrs.get("scores") if group is not None else None
-    if scores is None or len(scores) != len(group):
-        return {}
-    return {(s.start, s.end, s.label_): float(x) for s, x in zip(group, scores)}
+def span_scores_of(doc: Doc, key: Optional[str]) -> Dict[Tuple[int, int, str], Optional[float]]:
+    """(token start, token end, label) -> confidence from doc.spans[key].attrs["scores"] (None
+    where it is NaN: a span no model scored)."""
+    from ..pipeline.tagger import span_score_map
+
+    scores = span_score_map(doc.spans.get(key)) if key else {}
+    return {span: (None if math.isnan(x) else x) for span, x in scores.items()}
 
 
 def doc_spans(doc: Doc, wanted: Sequence[str], scored: Optional[Dict[str, str]] = None) -> List[Dict[str, Any]]:

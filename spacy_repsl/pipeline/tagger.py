@@ -69,6 +69,10 @@ def check_saved_cfg(cfg: Any) -> None:
     check_target(cfg.get("target", ""))
     if cfg.get("decoding", "strict") not in DECODINGS:
         raise ValueError(f"Invalid decoding {cfg['decoding']!r} in the saved cfg: use 'strict' or 'viterbi'.")
+    temperature = cfg.get("temperature", 1.0)
+    if isinstance(temperature, bool) or not isinstance(temperature, (int, float)) or not 0 < temperature < float("inf"):
+        raise ValueError(f"Invalid temperature {temperature!r} in the saved cfg: it must be a finite number > 0 "
+                         "(python -m spacy_repsl.calibrate fits one). Save the pipeline again.")
 
 
 def check_target(target: str) -> str:
@@ -281,22 +285,30 @@ class RepSLTagger(TrainablePipe):
             kept = [] if self.overwrite else list(doc.ents if key is None else doc.spans.get(key, []))
             if kept:
                 covered = {i for span in kept for i in range(span.start, span.end)}
-                spans = kept + [s for s in spans if covered.isdisjoint(range(s.start, s.end))]
+                spans = [s for s in spans if covered.isdisjoint(range(s.start, s.end))]
+            new = [(s.start, s.end, s.label_) for s in spans]
+            spans = kept + spans
             if key is None:  # decoded spans come in order; kept ones may not
                 doc.set_ents(sorted(spans, key=lambda s: s.start) if kept else spans, default="outside")
-                self._set_scores(doc, list(doc.ents), doc_probs, self.scores_key)
+                self._set_scores(doc, list(doc.ents), new, doc_probs, self.scores_key)
             else:
-                self._set_scores(doc, spans, doc_probs, key)
+                self._set_scores(doc, spans, new, doc_probs, key)
 
-    def _set_scores(self, doc: Doc, spans: List[Span], doc_probs: numpy.ndarray, key: str) -> None:
-        """spans as doc.spans[key], with their scores under this model in attrs["scores"] (spans of
-        a label this model does not know, kept from another component, score 0)."""
-        known = set(self.labels)
+    def _set_scores(self, doc: Doc, spans: List[Span], new: Sequence[Any], doc_probs: numpy.ndarray, key: str) -> None:
+        """spans as doc.spans[key] with attrs["scores"]: this model's score for the spans it just
+        predicted (`new`); a kept span keeps the score the group already had for it (another
+        repsl_tagger's), else gets this model's if it knows the label, else NaN (not scored)."""
         tuples = [(s.start, s.end, s.label_) for s in spans]
-        scores = numpy.zeros(len(spans), dtype=numpy.float32)
-        ours = [i for i, t in enumerate(tuples) if t[2] in known]
+        previous = span_score_map(doc.spans.get(key))
+        new = set(new)
+        known = set(self.labels)
+        scores = numpy.full(len(spans), numpy.nan, dtype=numpy.float32)
+        ours = [i for i, t in enumerate(tuples) if t in new or (t not in previous and t[2] in known)]
         if ours:
             scores[ours] = span_scores(doc_probs, self.tag_names, [tuples[i] for i in ours])
+        for i, t in enumerate(tuples):
+            if t not in new and t in previous:
+                scores[i] = previous[t]
         doc.spans[key] = SpanGroup(doc, spans=spans, attrs={"scores": scores})
 
     def _set_new_ents(self, docs: List[Doc], probs: Sequence[Any]) -> None:
@@ -572,6 +584,14 @@ class RepSLTagger(TrainablePipe):
                 f"trained on: {'; '.join(differs)}. Point the model's `name` (and `revision`) at the original base, "
                 "or save with bundle_base = true; if you mean to use this base, accept it: "
                 f"[components.{self.name}] accept_changes = [\"base\"].")
+
+
+def span_score_map(group: Optional[SpanGroup]) -> Dict[Any, float]:
+    """(start, end, label) -> score of a span group with attrs["scores"] (one per span), else {}."""
+    scores = group.attrs.get("scores") if group is not None else None
+    if scores is None or len(scores) != len(group):
+        return {}
+    return {(s.start, s.end, s.label_): float(x) for s, x in zip(group, scores)}
 
 
 def repsl_tagger_of(nlp: Language) -> "RepSLTagger":

@@ -84,12 +84,22 @@ def test_entities_kept_from_another_component_are_scored_too(ents_nlp):
     group = doc.spans["ents"]
     assert [(s.text, s.label_) for s in group] == [("John Smith", "PER"), ("Paris", "GPE")]
     scores = group.attrs["scores"]
-    assert scores[1] == 0.0 and 0.0 < scores[0] <= 1.0
+    assert numpy.isnan(scores[1]) and 0.0 < scores[0] <= 1.0  # GPE: not scored (not a silent 0)
     numpy.testing.assert_allclose(scores[:1], expected_scores(ents_nlp, doc, list(group)[:1]), atol=1e-6)
 
 
+def test_a_kept_entity_keeps_the_score_it_already_had(ents_nlp):
+    doc = ents_nlp.make_doc("John Smith lives in Paris .")
+    doc.ents = [doc.char_span(0, 10, label="PER")]
+    from spacy.tokens import SpanGroup
+
+    doc.spans["ents"] = SpanGroup(doc, spans=list(doc.ents), attrs={"scores": numpy.array([0.125], dtype="float32")})
+    doc = ents_nlp.get_pipe("repsl_tagger")(doc)  # e.g. a second repsl_tagger after the first
+    assert doc.spans["ents"][0].text == "John Smith" and doc.spans["ents"].attrs["scores"][0] == 0.125
+
+
 def test_a_bad_threshold_or_key_is_refused(tiny_decoders):
-    for setting in ({"threshold": 1.5}, {"threshold": "high"}, {"scores_key": ""}):
+    for setting in ({"threshold": 1.5}, {"threshold": "high"}, {"scores_key": ""}):  # and a saved temperature:
         nlp = spacy.blank("en")
         config = tagger_config(tiny_decoders["llama"])
         config.update(setting)
@@ -111,3 +121,14 @@ def test_a_temperature_rescales_the_probabilities_and_is_saved(ents_nlp, tmp_pat
     loaded = spacy.load(tmp_path / "pipeline")
     assert loaded.get_pipe("repsl_tagger").cfg["temperature"] == 2.0
     numpy.testing.assert_allclose(probabilities(loaded, ["John Smith lives in Paris ."])[0], warm, atol=1e-6)
+
+
+@pytest.mark.parametrize("temperature", [0, -1.0, "2", None])
+def test_a_damaged_saved_temperature_is_refused_at_load(ents_nlp, tmp_path, temperature):
+    import srsly
+
+    ents_nlp.to_disk(tmp_path / "pipeline")
+    cfg = srsly.read_json(tmp_path / "pipeline" / "repsl_tagger" / "cfg")
+    srsly.write_json(tmp_path / "pipeline" / "repsl_tagger" / "cfg", {**cfg, "temperature": temperature})
+    with pytest.raises(ValueError, match="Invalid temperature"):
+        spacy.load(tmp_path / "pipeline")

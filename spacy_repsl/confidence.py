@@ -34,9 +34,7 @@ def _token_probabilities(probs: numpy.ndarray, index: Dict[str, int], span: Span
     return numpy.concatenate([probs[start : start + 1, begin], probs[start + 1 : end, inside]])
 
 
-def path_score(probs: numpy.ndarray, names: Sequence[str], span: SpanTuple) -> float:
-    """The probability of exactly this span under the per-token distributions (module docstring)."""
-    index = _tag_index(names)
+def _path(probs: numpy.ndarray, index: Dict[str, int], span: SpanTuple) -> float:
     score = float(numpy.prod(_token_probabilities(probs, index, span), dtype=numpy.float64))
     start, end, label = span
     if end < len(probs):
@@ -44,19 +42,25 @@ def path_score(probs: numpy.ndarray, names: Sequence[str], span: SpanTuple) -> f
     return min(max(score, 0.0), 1.0)
 
 
-def mean_score(probs: numpy.ndarray, names: Sequence[str], span: SpanTuple) -> float:
-    return float(numpy.mean(_token_probabilities(probs, _tag_index(names), span), dtype=numpy.float64))
+def _mean(probs: numpy.ndarray, index: Dict[str, int], span: SpanTuple) -> float:
+    return float(numpy.mean(_token_probabilities(probs, index, span), dtype=numpy.float64))
 
 
-def min_score(probs: numpy.ndarray, names: Sequence[str], span: SpanTuple) -> float:
-    return float(numpy.min(_token_probabilities(probs, _tag_index(names), span)))
+def _min(probs: numpy.ndarray, index: Dict[str, int], span: SpanTuple) -> float:
+    return float(numpy.min(_token_probabilities(probs, index, span)))
 
 
-SCORE_FORMULAS: Dict[str, Callable[[numpy.ndarray, Sequence[str], SpanTuple], float]] = {
-    "path": path_score,  # the one the component writes
-    "mean": mean_score,
-    "min": min_score,
+# formula -> score of one span given [n_tokens, n_tags] probabilities and tag name -> column
+SCORE_FORMULAS: Dict[str, Callable[[numpy.ndarray, Dict[str, int], SpanTuple], float]] = {
+    "path": _path,  # the one the component writes
+    "mean": _mean,
+    "min": _min,
 }
+
+
+def path_score(probs: numpy.ndarray, names: Sequence[str], span: SpanTuple) -> float:
+    """The probability of exactly this span under the per-token distributions (module docstring)."""
+    return _path(numpy.asarray(probs), _tag_index(names), span)
 
 
 def span_scores(probs: numpy.ndarray, names: Sequence[str], spans: Sequence[SpanTuple],
@@ -65,9 +69,8 @@ def span_scores(probs: numpy.ndarray, names: Sequence[str], spans: Sequence[Span
 
     probs: [n_tokens, n_tags] tag probabilities of one doc; names: the tag names ("O", "B-X",
     "I-X", ...). Raises KeyError for a span whose label has no tags."""
-    score = SCORE_FORMULAS[formula]
-    probs = numpy.asarray(probs)
-    return numpy.asarray([score(probs, names, span) for span in spans], dtype=numpy.float32)
+    score, index, probs = SCORE_FORMULAS[formula], _tag_index(names), numpy.asarray(probs)
+    return numpy.asarray([score(probs, index, span) for span in spans], dtype=numpy.float32)
 
 
 def iob_entities(iob: numpy.ndarray, label: numpy.ndarray, labels: Sequence[str]) -> list:

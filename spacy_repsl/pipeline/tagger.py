@@ -266,8 +266,8 @@ class RepSLTagger(TrainablePipe):
 
     def set_annotations(self, docs: Iterable[Doc], probs: Sequence[Any]) -> None:
         """Predicted spans, each with its confidence (`confidence.path_score`); spans below
-        `threshold` are dropped. Spans already on the doc are kept unless overwriting (scored by
-        this model too), and predictions that would touch a token they cover are left out. The
+        `threshold` are dropped. Spans already on the doc are kept unless overwriting (see
+        `_set_scores` for their scores), and predictions that would touch a token they cover are left out. The
         scores: doc.spans[KEY].attrs["scores"] for "spans:KEY" (where spaCy's spancat puts them),
         doc.spans[scores_key] (a group mirroring doc.ents) for "ents"; one float per span, in order."""
         docs = list(docs)
@@ -280,35 +280,31 @@ class RepSLTagger(TrainablePipe):
         for doc, doc_probs in zip(docs, probs):
             doc_probs = to_numpy(doc_probs)
             decoded = decode(doc_probs, names, self.cfg["decoding"])
-            decoded = [s for s, score in zip(decoded, span_scores(doc_probs, names, decoded)) if score >= self.threshold]
-            spans = [Span(doc, start, end, label=label_ids[label]) for start, end, label in decoded]
+            scored = {span: float(x) for span, x in zip(decoded, span_scores(doc_probs, names, decoded))
+                      if x >= self.threshold}
             kept = [] if self.overwrite else list(doc.ents if key is None else doc.spans.get(key, []))
             if kept:
                 covered = {i for span in kept for i in range(span.start, span.end)}
-                spans = [s for s in spans if covered.isdisjoint(range(s.start, s.end))]
-            new = [(s.start, s.end, s.label_) for s in spans]
-            spans = kept + spans
+                scored = {span: x for span, x in scored.items() if covered.isdisjoint(range(span[0], span[1]))}
+            spans = kept + [Span(doc, start, end, label=label_ids[label]) for start, end, label in scored]
             if key is None:  # decoded spans come in order; kept ones may not
                 doc.set_ents(sorted(spans, key=lambda s: s.start) if kept else spans, default="outside")
-                self._set_scores(doc, list(doc.ents), new, doc_probs, self.scores_key)
+                self._set_scores(doc, list(doc.ents), scored, doc_probs, self.scores_key)
             else:
-                self._set_scores(doc, spans, new, doc_probs, key)
+                self._set_scores(doc, spans, scored, doc_probs, key)
 
-    def _set_scores(self, doc: Doc, spans: List[Span], new: Sequence[Any], doc_probs: numpy.ndarray, key: str) -> None:
-        """spans as doc.spans[key] with attrs["scores"]: this model's score for the spans it just
-        predicted (`new`); a kept span keeps the score the group already had for it (another
-        repsl_tagger's), else gets this model's if it knows the label, else NaN (not scored)."""
+    def _set_scores(self, doc: Doc, spans: List[Span], new: Dict[Any, float], doc_probs: numpy.ndarray,
+                    key: str) -> None:
+        """spans as doc.spans[key] with attrs["scores"]: the scores of the spans just predicted
+        (`new`, (start, end, label) -> score); a kept span keeps the score the group already had
+        for it (another repsl_tagger's), else gets this model's if it knows the label, else NaN."""
         tuples = [(s.start, s.end, s.label_) for s in spans]
         previous = span_score_map(doc.spans.get(key))
-        new = set(new)
         known = set(self.labels)
-        scores = numpy.full(len(spans), numpy.nan, dtype=numpy.float32)
-        ours = [i for i, t in enumerate(tuples) if t in new or (t not in previous and t[2] in known)]
-        if ours:
-            scores[ours] = span_scores(doc_probs, self.tag_names, [tuples[i] for i in ours])
-        for i, t in enumerate(tuples):
-            if t not in new and t in previous:
-                scores[i] = previous[t]
+        unscored = [i for i, t in enumerate(tuples) if t not in new and t not in previous and t[2] in known]
+        scores = numpy.array([new.get(t, previous.get(t, numpy.nan)) for t in tuples], dtype=numpy.float32)
+        if unscored:
+            scores[unscored] = span_scores(doc_probs, self.tag_names, [tuples[i] for i in unscored])
         doc.spans[key] = SpanGroup(doc, spans=spans, attrs={"scores": scores})
 
     def _set_new_ents(self, docs: List[Doc], probs: Sequence[Any]) -> None:

@@ -7,9 +7,10 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 from spacy.language import Language
 from spacy.tokens import Doc
 
-from .sources import Item
+from .sources import Item, LabelInputError
 
 ID_FIELDS = ("_source", "_line")  # every output record's id: input file and line (or row)
+OUTPUT_FIELDS = ("spans", *ID_FIELDS)  # what the output adds to every input record
 
 
 def targets(nlp: Language, explicit: bool = False) -> List[str]:
@@ -67,3 +68,16 @@ def output_record(item: Item, doc: Doc, wanted: Sequence[str], scored: Optional[
     record["_source"] = item.source
     record["_line"] = item.line
     return record
+
+
+def check_fields(item: Item) -> None:
+    """Refuse a record whose own fields the output would replace; a record of label's own output
+    (it has `_source` and `_line`) is labelled again, its old spans replaced."""
+    fields = item.fields or {}
+    if all(name in fields for name in ID_FIELDS):
+        return
+    taken = [name for name in OUTPUT_FIELDS if name in fields]
+    if taken:
+        raise LabelInputError(
+            f"{item.where}: the record has its own {', '.join(repr(n) for n in taken)} field(s), which the output "
+            "would replace. Rename them in the input, or pass --replace-spans to replace them.")

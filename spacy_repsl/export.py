@@ -47,13 +47,13 @@ repsl = model.config.repsl
 words = ["John", "Smith", "lives", "in", "Paris", "."]
 pieces = [tokenizer(("" if i == 0 else " ") + w, add_special_tokens=False)["input_ids"] for i, w in enumerate(words)]
 ids = [p for word in pieces for p in word]
-bos = [repsl["bos_token_id"]] if repsl["bos_token_id"] is not None else []
+prefix, suffix = repsl["prefix_ids"], repsl["suffix_ids"]   # a decoder's BOS; an encoder's [CLS] and [SEP]
 copies = repsl["repetitions"] + 1
 if repsl["bos"] == "every":
-    inputs = (bos + ids) * copies
+    inputs = (prefix + ids) * copies + suffix
 else:
-    inputs = bos + ids * copies
-start = len(inputs) - len(ids)                      # the last copy: it has seen the whole sentence
+    inputs = prefix + ids * copies + suffix
+start = len(inputs) - len(suffix) - len(ids)        # the last copy: it has seen the whole sentence
 with torch.no_grad():
     logits = model(input_ids=torch.tensor([inputs])).logits[0, start:]
 firsts = [sum(len(p) for p in pieces[:i]) for i in range(len(words))]
@@ -95,6 +95,24 @@ def check_exportable(settings: Any, model_type: str) -> None:
                           "repeated input. Train with positions='continuous' (the default).")
 
 
+def linear_head(classifier: Any) -> Any:
+    """The classifier's linear layer over the base model's states (`score` in decoders,
+    `classifier` in encoders). Raises ExportError when the class puts more than dropout between
+    the two (ModernBERT's prediction head: dense, activation, norm), which a linear head of ours
+    cannot be written into exactly."""
+    import torch
+
+    children = {name: m for name, m in classifier.named_children() if name != classifier.base_model_prefix}
+    linear = [name for name, m in children.items() if isinstance(m, torch.nn.Linear)]
+    extra = [name for name, m in children.items() if name not in linear and not isinstance(m, torch.nn.Dropout)]
+    if len(linear) != 1 or extra:
+        raise ExportError(
+            f"{type(classifier).__name__} applies {', '.join(extra) or 'more than one linear layer'} between the base "
+            "model and its classifier, so the tagger's linear head cannot be written into it exactly. Serve this "
+            "pipeline with spaCy.")
+    return children[linear[0]]
+
+
 def base_override(pipeline: Path, base: str) -> dict:
     """spacy.load overrides pointing every repsl_tagger of `pipeline` at the base model `base`."""
     from spacy.util import load_config
@@ -115,7 +133,7 @@ def export(pipeline: Union[str, Path], out: Union[str, Path], base: Optional[str
 
     from .pipeline.tagger import repsl_tagger_of
 
-    from .decoder.encoder import build_decoder
+    from .models.base import build_base
     from .models.decoder_tagger import get_runtime, set_folded
     from .serialization import atomic_directory
 
@@ -130,7 +148,7 @@ def export(pipeline: Union[str, Path], out: Union[str, Path], base: Optional[str
     check_exportable(settings, decoder.backbone.config.model_type)
     set_folded(runtime, False)
     base = str(runtime.base_path or decoder.settings.name)
-    fresh, _ = build_decoder(dataclasses.replace(decoder.settings, name=base, revision=None, local_files_only=True,
+    fresh, _ = build_base(dataclasses.replace(decoder.settings, name=base, revision=None, local_files_only=True,
                                                  quantization=None, compute_dtype="float32", device="cpu"))
     trained = {n: p for n, p in runtime.module.trainable_state().items() if n.startswith("decoder.")}
     own = dict(fresh.named_parameters())
@@ -145,16 +163,19 @@ def export(pipeline: Union[str, Path], out: Union[str, Path], base: Optional[str
     config.label2id = {n: i for i, n in enumerate(names)}
     config.architectures = None
     attrs = tagger.model.attrs
+    prefix = [decoder.bos_token_id] if decoder.bos_token_id is not None else list(getattr(decoder, "prefix_ids", []))
     config.repsl = {"repetitions": settings.repetitions, "bos": settings.bos, "bos_token_id": decoder.bos_token_id,
+                    "prefix_ids": prefix, "suffix_ids": list(getattr(decoder, "suffix_ids", [])),
                     "positions": settings.positions, "pooling": attrs["pooling"], "exit_layer": settings.exit_layer,
                     "target": tagger.cfg["target"], "max_length": attrs["max_length"],
                     "window_context": attrs["window_context"], "temperature": float(tagger.cfg.get("temperature", 1.0))}
     classifier = AutoModelForTokenClassification.from_config(config, dtype=torch.float32)
+    head = linear_head(classifier)
     getattr(classifier, classifier.base_model_prefix).load_state_dict(backbone.state_dict())
     temperature = float(tagger.cfg.get("temperature", 1.0))  # a calibrated pipeline's: softmax(head / T)
     with torch.no_grad():
-        classifier.score.weight.copy_(runtime.module.head.weight.detach().float().cpu() / temperature)
-        classifier.score.bias.copy_(runtime.module.head.bias.detach().float().cpu() / temperature)
+        head.weight.copy_(runtime.module.head.weight.detach().float().cpu() / temperature)
+        head.bias.copy_(runtime.module.head.bias.detach().float().cpu() / temperature)
     with atomic_directory(out) as tmp:
         classifier.save_pretrained(tmp)
         runtime.tokenizer.save_pretrained(tmp)

@@ -70,6 +70,15 @@ def tiny_decoders(tmp_path_factory) -> Dict[str, Path]:
 
 
 @pytest.fixture(scope="session")
+def tiny_encoders(tmp_path_factory) -> Dict[str, Path]:
+    """family -> directory of a 4-layer random encoder (a masked-LM checkpoint) with its own tokenizer."""
+    from spacy_repsl.encoders.tiny import TINY_ENCODERS, build_tiny_encoder
+
+    root = tmp_path_factory.mktemp("tiny-encoders")
+    return {f: build_tiny_encoder(f, root / f) for f in TINY_ENCODERS}
+
+
+@pytest.fixture(scope="session")
 def windowed_decoders(tmp_path_factory) -> Dict[str, Path]:
     """Families with sliding-window layers, with a window of 3 tokens so it matters."""
     from spacy_repsl.decoder.tiny import build_tiny_decoder

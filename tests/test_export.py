@@ -33,10 +33,11 @@ def exported_probabilities(out, nlp, texts):
         if not len(doc):
             result.append(numpy.zeros((0, model.config.num_labels)))
             continue
-        bos = [repsl["bos_token_id"]] if repsl["bos_token_id"] is not None else []
+        prefix, suffix = repsl["prefix_ids"], repsl["suffix_ids"]
         copies = repsl["repetitions"] + 1
-        inputs = (bos + pieces.ids) * copies if repsl["bos"] == "every" else bos + pieces.ids * copies
-        start = len(inputs) - len(pieces.ids)
+        inputs = (prefix + pieces.ids) * copies if repsl["bos"] == "every" else prefix + pieces.ids * copies
+        inputs += suffix
+        start = len(inputs) - len(suffix) - len(pieces.ids)
         with torch.no_grad():
             logits = model(input_ids=torch.tensor([inputs])).logits[0, start:]
         if repsl["pooling"] == "first":
@@ -118,3 +119,34 @@ def test_a_moved_base_is_named_on_the_command_line(tiny_decoders, tmp_path, caps
     (tmp_path / "a-file").write_text("x")
     with pytest.raises(FileExistsError, match="not an empty folder"):
         export(tmp_path / "pipeline", tmp_path / "a-file", base=str(tmp_path / "moved"))
+
+
+ENCODER_SETTINGS = [
+    dict(repetitions=0),
+    dict(repetitions=0, exit_layer=2),
+    dict(repetitions=0, pooling="mean", lora=LORA),
+]
+
+
+@pytest.mark.parametrize("settings", ENCODER_SETTINGS, ids=["r0", "exit2", "mean,lora"])
+@pytest.mark.parametrize("family", ["bert", "roberta", "xlm-roberta", "deberta-v2", "electra", "mpnet"])
+def test_an_exported_encoder_gives_the_pipelines_probabilities(tiny_encoders, tmp_path, family, settings):
+    nlp = make_nlp(tiny_encoders[family], **settings)
+    train(nlp, ner_examples(nlp), steps=3)
+    nlp.to_disk(tmp_path / "pipeline")
+    out = export(tmp_path / "pipeline", tmp_path / "exported")
+    texts = TEXTS + ["Mary works for Acme Corp in Berlin ."]
+    for a, b in zip(probabilities(nlp, texts), exported_probabilities(out, nlp, texts)):
+        numpy.testing.assert_allclose(b, a, atol=1e-5)
+    config = AutoModelForTokenClassification.from_pretrained(out).config
+    assert config.num_hidden_layers == settings.get("exit_layer", 4)
+    assert config.repsl["prefix_ids"] and config.repsl["suffix_ids"]  # [CLS] ... [SEP] or <s> ... </s>
+
+
+def test_modernberts_own_prediction_head_is_refused(tiny_encoders, tmp_path):
+    nlp = make_nlp(tiny_encoders["modernbert"], repetitions=0)
+    train(nlp, ner_examples(nlp), steps=1)
+    nlp.to_disk(tmp_path / "pipeline")
+    with pytest.raises(ExportError, match="applies head between the base model and its classifier"):
+        export(tmp_path / "pipeline", tmp_path / "exported")
+    assert not (tmp_path / "exported").exists()

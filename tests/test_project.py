@@ -13,10 +13,10 @@ from .datasets.samples import write_conll, write_nlupp, write_rest14
 ROOT = Path(__file__).parent.parent
 
 
-def run_project(workdir: Path, command: str, tiny: Path, data: Path) -> subprocess.CompletedProcess:
+def run_project(workdir: Path, command: str, tiny: Path, data: Path, encoder: Path) -> subprocess.CompletedProcess:
     args = [
         sys.executable, "-m", "spacy", "project", "run", command, str(workdir / "project"),
-        "--vars.models", str(tiny),
+        "--vars.models", str(tiny), "--vars.encoders", str(encoder),
         "--vars.conll03_dir", str(data / "conll"), "--vars.rest14_dir", str(data / "rest"),
         "--vars.nlupp_dir", str(data / "nlupp"), "--vars.ace05_dir", str(data / "ace"),
         "--vars.seeds", "1,2", "--vars.repetitions", "0,1", "--vars.exit_layers", "2",
@@ -34,6 +34,7 @@ def run_project(workdir: Path, command: str, tiny: Path, data: Path) -> subproce
 @pytest.mark.slow
 def test_project_runs_all_end_to_end(tmp_path):
     from spacy_repsl.decoder.tiny import build_tiny_decoder
+    from spacy_repsl.encoders.tiny import build_tiny_encoder
 
     shutil.copytree(ROOT / "project", tmp_path / "project", ignore=shutil.ignore_patterns("assets", "corpus", "training", "metrics", "packages"))
     shutil.copytree(ROOT / "configs", tmp_path / "configs")
@@ -43,14 +44,16 @@ def test_project_runs_all_end_to_end(tmp_path):
     write_nlupp(data / "nlupp", folds=range(20))
     # No ACE05 (LDC-licensed: most users lack it): the workflow runs on the other three and says so.
     tiny = build_tiny_decoder("qwen3", tmp_path / "tiny")
+    encoder = build_tiny_encoder("bert", tmp_path / "tiny-bert")
 
-    result = run_project(tmp_path, "all", tiny, data)
+    result = run_project(tmp_path, "all", tiny, data, encoder)
     project = tmp_path / "project"
     assert "ace05: SKIPPED, its files are not there" in result.stdout
     assert "[train] ace05: skipped" in result.stdout and "[package] ace05: skipped" in result.stdout
-    assert "nothing to prepare" in result.stdout  # get-base: another model was chosen, no SmolLM2 needed
-    # 30 runs of the grid, and spaCy's ner on the two doc.ents datasets per seed; one more seed for r0, r1
-    assert "[train 34/34]" in result.stdout and "[sweep train 8/8]" in result.stdout
+    assert result.stdout.count("nothing to prepare") == 2  # get-base: other models chosen, no SmolLM2 or MiniLM
+    # 30 runs of the grid, spaCy's ner on the two doc.ents datasets per seed, the encoder on all three per
+    # seed; one more seed for r0, r1
+    assert "[train 40/40]" in result.stdout and "[sweep train 8/8]" in result.stdout
     assert "[train 2/2]" in result.stdout
     results = (project / "metrics" / "results.md").read_text()
     for heading in ("Methods (Table 1 style)", "Repetition sweep (Table 5 style)", "Early exit",
@@ -61,6 +64,7 @@ def test_project_runs_all_end_to_end(tmp_path):
     assert results.count("★") == 1
     assert "## Every run" in results and "| conll03 | spacy-ner | cnn | 1,2 |" in results
     assert "| conll03 | tiny | r1 | 1,2,3 |" in results
+    assert "| rest14 | tiny-bert | finetune | 1,2 |" in results  # the encoder row, on a doc.spans target too
     for png in ("f1_vs_r.png", "group_sweep.png", "methods.png"):
         assert (project / "metrics" / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     wheels = sorted(p.name for p in project.glob("packages/*/dist/*.whl"))
@@ -69,8 +73,8 @@ def test_project_runs_all_end_to_end(tmp_path):
     bench = (project / "metrics" / "BENCHMARKS.md").read_text()
     assert "| r | exit L | infer words/s" in bench and "## Targets" in bench
 
-    again = run_project(tmp_path, "train", tiny, data)
-    assert again.stdout.count("already done, skipped") == 34
+    again = run_project(tmp_path, "train", tiny, data, encoder)
+    assert again.stdout.count("already done, skipped") == 40
 
 
 def test_project_yml_is_valid_and_names_what_others_rely_on():

@@ -122,3 +122,27 @@ def test_adapters_train_when_the_tagger_annotates_between_accumulated_updates(ti
     assert adapters[1] and all(abs(v).max() > 0 for v in adapters[1].values())
     for name, value in adapters[0].items():
         numpy.testing.assert_allclose(adapters[1][name], value, atol=1e-6)
+
+
+def test_the_encoder_config_fine_tunes_an_encoder(tiny_encoders, tmp_path):
+    nlp = spacy.blank("en")
+    write_docbin(nlp, tmp_path / "train.spacy", copies=4)
+    write_docbin(nlp, tmp_path / "dev.spacy")
+    result = spacy_cli(
+        "train", str(CONFIGS / "encoder.cfg"), "--output", str(tmp_path / "out"),
+        "--paths.train", str(tmp_path / "train.spacy"), "--paths.dev", str(tmp_path / "dev.spacy"),
+        "--paths.encoder", str(tiny_encoders["bert"]), "--training.max_steps", "40", "--training.eval_frequency", "20",
+        "--training.optimizer.learn_rate.initial_rate", "0.002",  # a random tiny model learns slowly at 5e-5
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    trained = spacy.load(tmp_path / "out" / "model-best")
+    assert trained.meta["performance"]["ents_f"] > 0.5
+    config = Config().from_disk(CONFIGS / "encoder.cfg", interpolate=False)
+    model = config["components"]["repsl_tagger"]["model"]
+    assert model["repetitions"] == 0 and model["lora"] is None and model["quantization"] is None
+    assert config["training"]["optimizer"]["learn_rate"]["initial_rate"] == 5e-5
+    stopped = spacy_cli(
+        "train", str(CONFIGS / "encoder.cfg"), "--paths.train", str(tmp_path / "train.spacy"),
+        "--paths.dev", str(tmp_path / "dev.spacy"), "--paths.encoder", str(tiny_encoders["bert"]),
+        "--training.max_steps", "0", "--training.max_epochs", "3")
+    assert stopped.returncode != 0 and "needs total_steps >= 1" in stopped.stdout + stopped.stderr

@@ -5,6 +5,7 @@ token, from the last copy, right-padded to a [batch, max_len, hidden] tensor.
 """
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from typing import Any, List, Optional, Sequence, Tuple
 
@@ -33,7 +34,33 @@ class SequenceTooLongError(ValueError):
     """A repeated example exceeds the model's positions."""
 
 
-class RepSLDecoder(torch.nn.Module):
+class AdaptedBase(torch.nn.Module):
+    """What the tagger needs of any adapted base, decoder or encoder: the (peft-wrapped) model
+    in `model`, its bare transformers stack, width, device and trainable parameters."""
+
+    model: torch.nn.Module
+
+    @property
+    def backbone(self) -> torch.nn.Module:
+        """The transformers stack (inside the peft wrapper, if any)."""
+        model = self.model
+        if hasattr(model, "get_base_model"):
+            model = model.get_base_model()
+        return model
+
+    @property
+    def hidden_size(self) -> int:
+        return self.backbone.config.hidden_size
+
+    @property
+    def device(self) -> torch.device:
+        return self.backbone.get_input_embeddings().weight.device
+
+    def trainable_parameters(self) -> List[torch.nn.Parameter]:
+        return trainable_parameters(self.model)
+
+
+class RepSLDecoder(AdaptedBase):
     """A (quantized, LoRA-adapted, early-exited) HF decoder that sees right context."""
 
     def __init__(
@@ -70,25 +97,6 @@ class RepSLDecoder(torch.nn.Module):
         )
         self.read_rows, self._read_hooks = install_read_rows(layers)
         self.max_positions: Optional[int] = getattr(config, "max_position_embeddings", None)
-
-    @property
-    def backbone(self) -> torch.nn.Module:
-        """The transformers decoder stack (inside the peft wrapper, if any)."""
-        model = self.model
-        if hasattr(model, "get_base_model"):
-            model = model.get_base_model()
-        return model
-
-    @property
-    def hidden_size(self) -> int:
-        return self.backbone.config.hidden_size
-
-    @property
-    def device(self) -> torch.device:
-        return self.backbone.get_input_embeddings().weight.device
-
-    def trainable_parameters(self) -> List[torch.nn.Parameter]:
-        return trainable_parameters(self.model)
 
     def repeat(self, ids: Sequence[int]) -> RepeatedSequence:
         return repeat_sequence(
@@ -211,14 +219,12 @@ def enable_checkpointing(model: torch.nn.Module) -> None:
         model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
 
 
-def build_decoder(settings: DecoderSettings) -> Tuple[RepSLDecoder, Any]:
-    """Load base model and tokenizer, apply quantization, LoRA, checkpointing and masks."""
-    from .loading import load_base_model, load_config, load_tokenizer, resolve_base
-
-    settings = resolve_base(settings)
-    config = load_config(settings)
-    model = load_base_model(settings, config)
-    tokenizer = load_tokenizer(settings)
+def adapt_for_training(model: torch.nn.Module, settings: DecoderSettings,
+                       lora_targets: Optional[Tuple[str, ...]] = None) -> torch.nn.Module:
+    """Quantized-training preparation, gradient checkpointing, then LoRA adapters (the only
+    trainables) or, for full fine-tuning, every weight trainable in fp32. `lora_targets`: the
+    module names the adapters go on, when the caller resolved them (encoders); else the
+    settings' (see `lora.target_modules`)."""
     if settings.quantization is not None:
         from peft import prepare_model_for_kbit_training
 
@@ -231,8 +237,23 @@ def build_decoder(settings: DecoderSettings) -> Tuple[RepSLDecoder, Any]:
     if settings.lora is not None:
         for param in model.parameters():
             param.requires_grad_(False)
-        model = apply_lora(model, settings.lora)
+        lora = settings.lora if lora_targets is None else dataclasses.replace(settings.lora, target_modules=lora_targets)
+        model = apply_lora(model, lora)
     else:
         make_trainables_fp32(model)
+    return model
+
+
+def build_decoder(settings: DecoderSettings, config: Optional[Any] = None) -> Tuple[RepSLDecoder, Any]:
+    """Load base model and tokenizer, apply quantization, LoRA, checkpointing and masks.
+    `config`: the checkpoint's config when the caller has read it (then `settings.name` is
+    already resolved, see `loading.resolve_base`)."""
+    from .loading import load_base_model, load_config, load_tokenizer, resolve_base
+
+    if config is None:
+        settings = resolve_base(settings)
+        config = load_config(settings)
+    model = adapt_for_training(load_base_model(settings, config), settings)
+    tokenizer = load_tokenizer(settings)
     bos, pad = special_token_ids(tokenizer)
     return RepSLDecoder(model, settings, bos_token_id=bos, pad_token_id=pad), tokenizer

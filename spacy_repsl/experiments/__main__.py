@@ -69,6 +69,10 @@ def parser() -> argparse.ArgumentParser:
                    help="train/evaluate: also spaCy's own ner (configs/spacy_ner.cfg, beside --config) on every "
                         "listed dataset whose target is doc.ents, per seed: the model a spaCy user would train "
                         "instead (--baseline or --baseline 1; --baseline 0 leaves it out)")
+    p.add_argument("--encoders", type=csv, default=[],
+                   help="train/evaluate: also fine-tune these encoder checkpoints (paths or hub ids; configs/encoder.cfg, "
+                        "beside --config) on every listed dataset, per seed, with the same overrides after `--` (the "
+                        "same step budget): the papers' encoder baseline row")
     p.add_argument("--baseline-max-steps", type=int, default=0,
                    help="stop the baseline after this many steps (0, the default: its config's schedule, spaCy's: "
                         "until 1600 steps bring no improvement, at most 20000)")
@@ -113,14 +117,18 @@ def run(argv: Optional[Sequence[str]] = None) -> int:
     runs = grid.plan(args.datasets, args.models, methods, args.seeds)
     if args.baseline and args.command in ("train", "evaluate"):
         runs += grid.plan_baseline(args.datasets, args.seeds)
+    if args.command in ("train", "evaluate"):
+        runs += grid.plan_encoders(args.datasets, args.encoders, args.seeds)
     sweep_runs = grid.plan(args.sweep_datasets, args.models, group_sweep(args.groups), args.seeds) if args.groups else []
     config = args.config.resolve()
     if args.command in ("train", "sweep", "search") and not config.is_file():
         raise FileNotFoundError(f"The training config {args.config} was not found (resolved to {config}): pass "
                                 "--config (relative paths start where the command runs; in project.yml, in project/).")
+    if args.command == "train" and args.encoders:  # before any run starts, not once per encoder run
+        grid.sibling_config(config, grid.ENCODER_CONFIG, "the encoder recipe")
     options = EngineOptions(args.engine, args.ray_address, args.cpus_per_run, args.gpus_per_run, args.max_failures,
                             args.gpu_id)
-    locations = {m: grid.model_location(m) for m in args.models}
+    locations = {m: grid.model_location(m) for m in [*args.models, *args.encoders]}
     train = partial(grid.train_run, root=root, config=config, gpu_id=options.worker_gpu_id, extra=extra, bos=args.bos,
                     locations=locations, baseline_max_steps=args.baseline_max_steps)
     evaluate = partial(grid.evaluate_run, root=root)

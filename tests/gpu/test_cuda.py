@@ -198,3 +198,42 @@ def test_spacy_train_on_the_gpu_end_to_end(tiny_decoders, tmp_path):
     trained = spacy.load(tmp_path / "out" / "model-best")
     assert trained.meta["performance"]["ents_f"] > 0.5
     assert len(trained("John Smith lives in Paris .")) == 6
+
+
+# --- encoder bases on the device (issue 34) -------------------------------------------------------
+
+@pytest.mark.parametrize("family", ["bert", "roberta", "deberta-v2", "modernbert"])
+def test_encoders_use_the_right_context_and_ignore_the_batch(tiny_encoders, family):
+    from spacy_repsl.decoder.settings import DecoderSettings
+    from spacy_repsl.models.base import build_base
+
+    encoder, _ = build_base(DecoderSettings(name=str(tiny_encoders[family]), repetitions=0, lora=None, device=DEVICE))
+    encoder.eval()
+    assert encoder.device.type == torch.device(DEVICE).type
+    short, long = [10, 11, 12], [20, 21, 22, 23, 24, 25, 26, 27, 28, 29]
+    with torch.no_grad():
+        alone = encoder([short]).hidden[0]
+        torch.testing.assert_close(encoder([long, short]).hidden[1, :3], alone, atol=1e-5, rtol=0)
+        assert float((encoder([[10, 11, 40]]).hidden[0, :2] - alone[:2]).abs().max()) > 1e-3
+
+
+def test_the_encoder_config_trains_on_the_gpu(tiny_encoders, tmp_path):
+    import spacy
+
+    from tests.test_training import CONFIGS, spacy_cli, write_docbin
+
+    nlp = spacy.blank("en")
+    write_docbin(nlp, tmp_path / "train.spacy", copies=4)
+    write_docbin(nlp, tmp_path / "dev.spacy")
+    gpu = ["--gpu-id", "0"] if ON_CUDA else []
+    result = spacy_cli(
+        "train", str(CONFIGS / "encoder.cfg"), "--output", str(tmp_path / "out"), *gpu,
+        "--paths.train", str(tmp_path / "train.spacy"), "--paths.dev", str(tmp_path / "dev.spacy"),
+        "--paths.encoder", str(tiny_encoders["bert"]), "--training.max_steps", "40", "--training.eval_frequency", "20",
+        "--training.optimizer.learn_rate.initial_rate", "0.002",
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    if ON_CUDA:
+        assert "Using GPU: 0" in result.stdout + result.stderr
+    trained = spacy.load(tmp_path / "out" / "model-best")
+    assert trained.meta["performance"]["ents_f"] > 0.5

@@ -6,8 +6,9 @@ those its image already has (`tools/gpu/on_image.txt`) unless `bundle.txt` pins 
 spacy-repsl itself as a wheel, then packs them unpacked as one `.gpu/site.tar.xz` (xz packs
 tighter than the wheels' zip; bitsandbytes keeps only its CUDA 13 and CPU libraries, as the image
 runs CUDA 13), checked against what one device call can carry (64 MiB with the working tree).
-`--model` splits a GGUF into parts that each fit one call, `--data` copies CoNLL-2003's three
-files. Run from the repository root; `.whl/` and `.gpu/` are git-ignored through
+`--model` splits a GGUF into parts that each fit one call, `--encoder` does the same with an
+encoder's checkpoint folder (tarred; all-MiniLM-L6-v2 for the encoder stage), `--data` copies
+CoNLL-2003's three files. Run from the repository root; `.whl/` and `.gpu/` are git-ignored through
 `.git/info/exclude` (added here if missing). See tools/gpu/README.md for the calls that carry them.
 """
 from __future__ import annotations
@@ -55,6 +56,8 @@ def main() -> int:
     parser.add_argument("--dest", type=Path, default=ROOT / ".whl")
     parser.add_argument("--python", default="3.12", help="the GPU machine's Python (default 3.12)")
     parser.add_argument("--model", type=Path, default=None, help="a GGUF to split into parts (e.g. SmolLM2's)")
+    parser.add_argument("--encoder", type=Path, default=None,
+                        help="an encoder checkpoint folder to tar and split into parts (e.g. all-MiniLM-L6-v2's)")
     parser.add_argument("--data", type=Path, default=None, help="CoNLL-2003's folder (train.txt, valid.txt, test.txt)")
     args = parser.parse_args()
     pinned, on_image = set(names_in(HERE / "bundle.txt")), set(names_in(HERE / "on_image.txt"))
@@ -83,6 +86,15 @@ def main() -> int:
     if args.model:
         for k, part in enumerate(split(args.model, gpu), 1):
             print(f"{part.stat().st_size / 2**20:7.1f} MiB  {part} (carry in call {k + 1}, see README.md)")
+    if args.encoder:
+        tarred = gpu / "encoder.tar"
+        with tarfile.open(tarred, "w") as tar:  # the checkpoint's own files, as `from_pretrained` reads them
+            for path in sorted(args.encoder.iterdir()):
+                if path.is_file():
+                    tar.add(path, arcname=path.name)
+        for part in split(tarred, gpu, "encoder"):
+            print(f"{part.stat().st_size / 2**20:7.1f} MiB  {part} (see README.md, the encoder calls)")
+        tarred.unlink()
     if args.data:
         (gpu / "conll2003").mkdir(exist_ok=True)
         for name in ("train.txt", "valid.txt", "test.txt"):
@@ -106,12 +118,12 @@ def pack(wheels: list, target: Path) -> float:
     return target.stat().st_size / 2**20
 
 
-def split(model: Path, gpu: Path) -> list:
-    """`model` in parts of at most PART_MIB MiB: .gpu/model.part1, .part2, ..."""
+def split(model: Path, gpu: Path, stem: str = "model") -> list:
+    """`model` in parts of at most PART_MIB MiB: .gpu/STEM.part1, .part2, ..."""
     parts = []
     with model.open("rb") as handle:
         while chunk := handle.read(PART_MIB * 2**20):
-            parts.append(gpu / f"model.part{len(parts) + 1}")
+            parts.append(gpu / f"{stem}.part{len(parts) + 1}")
             parts[-1].write_bytes(chunk)
     return parts
 

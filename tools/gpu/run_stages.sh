@@ -2,7 +2,7 @@
 # The GPU checks of issue 28 in stages, each with its own time limit and log, so a timeout loses
 # one stage, not all. Run from the repository root:
 #
-#   bash tools/gpu/run_stages.sh OUT_DIR [STAGE ...]      stages: env tests bench model (default: env tests bench)
+#   bash tools/gpu/run_stages.sh OUT_DIR [STAGE ...]      stages: env tests bench model encoder (default: env tests bench)
 #
 # On the GPU machine OUT_DIR is $OUT (its files come back). With .gpu/site.tar.xz present (see
 # tools/gpu/README.md) the bundle is unpacked into /tmp/site and put on PYTHONPATH first.
@@ -76,6 +76,18 @@ EOF" ;;
         stage "model_r${r}_test" 240 $PY -m spacy evaluate "/tmp/model_r$r/model-last" /tmp/corpus/conll03/test.spacy \
           --output "$OUT/model_r${r}_test.json" "${GPU_ARGS[@]}"
       done ;;
-    *) echo "unknown stage $s (env tests bench model)"; exit 2 ;;
+    encoder)  # the real all-MiniLM-L6-v2 fine-tuned on CoNLL-2003 with configs/encoder.cfg (carried in .gpu/)
+      ENCODER=${ENCODER:-/tmp/encoder}
+      DATA=${DATA:-.gpu/conll2003}
+      LIMIT=0,0,0 STEPS=1755  # one epoch of 14,041 sentences in batches of 8
+      [ "$SMALL" = small ] && LIMIT=40,20,40 STEPS=10
+      [ -f /tmp/corpus/conll03/train.spacy ] || \
+        stage model_data 120 $PY -m spacy_repsl.datasets conll03 "$DATA" /tmp/corpus/conll03 --limit "$LIMIT"
+      stage encoder_train 480 $PY -m spacy train configs/encoder.cfg --output /tmp/encoder_run \
+        --paths.train /tmp/corpus/conll03/train.spacy --paths.dev /tmp/corpus/conll03/dev.spacy \
+        --paths.encoder "$ENCODER" --training.max_steps "$STEPS" --training.eval_frequency "$STEPS" "${GPU_ARGS[@]}"
+      stage encoder_test 240 $PY -m spacy evaluate /tmp/encoder_run/model-last /tmp/corpus/conll03/test.spacy \
+        --output "$OUT/encoder_test.json" "${GPU_ARGS[@]}" ;;
+    *) echo "unknown stage $s (env tests bench model encoder)"; exit 2 ;;
   esac
 done

@@ -32,6 +32,9 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
     parser.add_argument("--limit", default="", metavar="TRAIN,DEV,TEST",
                         help="keep only the first N documents of each split (e.g. 1000,500,1000; 0 or empty keeps "
                              "a split whole): CPU-sized subsets, recorded in report.json")
+    parser.add_argument("--train-sizes", default="", metavar="N,N,...",
+                        help="also write OUTPUT_DIR-N for each N: the first N training documents with the same dev and "
+                             "test sets (a learning curve's subsets, e.g. 1000,2000,4000,8000)")
     parser.add_argument("--only-if-listed", metavar="DATASETS",
                         help="comma-separated dataset names; do nothing unless DATASET is one of them")
     parser.add_argument("--skip-if-missing", action="store_true",
@@ -81,12 +84,23 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
             print(f"error: {err}", file=sys.stderr)
             sys.exit(2)
     try:
-        conversion.write(output_dir)
-    except OSError as err:
-        print(f"error: cannot write {output_dir}: {os_error_line(err)}", file=sys.stderr)
-        sys.exit(2)
-    (output_dir / SKIPPED_FILE).unlink(missing_ok=True)
-    print(f"Wrote {', '.join(sorted(conversion.docs))} and report.json to {output_dir}")
+        train_sizes = sorted({int(x) for x in args.train_sizes.split(",") if x.strip()}, reverse=True)
+    except ValueError:
+        parser.error(f"--train-sizes takes whole numbers N,N,..., got {args.train_sizes!r}")
+    # The whole conversion first, then ever smaller training subsets of it (each a prefix of the last).
+    for output, size in [(output_dir, None)] + [(output_dir.with_name(f"{output_dir.name}-{n}"), n) for n in train_sizes]:
+        try:
+            if size is not None:
+                conversion.limit({"train": size})
+            conversion.write(output)
+        except ValueError as err:
+            print(f"error: {err}", file=sys.stderr)
+            sys.exit(2)
+        except OSError as err:
+            print(f"error: cannot write {output}: {os_error_line(err)}", file=sys.stderr)
+            sys.exit(2)
+        (output / SKIPPED_FILE).unlink(missing_ok=True)
+        print(f"Wrote {', '.join(sorted(conversion.docs))} and report.json to {output}")
 
 
 if __name__ == "__main__":

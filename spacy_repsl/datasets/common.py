@@ -96,7 +96,7 @@ class Conversion:
             if size >= len(docs):
                 continue
             kept, report = docs[:size], self.reports[split]
-            report.subset_of = report.docs
+            report.subset_of = report.subset_of or report.docs  # the whole split, also when limited twice
             report.docs = len(kept)
             report.spans = sum(len(target_spans(doc, self.target)) for doc in kept)
             report.labels = Counter(s.label_ for doc in kept for s in target_spans(doc, self.target))

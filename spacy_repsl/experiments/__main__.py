@@ -76,6 +76,12 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--baseline-max-steps", type=int, default=0,
                    help="stop the baseline after this many steps (0, the default: its config's schedule, spaCy's: "
                         "until 1600 steps bring no improvement, at most 20000)")
+    p.add_argument("--passes", type=int, default=0,
+                   help="train: every run trains this many passes over its own training set (steps = passes x docs / "
+                        "batch size; spaCy's ner: max_epochs), whatever the overrides after `--` say: budgets matched "
+                        "across contenders and training sizes (0, the default: the overrides decide)")
+    p.add_argument("--evals", type=int, default=2,
+                   help="with --passes: dev evaluations per run, the last at its last step (model-best among them)")
     p.add_argument("--package-name", default="repsl")
     p.add_argument("--package-version", default="0.0.0")
     return p
@@ -130,7 +136,7 @@ def run(argv: Optional[Sequence[str]] = None) -> int:
                             args.gpu_id)
     locations = {m: grid.model_location(m) for m in [*args.models, *args.encoders]}
     train = partial(grid.train_run, root=root, config=config, gpu_id=options.worker_gpu_id, extra=extra, bos=args.bos,
-                    locations=locations, baseline_max_steps=args.baseline_max_steps)
+                    locations=locations, baseline_max_steps=args.baseline_max_steps, passes=args.passes, evals=args.evals)
     evaluate = partial(grid.evaluate_run, root=root)
 
     def trained(run: grid.Run) -> bool:
@@ -156,11 +162,12 @@ def run(argv: Optional[Sequence[str]] = None) -> int:
         aggregate(root, grid.load_metrics(root))
         print((root / "metrics" / "results.md").read_text())
     elif args.command == "plot":
-        from .plots import plot_f1_vs_r, plot_group_sweep, plot_methods
+        from .plots import plot_f1_vs_r, plot_f1_vs_train_size, plot_group_sweep, plot_methods
 
         metrics = grid.load_metrics(root)
         for name, made in (("f1_vs_r.png", plot_f1_vs_r(metrics, root / "metrics" / "f1_vs_r.png")),
                            ("methods.png", plot_methods(metrics, root / "metrics" / "methods.png")),
+                           ("f1_vs_train_size.png", plot_f1_vs_train_size(metrics, root / "metrics" / "f1_vs_train_size.png")),
                            ("group_sweep.png", plot_group_sweep(metrics, root / "metrics" / "group_sweep.png"))):
             print(f"{'wrote' if made else 'nothing to plot for'} metrics/{name}")
     elif args.command == "profile":

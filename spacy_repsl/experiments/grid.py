@@ -160,11 +160,15 @@ def train_run(
     bos: Optional[str] = None,
     locations: Optional[Dict[str, str]] = None,
     baseline_max_steps: Optional[int] = None,
+    passes: int = 0,
+    evals: int = 2,
 ) -> bool:
     """Train one run unless its model-best exists; returns whether it trained.
 
     `locations` maps model names to where they are, resolved where the command was started (a
-    worker's working directory may differ)."""
+    worker's working directory may differ). `passes` > 0 sets every run's budget to that many
+    passes over its own training set, evaluated on dev `evals` times (`pass_budget`): matched
+    budgets across training sizes and contenders, whatever the overrides say."""
     if run.is_trained(root):
         return False
     corpus = root / "corpus" / run.dataset
@@ -183,18 +187,52 @@ def train_run(
             config = sibling_config(config, ENCODER_CONFIG, "the encoder recipe")
         overrides = train_overrides(run, root, bos=bos, location=(locations or {}).get(run.model))
         overrides.update(extra or {})
+    if passes:
+        overrides.update(pass_budget(run, root, config, passes, evals))
     output = run.train_dir(root)
     if output.exists():  # a directory without model-best: not a finished run of ours
         shutil.rmtree(output)
     output.parent.mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()
     train_into(config, output, overrides, gpu_id)
-    write_json_atomic(output / TIMING_FILE, {"train_seconds": time.perf_counter() - start, "threads": torch_threads()})
+    budget = {key.split(".")[-1]: overrides[key] for key in ("training.max_steps", "training.max_epochs") if key in overrides}
+    write_json_atomic(output / TIMING_FILE, {"train_seconds": time.perf_counter() - start, "threads": torch_threads(),
+                                             **budget})
     if not run.is_trained(root):
         raise RuntimeError(
             f"Training {run.name()} ended without a dev evaluation, so there is no model-best: set "
             "training.eval_frequency below the number of training steps (e.g. -- --training.eval_frequency 50).")
     return True
+
+
+def train_docs(root: Path, dataset: str) -> Optional[int]:
+    """How many training documents corpus/<dataset> holds (its report.json), if it says."""
+    report = read_json_record(root / "corpus" / dataset / "report.json", ("splits",), "the preprocess command")
+    docs = ((report or {}).get("splits") or {}).get("train", {}).get("docs")
+    return int(docs) if isinstance(docs, int) else None
+
+
+def pass_budget(run: Run, root: Path, config: Path, passes: int, evals: int) -> Dict[str, Any]:
+    """`spacy train` overrides for `passes` passes over the run's training set with `evals` dev
+    evaluations, the last at the last step. Our runs batch `training.batcher.size` sentences
+    (steps = ceil(passes * docs / size)); spaCy's ner batches by words, so it gets
+    `training.max_epochs = passes` (no early stop) and its own evaluation interval."""
+    from thinc.api import Config
+
+    if passes < 1 or evals < 1:
+        raise ValueError(f"passes and evals must be at least 1, got {passes} and {evals}.")
+    if run.is_baseline:
+        return {"training.max_epochs": passes, "training.max_steps": 0, "training.patience": 0}
+    docs = train_docs(root, run.dataset)
+    if docs is None:
+        raise FileNotFoundError(f"{root / 'corpus' / run.dataset / 'report.json'} does not say how many training "
+                                "documents there are: run the preprocess command again.")
+    size = Config().from_disk(config, interpolate=False)["training"]["batcher"].get("size")
+    if not isinstance(size, int) or size < 1:
+        raise ValueError(f"--passes needs a fixed batch size: {config} has training.batcher.size = {size!r}.")
+    steps = -(-passes * docs // size)
+    every = -(-steps // evals)
+    return {"training.max_epochs": 0, "training.max_steps": every * evals, "training.eval_frequency": every}
 
 
 def baseline_config(config: Path) -> Path:
@@ -263,6 +301,7 @@ def evaluate_run(run: Run, root: Path) -> bool:
     timing = run.train_dir(root) / TIMING_FILE
     result = {
         "run": asdict(run),
+        "train_docs": train_docs(root, run.dataset),
         "dev": scores_for(nlp, corpus / "dev.spacy", run.target),
         "test": scores_for(nlp, corpus / "test.spacy", run.target),
         **(json.loads(timing.read_text()) if timing.is_file() else {}),

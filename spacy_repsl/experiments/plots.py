@@ -5,7 +5,7 @@ import re
 from pathlib import Path
 from typing import Any, Dict, List, Sequence
 
-from .reports import _datasets, collect, row_kind, run_rows, sweep_rows
+from .reports import _datasets, collect, curve_rows, row_kind, run_rows, sweep_rows
 from .stats import mean_ci
 
 
@@ -104,6 +104,38 @@ def plot_methods(metrics: Sequence[Dict[str, Any]], path: Path) -> bool:
         ax.set_title(dataset)
         ax.set_ylabel("test micro-F1 (95% CI)")
         ax.grid(axis="y", alpha=0.3)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return True
+
+
+def plot_f1_vs_train_size(metrics: Sequence[Dict[str, Any]], path: Path) -> bool:
+    """Test F1 (95% CI) against training sentences, one line per model and method, per dataset;
+    the x axis is logarithmic (sizes double)."""
+    curves = curve_rows(metrics)
+    if not curves:
+        return False
+    datasets = sorted({(d, t) for (d, t, _, _) in curves})
+    plt = _pyplot()
+    fig, axes = plt.subplots(1, len(datasets), figsize=(5 * len(datasets), 3.8), squeeze=False)
+    for ax, (dataset, test_docs) in zip(axes[0], datasets):
+        for (d, t, model, method), points in sorted(curves.items()):
+            if (d, t) != (dataset, test_docs):
+                continue
+            xs = [p["train_docs"] for p in points]
+            ys = [100 * p["f"] for p in points]
+            errs = [[100 * (p["f"] - (p["ci95"][0] if p["ci95"][0] is not None else p["f"])) for p in points],
+                    [100 * ((p["ci95"][1] if p["ci95"][1] is not None else p["f"]) - p["f"]) for p in points]]
+            name = "spaCy ner" if model == "spacy-ner" else f"{Path(model).name or model} {method}"
+            ax.errorbar(xs, ys, yerr=errs, marker="o", capsize=3, label=name)
+        ax.set_xscale("log")
+        ax.set_title(f"{dataset} ({test_docs} test sentences)")
+        ax.set_xlabel("training sentences")
+        ax.set_ylabel("test micro-F1 (95% CI)")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7)
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=120)

@@ -74,6 +74,42 @@ def row_kind(row: Dict[str, Any]) -> int:
     return 2 if row["model"] == BASELINE_MODEL else 1 if row["method"] == ENCODER_METHOD else 0
 
 
+def curve_rows(metrics: Sequence[Dict[str, Any]]) -> Dict[Tuple[str, int, str, str], List[Dict[str, Any]]]:
+    """Learning curves: (base dataset, test docs, model, method) -> one point per training size,
+    sorted by size: {"train_docs", "f" (mean over seeds), "ci95", "train_seconds"}. Only runs
+    scored on the same test set share a curve (conll03-1k ... conll03-full against the full test
+    set; the 1,000-sentence table's runs have their own test subset), and only curves of two or
+    more sizes are kept."""
+    from .grid import base_dataset
+
+    groups: Dict[Tuple[str, int, str, str, int], List[Dict[str, Any]]] = defaultdict(list)
+    for m in metrics:
+        if m.get("train_docs") and m["test"].get("docs"):
+            run = m["run"]
+            groups[(base_dataset(run["dataset"]), m["test"]["docs"], run["model"], run["method"], m["train_docs"])].append(m)
+    curves: Dict[Tuple[str, int, str, str], List[Dict[str, Any]]] = defaultdict(list)
+    for (dataset, test_docs, model, method, size), runs in groups.items():
+        mean, half = mean_ci([r["test"]["f"] or 0.0 for r in runs])
+        ci = [mean - half, mean + half] if half is not None else list(runs[0]["test"].get("f_ci95") or (None, None))
+        trains = [r["train_seconds"] for r in runs if r.get("train_seconds") is not None]
+        curves[(dataset, test_docs, model, method)].append(
+            {"train_docs": size, "f": mean, "ci95": ci, "train_seconds": sum(trains) / len(trains) if trains else None})
+    return {key: sorted(points, key=lambda p: p["train_docs"]) for key, points in curves.items() if len(points) > 1}
+
+
+def curve_table(curves: Dict[Tuple[str, int, str, str], List[Dict[str, Any]]]) -> List[str]:
+    """Markdown: per curve, test F1 (and train seconds) at each training size."""
+    sizes = sorted({p["train_docs"] for points in curves.values() for p in points})
+    lines = ["| dataset | model | method | " + " | ".join(f"{n:,} sentences" for n in sizes) + " |",
+             "|---" * (len(sizes) + 3) + "|"]
+    for (dataset, _, model, method), points in sorted(curves.items()):
+        at = {p["train_docs"]: p for p in points}
+        cells = [f"{100 * at[n]['f']:.2f} ({at[n]['train_seconds']:.0f} s)" if n in at and at[n]["train_seconds"]
+                 else f"{100 * at[n]['f']:.2f}" if n in at else "–" for n in sizes]
+        lines.append(f"| {dataset} | {Path(model).name or model} | {method} | " + " | ".join(cells) + " |")
+    return lines
+
+
 def versus_r0(groups: Dict[Tuple[str, str, str], List[Dict[str, Any]]], row: Dict[str, Any]) -> Optional[List[float]]:
     """[F1 - F1 of r0, low, high]: the run against the same model's r0 on the same test documents
     (first seed both have), paired bootstrap (`stats.paired_bootstrap_diff_ci`); None without one."""
@@ -183,6 +219,14 @@ def aggregate(root: Path, metrics: Sequence[Dict[str, Any]]) -> Dict[str, Any]:
                "`finetune` rows are encoders fine-tuned in the same component (configs/encoder.cfg), same steps.",
                ""] + run_table(rows) + [""]
         out["runs"] = rows
+    curves = curve_rows(metrics)
+    if curves:
+        md += ["## Learning curve", "",
+               "Test micro-F1 against the number of training sentences (same dev and test sets along a row), with",
+               "`spacy train` seconds per run: what amount of data makes which model win, at what cost.", ""]
+        md += curve_table(curves) + [""]
+        out["curves"] = [{"dataset": d, "test_docs": t, "model": m, "method": method, "points": points}
+                         for (d, t, m, method), points in sorted(curves.items())]
     for model in models:
         methods = _order(method for (m, method, _) in test if m == model)
         main = [x for x in methods if not x.startswith(("exit", "groups:"))]

@@ -51,3 +51,36 @@ def test_train_and_evaluate_with_the_baselines(tiny_decoders, tiny_encoders, tmp
 
     rows = aggregate(tmp_path, load_metrics(tmp_path))["runs"]
     assert [(r["method"], r["vs_r0"]) for r in rows] == [("r0", None), ("finetune", None), ("cnn", None)]
+
+
+def test_a_learning_curve_with_matched_passes(tiny_decoders, tiny_encoders, tmp_path):
+    """The real-scale workflow's pieces (preprocess-curve, train-curve with --passes, evaluate,
+    aggregate, plot) on the sample corpus: subsets share dev and test, every contender trains one
+    pass over its own training set, and the curve is tabulated and plotted."""
+    from spacy_repsl.experiments.grid import load_metrics
+
+    convert(["conll03", str(write_conll(tmp_path / "conll")), str(tmp_path / "corpus" / "conll03-full"),
+             "--train-sizes", "2"])
+    small = json.loads((tmp_path / "corpus" / "conll03-full-2" / "report.json").read_text())["splits"]
+    whole = json.loads((tmp_path / "corpus" / "conll03-full" / "report.json").read_text())["splits"]
+    assert small["train"]["docs"] == 2 and small["train"]["subset"] == f"first 2 of {whole['train']['docs']}"
+    assert small["test"] == whole["test"] and small["dev"] == whole["dev"]
+    for name in ("tiny.cfg", "spacy_ner.cfg", "encoder.cfg"):
+        shutil.copy(ROOT / "configs" / name, tmp_path / name)
+    grid = ["--root", str(tmp_path), "--datasets", "conll03-full-2,conll03-full", "--models", str(tiny_decoders["llama"]),
+            "--repetitions=", "--unmasking=", "--exit-layers", "2", "--exit-repetitions", "1", "--seeds", "1",
+            "--baseline", "--encoders", str(tiny_encoders["bert"])]
+    assert run(["train", *grid, "--config", str(tmp_path / "tiny.cfg"), "--passes", "2", "--evals", "2", "--",
+                "--training.max_steps", "999"]) == 0  # the pass budget wins over the overrides
+    assert run(["evaluate", *grid]) == 0
+    timing = json.loads((tmp_path / "training" / "conll03-full" / slug(str(tiny_encoders["bert"])) / "finetune" / "seed1"
+                         / "timing.json").read_text())
+    steps = -(-2 * whole["train"]["docs"] // 8)  # 2 passes in batches of 8 (encoder.cfg), then 2 evaluations
+    assert timing["max_steps"] == 2 * -(-steps // 2) and timing["max_epochs"] == 0
+    assert run(["aggregate", "--root", str(tmp_path)]) == 0
+    assert run(["plot", "--root", str(tmp_path)]) == 0
+    metrics = load_metrics(tmp_path)
+    assert sorted({m["train_docs"] for m in metrics}) == [2, whole["train"]["docs"]]
+    results = (tmp_path / "metrics" / "results.md").read_text()
+    assert "## Learning curve" in results and results.count("| conll03 |") >= 3  # decoder, encoder, spaCy's ner
+    assert (tmp_path / "metrics" / "f1_vs_train_size.png").read_bytes()[:4] == b"\x89PNG"

@@ -185,3 +185,50 @@ def test_damaged_run_metrics_are_reported_by_file_and_count_as_not_done(tmp_path
     captured = capsys.readouterr()
     assert str(cut.metrics_path(tmp_path)) in captured.err and "Traceback" not in captured.err
     assert "| conll03 | m | r0 |" in (tmp_path / "metrics" / "results.md").read_text()
+
+
+def test_a_pass_budget_is_passes_over_the_runs_own_training_set(tmp_path):
+    import json
+
+    from spacy_repsl.experiments.grid import ENCODER_METHOD, pass_budget
+
+    (tmp_path / "corpus" / "conll03-2k").mkdir(parents=True)
+    (tmp_path / "corpus" / "conll03-2k" / "report.json").write_text(json.dumps({"splits": {"train": {"docs": 2001}}}))
+    config = tmp_path / "c.cfg"
+    config.write_text("[training]\n[training.batcher]\nsize = 8\n")
+    budget = pass_budget(Run("conll03-2k", "m", "exit15-r1", 5), tmp_path, config, passes=1, evals=2)
+    assert budget == {"training.max_epochs": 0, "training.max_steps": 252, "training.eval_frequency": 126}  # ceil(2001/8)=251
+    assert pass_budget(Run("conll03-2k", "e", ENCODER_METHOD, 5), tmp_path, config, 3, 4)["training.max_steps"] == 752
+    assert pass_budget(Run("conll03-2k", "spacy-ner", "cnn", 5), tmp_path, config, 1, 2) == {
+        "training.max_epochs": 1, "training.max_steps": 0, "training.patience": 0}
+    with pytest.raises(FileNotFoundError, match="how many training documents"):
+        pass_budget(Run("conll03-4k", "m", "r0", 5), tmp_path, config, 1, 2)
+    config.write_text("[training]\n[training.batcher]\n@batchers = \"spacy.batch_by_words.v1\"\n")
+    with pytest.raises(ValueError, match="fixed batch size"):
+        pass_budget(Run("conll03-2k", "m", "r0", 5), tmp_path, config, 1, 2)
+
+
+def test_learning_curves_share_a_test_set_and_need_two_sizes(tmp_path):
+    from spacy_repsl.experiments.plots import plot_f1_vs_train_size
+    from spacy_repsl.experiments.reports import curve_rows
+
+    def point(dataset, model, method, seed, size, f, test_docs=3453):
+        return {"run": {"dataset": dataset, "model": model, "method": method, "seed": seed}, "train_docs": size,
+                "dev": {"f": f}, "test": {"f": f, "f_ci95": [f - 0.01, f + 0.01], "docs": test_docs},
+                "train_seconds": size / 10}
+
+    metrics = [point("conll03-1k", "m", "exit15-r1", 5, 1000, 0.6), point("conll03-full", "m", "exit15-r1", 5, 14041, 0.8),
+               point("conll03-full", "m", "exit15-r1", 29, 14041, 0.82), point("conll03-4k", "m", "exit15-r1", 5, 4000, 0.7),
+               point("conll03", "m", "exit15-r1", 5, 1000, 0.69, test_docs=1000),  # the CPU table's own test subset
+               point("conll03-full", "spacy-ner", "cnn", 5, 14041, 0.85)]  # one size only: no curve
+    curves = curve_rows(metrics)
+    assert list(curves) == [("conll03", 3453, "m", "exit15-r1")]
+    points = curves[("conll03", 3453, "m", "exit15-r1")]
+    assert [p["train_docs"] for p in points] == [1000, 4000, 14041]
+    assert points[-1]["f"] == pytest.approx(0.81) and points[-1]["train_seconds"] == pytest.approx(1404.1)
+    out = aggregate(tmp_path, metrics)
+    text = (tmp_path / "metrics" / "results.md").read_text()
+    assert "## Learning curve" in text and "| conll03 | m | exit15-r1 | 60.00 (100 s) | 70.00 (400 s) | 81.00 (1404 s) |" in text
+    assert out["curves"][0]["points"][0]["train_docs"] == 1000
+    assert plot_f1_vs_train_size(metrics, tmp_path / "curve.png")
+    assert not plot_f1_vs_train_size(metrics[-2:], tmp_path / "none.png")

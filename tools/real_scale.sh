@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# The real-scale runs of README "Real quality at real scale" (issue 35), in priority order, through the
+# project's commands: a session that must stop early keeps what finished (every step skips runs already
+# done, so running this again resumes; a run killed mid-training starts again from its beginning), and
+# each finished run's metrics file (small JSON: scores, per-document counts, seconds; never weights) is
+# copied into project/results/ to be committed.
+# Run from the repository root, in the project's venv:  bash tools/real_scale.sh [SHARED_DATA_DIR]
+set -uo pipefail
+cd "$(dirname "$0")/../project"
+DATA=${1:-../../shared/data}
+VARS=(--vars.conll03_dir "$DATA/conll2003" --vars.rest14_dir "$DATA/semeval2014_restaurants" --vars.nlupp_dir "$DATA/nlupp")
+keep() {  # the finished real-scale runs' metrics into results/ (tracked), in metrics/runs' layout
+  (cd metrics && find runs -path '*-full*' -name 'seed*.json') | while read -r f; do
+    mkdir -p "results/$(dirname "$f")" && cp "metrics/$f" "results/$f"
+  done
+}
+mkdir -p results
+python -m spacy project run get-base . "${VARS[@]}"
+python -m spacy project run preprocess-curve . "${VARS[@]}"
+full() {  # one step of the full-data table: vars of train-full / evaluate-full
+  python -m spacy project run train-full . "${VARS[@]}" "$@" && python -m spacy project run evaluate-full . "${VARS[@]}" "$@"
+  keep
+}
+# 1. the cheap contenders first (minutes): the encoder and spaCy's ner on the whole CoNLL-2003 set
+full --vars.models "" --vars.baseline 1
+# 2. the best decoder setting of the 1,000-sentence table, then its paired r0 rows (tens of minutes each)
+full --vars.baseline 0 --vars.encoders "" --vars.full_repetitions "" --vars.full_exit_repetitions 1
+full --vars.baseline 0 --vars.encoders "" --vars.full_exit_layers "" --vars.full_exit_repetitions ""
+full --vars.baseline 0 --vars.encoders "" --vars.full_repetitions "" --vars.full_exit_repetitions 0
+# 3. the learning curve (the best decoder setting, spaCy's ner, the encoder at 1k, 2k, 4k, 8k sentences)
+python -m spacy project run train-curve . "${VARS[@]}" && python -m spacy project run evaluate-curve . "${VARS[@]}"
+keep
+# 4. a second seed, then Rest14 and NLU++ on their whole training sets
+full --vars.full_seeds 29 --vars.baseline 0 --vars.encoders "" --vars.full_exit_layers 15
+full --vars.full_datasets rest14-full,nlupp-full
+python -m spacy project run aggregate . && python -m spacy project run plot .

@@ -52,18 +52,21 @@ def exported_probabilities(out, nlp, texts):
                          + (",lora" if "lora" in s else ""))
 @pytest.mark.parametrize("family", ["llama", "qwen3", "mistral", "gemma", "gemma2", "phi3", "smollm3"])
 def test_the_exported_model_gives_the_pipelines_probabilities(tiny_decoders, tmp_path, family, settings):
-    nlp = make_nlp(tiny_decoders[family], **settings)
+    config = export_trained(make_nlp(tiny_decoders[family], **settings), tmp_path)
+    assert config.num_hidden_layers == settings.get("exit_layer", 4)
+    assert config.id2label[1] == "B-LOC" and (tmp_path / "exported" / "README.md").is_file()
+
+
+def export_trained(nlp, tmp_path):
+    """Train `nlp` 3 steps, save and export it; assert the export's probabilities equal the
+    pipeline's (1e-5) on the test texts; the exported config."""
     train(nlp, ner_examples(nlp), steps=3)
     nlp.to_disk(tmp_path / "pipeline")
     out = export(tmp_path / "pipeline", tmp_path / "exported")
     texts = TEXTS + ["Mary works for Acme Corp in Berlin ."]
-    ours = probabilities(nlp, texts)
-    theirs = exported_probabilities(out, nlp, texts)
-    for a, b in zip(ours, theirs):
+    for a, b in zip(probabilities(nlp, texts), exported_probabilities(out, nlp, texts)):
         numpy.testing.assert_allclose(b, a, atol=1e-5)
-    config = AutoModelForTokenClassification.from_pretrained(out).config
-    assert config.num_hidden_layers == settings.get("exit_layer", 4)
-    assert config.id2label[1] == "B-LOC" and (out / "README.md").is_file()
+    return AutoModelForTokenClassification.from_pretrained(out).config
 
 
 @pytest.mark.parametrize("family,settings,match", [
@@ -131,14 +134,7 @@ ENCODER_SETTINGS = [
 @pytest.mark.parametrize("settings", ENCODER_SETTINGS, ids=["r0", "exit2", "mean,lora"])
 @pytest.mark.parametrize("family", ["bert", "roberta", "xlm-roberta", "deberta-v2", "electra", "mpnet"])
 def test_an_exported_encoder_gives_the_pipelines_probabilities(tiny_encoders, tmp_path, family, settings):
-    nlp = make_nlp(tiny_encoders[family], **settings)
-    train(nlp, ner_examples(nlp), steps=3)
-    nlp.to_disk(tmp_path / "pipeline")
-    out = export(tmp_path / "pipeline", tmp_path / "exported")
-    texts = TEXTS + ["Mary works for Acme Corp in Berlin ."]
-    for a, b in zip(probabilities(nlp, texts), exported_probabilities(out, nlp, texts)):
-        numpy.testing.assert_allclose(b, a, atol=1e-5)
-    config = AutoModelForTokenClassification.from_pretrained(out).config
+    config = export_trained(make_nlp(tiny_encoders[family], **settings), tmp_path)
     assert config.num_hidden_layers == settings.get("exit_layer", 4)
     assert config.repsl["prefix_ids"] and config.repsl["suffix_ids"]  # [CLS] ... [SEP] or <s> ... </s>
 

@@ -32,15 +32,20 @@ def spacy_cli(*args, cwd=None):
     return subprocess.run([sys.executable, "-m", "spacy", *args], capture_output=True, text=True, env=env, cwd=cwd, timeout=900)
 
 
-def test_tiny_config_trains_and_evaluates(tiny_decoders, tmp_path):
+def train_on_examples(config: str, base: str, path, tmp_path, *overrides: str):
+    """`spacy train CONFIG` on the example sentences (4 copies to train, one to evaluate) with
+    `--paths.BASE PATH` (decoder or encoder); the finished process."""
     nlp = spacy.blank("en")
     write_docbin(nlp, tmp_path / "train.spacy", copies=4)
     write_docbin(nlp, tmp_path / "dev.spacy")
-    result = spacy_cli(
-        "train", str(CONFIGS / "tiny.cfg"), "--output", str(tmp_path / "out"),
-        "--paths.train", str(tmp_path / "train.spacy"), "--paths.dev", str(tmp_path / "dev.spacy"),
-        "--paths.decoder", str(tiny_decoders["llama"]), "--training.max_epochs", "10", "--training.eval_frequency", "4",
-    )
+    return spacy_cli(
+        "train", str(CONFIGS / config), "--output", str(tmp_path / "out"), "--paths.train", str(tmp_path / "train.spacy"),
+        "--paths.dev", str(tmp_path / "dev.spacy"), f"--paths.{base}", str(path), *overrides)
+
+
+def test_tiny_config_trains_and_evaluates(tiny_decoders, tmp_path):
+    result = train_on_examples("tiny.cfg", "decoder", tiny_decoders["llama"], tmp_path,
+                               "--training.max_epochs", "10", "--training.eval_frequency", "4")
     assert result.returncode == 0, result.stdout + result.stderr
     assert "ENTS_F" in result.stdout and "LOSS REPSL" in result.stdout  # spaCy's table
     best = tmp_path / "out" / "model-best"
@@ -124,16 +129,12 @@ def test_adapters_train_when_the_tagger_annotates_between_accumulated_updates(ti
         numpy.testing.assert_allclose(adapters[1][name], value, atol=1e-6)
 
 
+ENCODER_OVERRIDES = ("--training.max_steps", "40", "--training.eval_frequency", "20",
+                     "--training.optimizer.learn_rate.initial_rate", "0.002")  # a random tiny model learns slowly at 5e-5
+
+
 def test_the_encoder_config_fine_tunes_an_encoder(tiny_encoders, tmp_path):
-    nlp = spacy.blank("en")
-    write_docbin(nlp, tmp_path / "train.spacy", copies=4)
-    write_docbin(nlp, tmp_path / "dev.spacy")
-    result = spacy_cli(
-        "train", str(CONFIGS / "encoder.cfg"), "--output", str(tmp_path / "out"),
-        "--paths.train", str(tmp_path / "train.spacy"), "--paths.dev", str(tmp_path / "dev.spacy"),
-        "--paths.encoder", str(tiny_encoders["bert"]), "--training.max_steps", "40", "--training.eval_frequency", "20",
-        "--training.optimizer.learn_rate.initial_rate", "0.002",  # a random tiny model learns slowly at 5e-5
-    )
+    result = train_on_examples("encoder.cfg", "encoder", tiny_encoders["bert"], tmp_path, *ENCODER_OVERRIDES)
     assert result.returncode == 0, result.stdout + result.stderr
     trained = spacy.load(tmp_path / "out" / "model-best")
     assert trained.meta["performance"]["ents_f"] > 0.5

@@ -7,8 +7,7 @@ loaded by `loading`; `encoder.RepSLDecoder` puts them together.
 Names are imported lazily: `settings` and the pure modules load without torch, so spaCy's
 plugin discovery stays cheap; torch, transformers and peft load when a model is built.
 """
-from importlib import import_module
-from typing import Any
+from ..lazy import lazy_exports
 
 _EXPORTS = {
     "DecoderNotAvailableError": ".loading",
@@ -31,9 +30,4 @@ _EXPORTS = {
 }
 
 __all__ = sorted(_EXPORTS)
-
-
-def __getattr__(name: str) -> Any:
-    if name not in _EXPORTS:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    return getattr(import_module(_EXPORTS[name], __name__), name)
+__getattr__ = lazy_exports(__name__, _EXPORTS)

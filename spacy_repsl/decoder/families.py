@@ -56,7 +56,8 @@ def check_config(config: Any, name: str = "") -> None:
     if getattr(config, "is_encoder_decoder", False):
         raise UnsupportedModelError(
             f"{where} (model_type {model_type!r}) is an encoder-decoder model; spacy-repsl adapts decoder-only "
-            f"language models. Use a decoder-only checkpoint (tested: {tested()}).")
+            f"language models and encoders. Use a decoder-only checkpoint (tested: {tested()}) or an encoder (BERT, "
+            "RoBERTa, DeBERTa, ModernBERT, ...).")
     text_config = getattr(config, "text_config", None)
     if text_config is not None and text_config is not config:
         raise UnsupportedModelError(

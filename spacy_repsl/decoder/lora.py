@@ -75,10 +75,12 @@ def target_modules(model: "torch.nn.Module", requested: Tuple[str, ...]) -> Tupl
         requested = tuple(chosen) + tuple(extra)
     missing = [t for t in requested if t.rsplit(".", 1)[-1] not in present]
     if missing:
+        import torch
+
+        linear = sorted({name.rsplit(".", 1)[-1] for name, m in model.named_modules() if isinstance(m, torch.nn.Linear)})
         raise ValueError(
-            f"LoRA target module(s) {missing} do not exist in this model. Modules that do "
-            f"include: {sorted(n for n in present if n.endswith('_proj'))}; \"{MIXERS}\" means every token "
-            "mixer's projections."
+            f"LoRA target module(s) {missing} do not exist in this model. Its linear layers are named: {linear}; "
+            f"\"{MIXERS}\" means every token mixer's projections (an encoder's: its attention's)."
         )
     return requested
 

@@ -173,18 +173,24 @@ def read_texts(path: Path) -> Sequence[str]:
     return [line for line in path.read_text(encoding="utf8").splitlines() if line.strip()]
 
 
-def main(argv: Optional[Sequence[str]] = None) -> None:
-    """`python -m spacy_repsl.decoder.tiny FAMILY PATH`: write a tiny random decoder."""
+def tiny_parser(description: str, families: Sequence[str]) -> Any:
+    """The command line of the tiny builders: FAMILY PATH, size, seed and the tokenizer's texts."""
     import argparse
 
-    parser = argparse.ArgumentParser(description=main.__doc__)
-    parser.add_argument("family", choices=TINY_FAMILIES)
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("family", choices=families)
     parser.add_argument("path")
     parser.add_argument("--layers", type=int, default=4)
     parser.add_argument("--hidden", type=int, default=64)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--texts", type=Path, default=None,
                         help="train the tokenizer on these texts too: a .spacy file, or one text per line")
+    return parser
+
+
+def main(argv: Optional[Sequence[str]] = None) -> None:
+    """`python -m spacy_repsl.decoder.tiny FAMILY PATH`: write a tiny random decoder."""
+    parser = tiny_parser(main.__doc__ or "", TINY_FAMILIES)
     parser.add_argument("--tokenizer", type=Path, default=None,
                         help="use this tokenizer directory (a real vocabulary) instead of training one")
     args = parser.parse_args(argv)

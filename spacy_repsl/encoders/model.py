@@ -102,8 +102,12 @@ def encoder_layers(backbone: torch.nn.Module) -> torch.nn.ModuleList:
             module = getattr(module, part, None)
         if isinstance(module, torch.nn.ModuleList):
             return module
-    raise ValueError(f"{type(backbone).__name__} has none of the layer lists {LAYER_LISTS}: please report the model "
-                     "type.")
+    from ..decoder.families import UnsupportedModelError
+
+    raise UnsupportedModelError(
+        f"{type(backbone).__name__} keeps its layers in none of {LAYER_LISTS} (DistilBERT and ALBERT lay them out "
+        "otherwise), so early exit and LoRA's defaults cannot find them. Use a BERT, RoBERTa, XLM-RoBERTa, "
+        "DeBERTa-v2/v3, ELECTRA, MPNet or ModernBERT checkpoint.")
 
 
 def attention_projections(backbone: torch.nn.Module) -> Tuple[str, ...]:
@@ -160,8 +164,18 @@ def build_encoder(settings: DecoderSettings, config: Any) -> Tuple[RepSLEncoder,
     quantization and LoRA as for decoders. Raises UnsupportedModelError for decoder-only settings."""
     from ..decoder.loading import load_base_model, load_tokenizer
 
+    import inspect
+
+    from ..decoder.families import UnsupportedModelError
+
     check_encoder_settings(settings, config)
     model = load_base_model(settings, config)
+    if "attention_mask" not in inspect.signature(model.forward).parameters:
+        raise UnsupportedModelError(
+            f"{type(model).__name__} (model_type {config.model_type!r}) takes no attention mask, so the pads of a batch "
+            "would reach every token and a doc's labels would depend on its batch. Use an encoder that takes one "
+            "(BERT, RoBERTa, DeBERTa, ELECTRA, MPNet, ModernBERT).")
+    encoder_layers(model)  # refuse a layout we cannot cut or adapt before anything else is set up
     if getattr(model, "pooler", None) is not None:
         model.pooler = None  # the [CLS] pooler feeds sentence tasks: never read here, never trained
     targets = lora_targets(model, settings.lora.target_modules) if settings.lora is not None else None

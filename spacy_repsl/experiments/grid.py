@@ -187,6 +187,11 @@ def train_run(
             config = sibling_config(config, ENCODER_CONFIG, "the encoder recipe")
         overrides = train_overrides(run, root, bos=bos, location=(locations or {}).get(run.model))
         overrides.update(extra or {})
+        epochs = int(overrides.get("training.max_epochs") or 0)
+        if run.is_encoder and not int(overrides.get("training.max_steps") or 0) and epochs > 0 and not passes:
+            # Epochs with no step limit (the papers' setup): the encoder's schedule is sized in steps, so
+            # the same epochs become steps of its own training set, evaluated once per epoch.
+            overrides.update(pass_budget(run, root, config, epochs, epochs))
     if passes:
         overrides.update(pass_budget(run, root, config, passes, evals))
     output = run.train_dir(root)

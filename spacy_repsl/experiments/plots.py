@@ -18,6 +18,22 @@ def _pyplot():
     return plt
 
 
+def save(plt: Any, fig: Any, path: Path) -> bool:
+    """Lay out and write `fig` as a PNG at `path` (its folder made), then free it; True."""
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return True
+
+
+def error_bars(points: Sequence[Dict[str, Any]]) -> List[List[float]]:
+    """[below, above] each point's F1 (percent) to its 95% CI's ends; 0 where it has no CI."""
+    low = [100 * (p["f"] - (p["ci95"][0] if p["ci95"][0] is not None else p["f"])) for p in points]
+    high = [100 * ((p["ci95"][1] if p["ci95"][1] is not None else p["f"]) - p["f"]) for p in points]
+    return [low, high]
+
+
 def plot_f1_vs_r(metrics: Sequence[Dict[str, Any]], path: Path) -> bool:
     test = collect(metrics, "test")
     datasets = _datasets(test)
@@ -45,11 +61,7 @@ def plot_f1_vs_r(metrics: Sequence[Dict[str, Any]], path: Path) -> bool:
         ax.set_ylabel("test micro-F1")
         ax.grid(alpha=0.3)
     axes[0][0].legend(fontsize=7)
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return True
+    return save(plt, fig, path)
 
 
 def plot_group_sweep(metrics: Sequence[Dict[str, Any]], path: Path) -> bool:
@@ -72,11 +84,7 @@ def plot_group_sweep(metrics: Sequence[Dict[str, Any]], path: Path) -> bool:
         ax.set_title(f"{Path(model).name or model} on {dataset}: unmasked layer groups (bottom first; * best on dev)")
         ax.set_ylabel("micro-F1")
         ax.legend(fontsize=7)
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return True
+    return save(plt, fig, path)
 
 
 def plot_methods(metrics: Sequence[Dict[str, Any]], path: Path) -> bool:
@@ -95,8 +103,7 @@ def plot_methods(metrics: Sequence[Dict[str, Any]], path: Path) -> bool:
         labels = ["spaCy ner" if row_kind(r) == 2 else f"{Path(r['model']).name}\nfine-tuned" if row_kind(r) == 1
                   else label for r, label in zip(here, labels)]
         ys = [100 * r["f"] for r in here]
-        errs = [[100 * (r["f"] - (r["ci95"][0] if r["ci95"][0] is not None else r["f"])) for r in here],
-                [100 * ((r["ci95"][1] if r["ci95"][1] is not None else r["f"]) - r["f"]) for r in here]]
+        errs = error_bars(here)
         colors = [("#1f77b4", "#2ca02c", "#999999")[row_kind(r)] for r in here]
         ax.bar(range(len(here)), ys, yerr=errs, capsize=3, color=colors)
         ax.set_xticks(range(len(here)), labels, rotation=45, ha="right", fontsize=8)
@@ -104,11 +111,7 @@ def plot_methods(metrics: Sequence[Dict[str, Any]], path: Path) -> bool:
         ax.set_title(dataset)
         ax.set_ylabel("test micro-F1 (95% CI)")
         ax.grid(axis="y", alpha=0.3)
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return True
+    return save(plt, fig, path)
 
 
 def plot_f1_vs_train_size(metrics: Sequence[Dict[str, Any]], path: Path) -> bool:
@@ -126,8 +129,7 @@ def plot_f1_vs_train_size(metrics: Sequence[Dict[str, Any]], path: Path) -> bool
                 continue
             xs = [p["train_docs"] for p in points]
             ys = [100 * p["f"] for p in points]
-            errs = [[100 * (p["f"] - (p["ci95"][0] if p["ci95"][0] is not None else p["f"])) for p in points],
-                    [100 * ((p["ci95"][1] if p["ci95"][1] is not None else p["f"]) - p["f"]) for p in points]]
+            errs = error_bars(points)
             name = "spaCy ner" if model == "spacy-ner" else f"{Path(model).name or model} {method}"
             ax.errorbar(xs, ys, yerr=errs, marker="o", capsize=3, label=name)
         ax.set_xscale("log")
@@ -136,8 +138,4 @@ def plot_f1_vs_train_size(metrics: Sequence[Dict[str, Any]], path: Path) -> bool
         ax.set_ylabel("test micro-F1 (95% CI)")
         ax.grid(alpha=0.3)
         ax.legend(fontsize=7)
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return True
+    return save(plt, fig, path)

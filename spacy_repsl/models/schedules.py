@@ -23,4 +23,11 @@ def warmup_linear_v1(initial_rate: float, total_steps: int, warmup_fraction: flo
             "(e.g. 3 epochs of 14,041 sentences in batches of 8: 5265).")
     if not 0.0 <= warmup_fraction < 1.0:
         raise ValueError(f"warmup_fraction must be in [0, 1), got {warmup_fraction!r}.")
-    return warmup_linear(initial_rate, round(warmup_fraction * total_steps), total_steps)
+    if not initial_rate > 0:
+        raise ValueError(f"initial_rate must be > 0, got {initial_rate!r}.")
+    warmup = round(warmup_fraction * total_steps)
+    if warmup >= total_steps:
+        raise ValueError(
+            f"A warm-up of {warmup} of {total_steps} steps leaves no step to train at the full rate and decay: lower "
+            "warmup_fraction or raise total_steps (training.max_steps).")
+    return warmup_linear(initial_rate, warmup, total_steps)

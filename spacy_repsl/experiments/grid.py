@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence
 
 from ..scoring import score_key
-from .methods import method_settings, slug
+from .methods import ENCODER_METHOD, method_settings, slug
 
 TARGETS = {"conll03": "ents", "rest14": "spans:aspects", "nlupp": "ents", "ace05": "spans:events", "demo": "ents"}
 # The model a spaCy user would train instead: spaCy's own `ner` (tok2vec CNN), as `spacy init config
@@ -27,7 +27,6 @@ BASELINE_MODEL = "spacy-ner"
 BASELINE_METHOD = "cnn"
 # The papers' baseline row: an encoder fine-tuned with the usual encoder recipe (configs/encoder.cfg,
 # beside the training config), in the same component, on the same data, step budget and scorer.
-ENCODER_METHOD = "finetune"
 ENCODER_CONFIG = "encoder.cfg"
 TIMING_FILE = "timing.json"  # in a run's training folder: how long `spacy train` took
 

@@ -12,6 +12,8 @@ import itertools
 import re
 from typing import Any, Dict, List, Sequence
 
+ENCODER_METHOD = "finetune"  # the encoder row: configs/encoder.cfg, one copy, nothing to unmask
+
 
 def method_settings(method: str) -> Dict[str, Any]:
     """`repetitions`, `unmask`, `exit_layer` for a method name."""
@@ -23,7 +25,7 @@ def method_settings(method: str) -> Dict[str, Any]:
         return {"repetitions": int(match[2]), "unmask": "none", "exit_layer": int(match[1])}
     if match := re.fullmatch(r"groups:([01]+)", method):
         return {"repetitions": 0, "unmask": method, "exit_layer": None}
-    if method == "finetune":  # an encoder's row: one copy, nothing to unmask
+    if method == ENCODER_METHOD:
         return {"repetitions": 0, "unmask": "none", "exit_layer": None}
     raise ValueError(
         f"Unknown method {method!r}: use r<k> (e.g. r1), middle, full, exit<L>-r<k> (e.g. exit14-r2) "

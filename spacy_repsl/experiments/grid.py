@@ -139,15 +139,18 @@ def train_overrides(run: Run, root: Path, bos: Optional[str] = None, location: O
     return overrides
 
 
-def train_into(config: Path, output: Path, overrides: Dict[str, Any], gpu_id: int = -1) -> None:
-    """`spacy train` into `output`, which appears only once training has ended."""
-    from spacy.cli.train import train
+def train_into(config: Path, output: Path, overrides: Dict[str, Any], gpu_id: int = -1) -> float:
+    """`spacy train` into `output`, which appears only once training has ended; returns the
+    seconds it trained. A run killed mid-way left OUTPUT.partial with a checkpoint (one before
+    each dev evaluation): training again continues from it (`spacy_repsl.training`)."""
+    from ..training.loop import RECORD_FILE, train_from_config
 
     partial = output.with_name(output.name + ".partial")
-    if partial.exists():  # left by a run that was killed: start it again from scratch
-        shutil.rmtree(partial)
-    train(config, partial, use_gpu=gpu_id, overrides=overrides)
+    start = time.perf_counter()
+    train_from_config(config, partial, use_gpu=gpu_id, overrides=overrides)
+    record = read_json_record(partial / RECORD_FILE, ("seconds",), "training")
     os.replace(partial, output)
+    return float(record["seconds"]) if record else time.perf_counter() - start
 
 
 def train_run(
@@ -197,11 +200,9 @@ def train_run(
     if output.exists():  # a directory without model-best: not a finished run of ours
         shutil.rmtree(output)
     output.parent.mkdir(parents=True, exist_ok=True)
-    start = time.perf_counter()
-    train_into(config, output, overrides, gpu_id)
+    seconds = train_into(config, output, overrides, gpu_id)
     budget = {key.split(".")[-1]: overrides[key] for key in ("training.max_steps", "training.max_epochs") if key in overrides}
-    write_json_atomic(output / TIMING_FILE, {"train_seconds": time.perf_counter() - start, "threads": torch_threads(),
-                                             **budget})
+    write_json_atomic(output / TIMING_FILE, {"train_seconds": seconds, "threads": torch_threads(), **budget})
     if not run.is_trained(root):
         raise RuntimeError(
             f"Training {run.name()} ended without a dev evaluation, so there is no model-best: set "

@@ -1,0 +1,142 @@
+"""The resumable training loop: a run killed after a checkpoint and started again ends where the
+uninterrupted run ends (same weights, same model-best, same predictions)."""
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy
+import pytest
+import spacy
+from safetensors.numpy import load_file
+from thinc.api import Config
+
+from spacy_repsl.training.loop import CHECKPOINT_DIR, RECORD_FILE
+from spacy_repsl.training.state import read_progress
+
+from ..pipeline.helpers import TRAIN
+from ..test_training import CONFIGS, write_docbin
+
+KILL = Path(__file__).parent / "kill.py"
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory):
+    path = tmp_path_factory.mktemp("corpus")
+    nlp = spacy.blank("en")
+    write_docbin(nlp, path / "train.spacy", copies=4)  # 32 sentences: 4 batches of 8 per epoch
+    write_docbin(nlp, path / "dev.spacy")
+    return path
+
+
+def resumable_config(tmp_path, lora=True):
+    config = Config().from_disk(CONFIGS / "tiny.cfg", interpolate=False)
+    config["training"]["before_update"] = {"@callbacks": "repsl_test.kill_at_step.v1"}
+    config["training"].update({"max_epochs": 0, "max_steps": 13, "eval_frequency": 4})
+    if lora:
+        config["components"]["repsl_tagger"]["model"]["lora"] = {"@misc": "spacy-repsl.lora.v1", "r": 4, "alpha": 8,
+                                                                 "dropout": 0.1}
+    path = tmp_path / "resumable.cfg"
+    config.to_disk(path)
+    return path
+
+
+def train(config, output, corpus, decoder, fold=False, **env):
+    """`python -m spacy_repsl.training` as a user runs it; the finished process. Unless `fold`,
+    prediction does not fold the adapters into the base (which rounds the base's weights)."""
+    environment = dict(os.environ, HF_HUB_OFFLINE="1", **env)
+    environment.pop("REPSL_TEST_NO_FOLD", None)
+    if not fold:
+        environment["REPSL_TEST_NO_FOLD"] = "1"
+    return subprocess.run(
+        [sys.executable, "-m", "spacy_repsl.training", str(config), "--output", str(output), "--code", str(KILL),
+         "--paths.train", str(corpus / "train.spacy"), "--paths.dev", str(corpus / "dev.spacy"),
+         "--paths.decoder", str(decoder)], capture_output=True, text=True, env=environment, timeout=600)
+
+
+def weights(model_dir):
+    return load_file(str(Path(model_dir) / "repsl_tagger" / "trainable.safetensors"))
+
+
+@pytest.mark.parametrize("fold", [False, True], ids=["exact", "folding"])
+def test_a_killed_run_resumes_to_the_uninterrupted_result(tiny_decoders, corpus, tmp_path, fold):
+    """Bit-exact when prediction leaves the base weights alone; to float rounding when each
+    evaluation folds the adapters into an fp32 base and takes them out again (the default)."""
+    config = resumable_config(tmp_path)
+    straight = train(config, tmp_path / "straight", corpus, tiny_decoders["llama"], fold)
+    assert straight.returncode == 0, straight.stdout + straight.stderr
+    killed = train(config, tmp_path / "resumed", corpus, tiny_decoders["llama"], fold, REPSL_TEST_KILL_AT="10")
+    assert killed.returncode == -9, killed.stdout + killed.stderr
+    progress = read_progress(tmp_path / "resumed" / CHECKPOINT_DIR)
+    assert progress is not None and progress.steps == 8  # written before the evaluation at step 8
+    resumed = train(config, tmp_path / "resumed", corpus, tiny_decoders["llama"], fold)
+    assert resumed.returncode == 0, resumed.stdout + resumed.stderr
+    assert "Resuming from" in resumed.stdout and "after step 7" in " ".join(resumed.stdout.split())
+    assert not (tmp_path / "resumed" / CHECKPOINT_DIR).exists()
+    record = json.loads((tmp_path / "resumed" / RECORD_FILE).read_text())
+    assert record["steps"] == 14 and record["resumed_at"] == [8]
+    for kind in ("model-last", "model-best"):
+        ours, theirs = weights(tmp_path / "resumed" / kind), weights(tmp_path / "straight" / kind)
+        assert ours.keys() == theirs.keys()
+        for name in ours:
+            if fold:
+                numpy.testing.assert_allclose(ours[name], theirs[name], rtol=1e-4, atol=1e-6, err_msg=f"{kind}: {name}")
+            else:
+                numpy.testing.assert_array_equal(ours[name], theirs[name], err_msg=f"{kind}: {name}")
+    assert (json.loads((tmp_path / "resumed" / "model-best" / "meta.json").read_text())["performance"]
+            == json.loads((tmp_path / "straight" / "model-best" / "meta.json").read_text())["performance"])
+    # the log's step column goes on from the checkpoint, and the restart evaluates at the same steps
+    assert [line.split()[1] for line in resumed.stdout.splitlines() if line.strip()[:1].isdigit()] == ["8", "12"]
+
+
+def test_a_checkpoint_of_another_config_is_not_resumed(tiny_decoders, corpus, tmp_path):
+    config = resumable_config(tmp_path, lora=False)
+    killed = train(config, tmp_path / "out", corpus, tiny_decoders["llama"], REPSL_TEST_KILL_AT="5")
+    assert killed.returncode == -9
+    assert read_progress(tmp_path / "out" / CHECKPOINT_DIR).steps == 4
+    other = Config().from_disk(config, interpolate=False)
+    other["training"]["optimizer"]["learn_rate"] = 0.01
+    other.to_disk(tmp_path / "other.cfg")
+    again = train(tmp_path / "other.cfg", tmp_path / "out", corpus, tiny_decoders["llama"])
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert "another config: starting from step 0" in " ".join(again.stdout.split())
+    assert json.loads((tmp_path / "out" / RECORD_FILE).read_text())["resumed_at"] == []
+
+
+def test_an_unreadable_checkpoint_starts_over_and_says_so(tiny_decoders, corpus, tmp_path):
+    config = resumable_config(tmp_path, lora=False)
+    (tmp_path / "out" / CHECKPOINT_DIR).mkdir(parents=True)
+    (tmp_path / "out" / CHECKPOINT_DIR / "state.json").write_text("{cut sho")
+    result = train(config, tmp_path / "out", corpus, tiny_decoders["llama"])
+    assert result.returncode == 0, result.stdout + result.stderr
+    said = " ".join(result.stdout.split())  # wasabi wraps long lines
+    assert "cannot be read" in said and "starting from step 0" in said
+
+
+def test_spacy_ner_resumes_in_the_same_process_exactly(corpus, tmp_path, monkeypatch):
+    """spaCy's own components too (thinc parameters, not a torch shim), with dropout and a
+    compounding batch size; the second run builds the pipeline anew in the same process, so every
+    id differs and the optimizer's state must be found by name."""
+    from spacy_repsl.training import train_from_config
+
+    from . import kill
+
+    config = Config().from_disk(CONFIGS / "spacy_ner.cfg", interpolate=False)
+    config["training"]["before_update"] = {"@callbacks": "repsl_test.kill_at_step.v1"}
+    config["training"].update({"max_steps": 9, "eval_frequency": 3})
+    config.to_disk(tmp_path / "ner.cfg")
+    overrides = {"paths.train": str(corpus / "train.spacy"), "paths.dev": str(corpus / "dev.spacy")}
+    train_from_config(tmp_path / "ner.cfg", tmp_path / "straight", overrides=overrides)
+    monkeypatch.setenv("REPSL_TEST_KILL_AT", "7")
+    monkeypatch.setenv("REPSL_TEST_RAISE", "1")
+    with pytest.raises(kill.Stop):
+        train_from_config(tmp_path / "ner.cfg", tmp_path / "resumed", overrides=overrides)
+    assert read_progress(tmp_path / "resumed" / CHECKPOINT_DIR).steps == 6
+    monkeypatch.delenv("REPSL_TEST_KILL_AT")
+    train_from_config(tmp_path / "ner.cfg", tmp_path / "resumed", overrides=overrides)
+    assert json.loads((tmp_path / "resumed" / RECORD_FILE).read_text())["resumed_at"] == [6]
+    for kind in ("model-last", "model-best"):
+        ours, theirs = spacy.load(tmp_path / "resumed" / kind), spacy.load(tmp_path / "straight" / kind)
+        for name in ("tok2vec", "ner"):
+            assert ours.get_pipe(name).model.to_bytes() == theirs.get_pipe(name).model.to_bytes(), f"{kind}: {name}"

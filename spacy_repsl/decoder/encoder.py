@@ -159,13 +159,15 @@ class RepSLDecoder(AdaptedBase):
     def read(self, sequences: Sequence[Sequence[int]], windows: Sequence[int], positions: Sequence[int],
              prune: bool = True) -> torch.Tensor:
         """The final states at `positions` of the last copies of the sequences `windows`, one row
-        per pair: what a tagger reads, without copying out whole last copies. In prediction
-        (with `prune`) the last layer's MLP runs only for these rows (see read_rows)."""
+        per pair: what a tagger reads, without copying out whole last copies. With `prune` the
+        last layer's MLP runs only for these rows (see read_rows; in training too, unless the
+        layers are checkpointed)."""
         repeated, batch = self.batch_inputs(sequences)
         width = batch["input_ids"].shape[1]
         rows = torch.tensor([w * width + repeated[w].last_copy_start + p for w, p in zip(windows, positions)],
                             dtype=torch.long, device=self.device)
-        skip = prune and worth_pruning(len(rows), len(repeated) * width)
+        skip = prune and worth_pruning(len(rows), len(repeated) * width,
+                                       in_training=not self.settings.gradient_checkpointing)
         with self.read_rows.reading(rows if skip else None):
             hidden = self._run(batch)
         return hidden.reshape(-1, hidden.shape[-1]).index_select(0, rows)

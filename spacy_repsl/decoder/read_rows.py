@@ -1,4 +1,4 @@
-"""In prediction, the last layer's feed-forward block runs only on the rows that are read.
+"""The last layer's feed-forward block runs only on the rows that are read.
 
 The last layer's MLP is position-wise, and its output reaches nothing but the final norm and
 the read-out. Rows that nobody reads (BOS, padding, the earlier copies under repetition,
@@ -6,8 +6,10 @@ pieces after a token's first under first-piece pooling) need not be computed: at
 is over half of the last layer's rows, and the MLP is most of a layer's cost. Their outputs
 come back as zeros (the residual passes through), so they are junk and must not be read.
 
-Prediction only: training keeps every row (gradient checkpointing recomputes layers later,
-when this forward's rows are gone).
+In training too, unless the layers are checkpointed (`gradient_checkpointing`: the recomputation
+in backprop runs after the rows are reset, so it would compute every row and no longer match the
+forward). The rows that are read get the same values, so the same loss and gradients; the others
+get no gradient either way.
 """
 from __future__ import annotations
 
@@ -64,6 +66,8 @@ def install_read_rows(layers: Any) -> "tuple[ReadRows, List[Any]]":
     return hook, [block.register_forward_pre_hook(hook.before), block.register_forward_hook(hook.after)]
 
 
-def worth_pruning(n_rows: int, total: int) -> bool:
-    """Gathering and scattering cost a little: prune only when a tenth or more can be skipped."""
-    return torch.is_grad_enabled() is False and n_rows < 0.9 * total
+def worth_pruning(n_rows: int, total: int, in_training: bool = False) -> bool:
+    """Gathering and scattering cost a little: prune only when a tenth or more can be skipped.
+    With gradients on, only where the caller says training may prune (`in_training`: no layer
+    checkpointing)."""
+    return (in_training or torch.is_grad_enabled() is False) and n_rows < 0.9 * total

@@ -27,7 +27,7 @@ OutT = List[Floats2d]
 
 # Switches for the benchmark's before/after measurements; all are on in normal use.
 FAST_PATHS = {"inference_mode": True, "sort_by_length": True, "eval_once": True, "fold_adapters": True,
-              "read_rows": True}
+              "read_rows": True, "train_groups": True}
 # Training updates in several sub-batches recompute each one's activations in backprop (bounded
 # memory, identical gradients); off only to measure what it saves.
 RECOMPUTE_SUB_BATCHES = {"enabled": True}
@@ -263,6 +263,43 @@ def sub_batches(sizes: Sequence[int], max_length: int, max_tokens: int) -> List[
     return groups
 
 
+def padding_groups(sizes: Sequence[int], max_length: int, max_tokens: int, pass_cost: float) -> List[List[int]]:
+    """Doc indices sorted by length and cut where padding would cost more than another pass.
+
+    A training batch of 8 random CoNLL-2003 sentences padded to its longest is 43% real pieces:
+    the rest is compute on padding. Each group of the sorted order pads only to its own widest;
+    the partition minimises the sum over groups of `pass_cost + windows x widest` (padded
+    pieces; `pass_cost` is one pass's fixed cost in pieces), each group within `max_tokens`
+    (dynamic programming over the sorted order, O(n^2) at worst). A doc's outputs and gradients
+    do not depend on its group (padding is masked), so this changes only the time.
+    """
+    order = sorted(range(len(sizes)), key=lambda i: sizes[i])
+    windows = [max(1, -(-sizes[i] // max_length)) for i in order]
+    widths = [min(max(sizes[i], 1), max_length) for i in order]
+    best, cut = [0.0] + [float("inf")] * len(order), [0] * (len(order) + 1)
+    for end in range(1, len(order) + 1):
+        count = 0
+        for start in range(end - 1, -1, -1):  # the group order[start:end]; its widest is the last
+            count += windows[start]
+            padded = count * widths[end - 1]
+            if padded > max_tokens and start < end - 1:
+                break
+            if best[start] + pass_cost + padded < best[end]:
+                best[end], cut[end] = best[start] + pass_cost + padded, start
+    groups: List[List[int]] = []
+    end = len(order)
+    while end > 0:
+        groups.append(order[cut[end]:end])
+        end = cut[end]
+    return groups[::-1]
+
+
+# One training pass's fixed cost (forward and backward through the layers, the head and the
+# loss's read-out, whatever the length) in padded pieces, from the CPU profile of SmolLM2-135M
+# (BENCHMARKS.md, "Training step"): a cut costs this much, padding one piece per row costs 1.
+TRAIN_PASS_COST = 24
+
+
 # Padded subwords per forward pass when `max_batch_tokens` is not set. Measured on the CPU
 # (BENCHMARKS.md, "Defaults"): small passes are up to 2x faster in prediction (they stay in
 # cache); on a GPU large ones fill the device. Training keeps the large budget on either (a
@@ -297,17 +334,20 @@ def forward(model: Model[InT, OutT], docs: InT, is_train: bool) -> Tuple[OutT, C
     outputs: List[Any] = [None] * len(docs)
     callbacks = []
     budget = token_budget(model, is_train)
+    sizes = [len(p.ids) for p in pieces]
     if model.attrs["isolate_docs"] and not is_train:  # bit-identical whatever the batch, but slower
         groups = [[i] for i in range(len(docs))]
+    elif is_train and FAST_PATHS["train_groups"]:
+        groups = padding_groups(sizes, model.attrs["max_length"], budget, TRAIN_PASS_COST)
     else:
-        groups = sub_batches([len(p.ids) for p in pieces], model.attrs["max_length"], budget)
+        groups = sub_batches(sizes, model.attrs["max_length"], budget)
     batches = [build_batch([pieces[i] for i in group], model.attrs["max_length"], model.attrs["window_context"],
                            model.attrs["pooling"]) for group in groups]
-    # A doc longer than the budget runs its windows in several passes; in training, each pass
+    # A batch beyond the budget runs its windows in several passes; in training, each pass then
     # keeps only its logits and recomputes its activations in backprop, so memory stays bounded.
     budgets = [windows_per_pass(b, budget) for b in batches]
-    passes = sum(-(-len(b.sequences) // w) for b, w in zip(batches, budgets))
-    runtime.module.recompute = is_train and passes > 1 and RECOMPUTE_SUB_BATCHES["enabled"]
+    padded = sum(len(b.sequences) * max((len(s) for s in b.sequences), default=0) for b in batches)
+    runtime.module.recompute = is_train and padded > budget and RECOMPUTE_SUB_BATCHES["enabled"]
     if runtime.folded or (FAST_PATHS["fold_adapters"] and can_fold(runtime)):
         set_folded(runtime, not is_train and FAST_PATHS["fold_adapters"])
     for group, batch, max_windows in zip(groups, batches, budgets):

@@ -42,15 +42,16 @@ def test_reading_rows_gives_the_full_forward_states(tiny_decoders, family, setti
         assert seen[0] == len(windows) < seen[1]  # the pruned pass computed only the read rows
 
 
-def test_training_computes_every_row_and_gradients_flow(tiny_decoders):
-    decoder, tokenizer = make(tiny_decoders["llama"], repetitions=1)
+@pytest.mark.parametrize("checkpointing", [False, True])
+def test_training_prunes_unless_layers_are_checkpointed_and_gradients_flow(tiny_decoders, checkpointing):
+    decoder, tokenizer = make(tiny_decoders["llama"], repetitions=1, gradient_checkpointing=checkpointing)
     decoder.train()
     sequences = [ids_of(tokenizer, SENTENCE)]
     seen, handle = rows_seen(decoder)
     states = decoder.read(sequences, [0, 0], [0, 2])
-    handle.remove()
     states.sum().backward()
-    assert seen == [len(decoder.repeat(sequences[0]))]
+    handle.remove()
+    assert seen[0] == (len(decoder.repeat(sequences[0])) if checkpointing else 2)
     assert decoder.backbone.layers[-1].mlp.down_proj.weight.grad.abs().sum() > 0
 
 
@@ -78,4 +79,29 @@ def test_a_decoder_with_the_hooks_pickles(tiny_decoders):
 def test_pruning_only_pays_when_enough_rows_are_skipped():
     with torch.no_grad():
         assert worth_pruning(50, 100) and not worth_pruning(95, 100)
-    assert not worth_pruning(1, 100)  # gradients enabled: training keeps every row
+    assert not worth_pruning(1, 100)  # gradients enabled: only where training may prune
+    assert worth_pruning(1, 100, in_training=True)
+
+
+@pytest.mark.parametrize("name,repetitions", [("llama", 1), ("gemma2", 0)])
+def test_training_on_the_read_rows_gives_the_same_loss_and_gradients(tiny_decoders, name, repetitions):
+    decoder, tokenizer = make(tiny_decoders[name], repetitions=repetitions)
+    ids = [ids_of(tokenizer, SENTENCE), ids_of(tokenizer, "Paris .")]
+    trainable = [p for p in decoder.parameters() if p.is_floating_point()]
+    for p in trainable:
+        p.requires_grad_(True)
+    results = {}
+    for prune in (True, False):
+        seen, handle = rows_seen(decoder)
+        out = decoder.read(ids, [0, 0, 1], [0, 2, 1], prune=prune)
+        handle.remove()
+        loss = (out * torch.linspace(-1, 1, out.shape[1])).sum()
+        grads = torch.autograd.grad(loss, trainable, allow_unused=True)
+        results[prune] = (loss.detach(), grads, seen)
+    assert results[True][2] == [3] and results[False][2][0] > 3  # the last MLP saw only the read rows
+    torch.testing.assert_close(results[True][0], results[False][0])
+    for a, b in zip(results[True][1], results[False][1]):
+        if a is None or b is None:
+            assert a is None and b is None
+        else:
+            torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-5)

@@ -1,6 +1,6 @@
 import pytest
 
-from spacy_repsl.models.decoder_tagger import build_decoder_tagger_v1, sub_batches
+from spacy_repsl.models.decoder_tagger import build_decoder_tagger_v1, padding_groups, sub_batches
 
 
 def test_sub_batches_sort_by_length_and_cap_padding():
@@ -12,6 +12,45 @@ def test_sub_batches_sort_by_length_and_cap_padding():
         assert len(group) == 1 or len(group) * widest <= 12
     flat = [sizes[i] for g in groups for i in g]
     assert flat == sorted(flat)
+
+
+def partitions(order):
+    """Every way of cutting a sequence into contiguous groups."""
+    if not order:
+        yield []
+        return
+    for cut in range(1, len(order) + 1):
+        for rest in partitions(order[cut:]):
+            yield [order[:cut], *rest]
+
+
+@pytest.mark.parametrize("seed", range(6))
+@pytest.mark.parametrize("pass_cost", [0, 5, 40])
+def test_padding_groups_are_the_cheapest_cut_of_the_sorted_order(seed, pass_cost):
+    import random
+
+    rng = random.Random(seed)
+    sizes = [rng.randint(1, 40) for _ in range(rng.randint(1, 7))]
+    max_length, max_tokens = 16, 64
+
+    def cost(groups):
+        return sum(pass_cost + sum(max(1, -(-sizes[i] // max_length)) for i in g) * min(max(sizes[g[-1]], 1), max_length)
+                   for g in groups)
+
+    def fits(groups):
+        return all(len(g) == 1 or sum(max(1, -(-sizes[i] // max_length)) for i in g)
+                   * min(max(sizes[g[-1]], 1), max_length) <= max_tokens for g in groups)
+
+    groups = padding_groups(sizes, max_length, max_tokens, pass_cost)
+    order = sorted(range(len(sizes)), key=lambda i: sizes[i])
+    assert [i for g in groups for i in g] == order and fits(groups)
+    assert cost(groups) == min(cost(p) for p in partitions(order) if fits(p))
+
+
+def test_padding_groups_at_the_extremes():
+    assert padding_groups([3, 9, 1], 16, 1000, pass_cost=10**6) == [[2, 0, 1]]  # one pass
+    assert padding_groups([3, 9, 1], 16, 1000, pass_cost=0) == [[2], [0], [1]]  # no padding at all
+    assert padding_groups([], 16, 1000, pass_cost=0) == []
 
 
 def test_long_docs_count_their_windows():
@@ -88,6 +127,42 @@ def test_training_in_several_passes_recomputes_and_gives_the_same_gradients(tiny
     assert grads[True].keys() == grads[False].keys() and len(grads[True]) > 2
     nonzero = {n for n, g in grads[True].items() if g.abs().sum() > 0}
     assert "head.weight" in nonzero and any("lora_B" in n for n in nonzero)  # (lora_A: B starts at zero)
+    for name in grads[True]:
+        torch.testing.assert_close(grads[True][name], grads[False][name], rtol=1e-5, atol=1e-7)
+
+
+def test_training_in_length_groups_gives_the_gradients_of_one_padded_pass(tiny_decoders):
+    """Grouping a batch by length (the training default) changes the passes, not the gradients,
+    and keeps every pass's activations (no recomputation) while the batch is within budget."""
+    import torch
+    from spacy.training import Example
+
+    from spacy_repsl.models import decoder_tagger
+
+    texts = ["John lives in Paris .", "Mary works for the United Nations in Geneva and Rome on Monday .",
+             "Acme .", "The Berlin office of Acme Corp opened in May ."]
+    grads, passes = {}, {}
+    for grouped in (True, False):
+        nlp = long_doc_nlp(tiny_decoders["llama"], max_batch_tokens=4096, max_length=64, head_dropout=0.0,
+                           lora={"@misc": "spacy-repsl.lora.v1", "r": 4, "dropout": 0.0})
+        examples = [Example.from_dict(nlp.make_doc(t), {"entities": [(0, t.index(" "), "PER")]}) for t in texts]
+        torch.manual_seed(0)
+        nlp.initialize(lambda: examples)
+        tagger = nlp.get_pipe("repsl_tagger")
+        module = tagger.model.attrs["runtime"].module
+        calls = []
+        original = module.forward
+        module.forward = lambda *a, **k: calls.append(1) or original(*a, **k)
+        decoder_tagger.FAST_PATHS["train_groups"] = grouped
+        try:
+            tagger.update(examples)  # no optimizer: gradients stay
+        finally:
+            decoder_tagger.FAST_PATHS["train_groups"] = True
+        assert module.recompute is False
+        passes[grouped] = len(calls)
+        grads[grouped] = {n: p.grad.clone() for n, p in module.named_parameters() if p.requires_grad}
+    assert passes[False] == 1 and passes[True] > 1
+    assert grads[True].keys() == grads[False].keys()
     for name in grads[True]:
         torch.testing.assert_close(grads[True][name], grads[False][name], rtol=1e-5, atol=1e-7)
 

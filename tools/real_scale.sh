@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The real-scale runs of README "Real quality at real scale" (issue 35), in priority order, through the
 # project's commands: a session that must stop early keeps what finished (every step skips runs already
-# done, so running this again resumes; a run killed mid-training starts again from its beginning), and
+# done, so running this again resumes; a run killed mid-training continues from its last checkpoint), and
 # each finished run's metrics file (small JSON: scores, per-document counts, seconds; never weights) is
 # copied into project/results/ to be committed.
 # Run from the repository root, in the project's venv:  bash tools/real_scale.sh [SHARED_DATA_DIR]
@@ -23,10 +23,11 @@ full() {  # one step of the full-data table: vars of train-full / evaluate-full
 }
 # 1. the cheap contenders first (minutes): the encoder and spaCy's ner on the whole CoNLL-2003 set
 full --vars.models "" --vars.baseline 1
-# 2. the best decoder setting of the 1,000-sentence table, then its paired r0 rows (tens of minutes each)
+# 2. the best decoder setting of the 1,000-sentence table, then its paired r0 rows (tens of minutes each):
+#    exit15-r0 first (the same depth: the pair that isolates repetition), then r0 on all layers
 full --vars.baseline 0 --vars.encoders "" --vars.full_repetitions "" --vars.full_exit_repetitions 1
-full --vars.baseline 0 --vars.encoders "" --vars.full_exit_layers "" --vars.full_exit_repetitions ""
 full --vars.baseline 0 --vars.encoders "" --vars.full_repetitions "" --vars.full_exit_repetitions 0
+full --vars.baseline 0 --vars.encoders "" --vars.full_exit_layers "" --vars.full_exit_repetitions ""
 # 3. the learning curve (the best decoder setting, spaCy's ner, the encoder at 1k, 2k, 4k, 8k sentences)
 python -m spacy project run train-curve . "${VARS[@]}" && python -m spacy project run evaluate-curve . "${VARS[@]}"
 keep

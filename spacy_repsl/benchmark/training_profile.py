@@ -186,7 +186,8 @@ def section(result: Dict[str, Any]) -> str:
               f"grouping, {rows['before']['total'] / rows['now']['total']:.2f}x with both. "
               f"A pass's fixed cost (forward + backward against pieces over {fit['docs']} single docs): "
               f"{fit['intercept_ms']:.0f} ms + {fit['ms_per_piece']:.1f} ms per piece, i.e. {fit['pieces']:.0f} pieces "
-              "(`TRAIN_PASS_COST` in `models/decoder_tagger.py`). Grouping changes only the time: a doc's outputs and "
+              f"(the grouping above used `TRAIN_PASS_COST` = {result['pass_cost_used']} pieces, "
+              "`models/decoder_tagger.py`; the fit moves by several pieces between runs). Grouping changes only the time: a doc's outputs and "
               "gradients do not depend on its group (padding is masked), only the order in which dropout masks are "
               "drawn does; the last layer's unread rows (earlier copies, BOS, padding, later pieces of a word) reach no "
               "loss (`decoder/read_rows.py`)."]
@@ -196,6 +197,7 @@ def section(result: Dict[str, Any]) -> str:
 def main(argv: Optional[Sequence[str]] = None) -> None:
     import torch
 
+    from ..models.decoder_tagger import TRAIN_PASS_COST
     from .report import machine
 
     parser = argparse.ArgumentParser(prog="python -m spacy_repsl.benchmark.training_profile", description=__doc__,
@@ -221,6 +223,7 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
     result = {"profile": rows, "pass_cost": pass_cost(nlp, optimizer, singles, args.passes),
               "useful": {False: useful_fraction(nlp, batches, False), True: useful_fraction(nlp, batches, True)},
               "words": sum(len(eg) for batch in batches for eg in batch), "batches": len(batches),
+              "pass_cost_used": TRAIN_PASS_COST,
               "passes": args.passes, "repetitions": args.repetitions, "exit_layer": args.exit_layer,
               "model": Path(args.model).name, "machine": "{cpus} CPUs ({processor}), {torch_threads} torch threads, "
               "torch {torch}, transformers {transformers}".format(**machine(-1)),

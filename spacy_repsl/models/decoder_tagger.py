@@ -296,8 +296,9 @@ def padding_groups(sizes: Sequence[int], max_length: int, max_tokens: int, pass_
 
 # One training pass's fixed cost (forward and backward through the layers, the head and the
 # loss's read-out, whatever the length) in padded pieces, from the CPU profile of SmolLM2-135M
-# (BENCHMARKS.md, "Training step"): a cut costs this much, padding one piece per row costs 1.
-TRAIN_PASS_COST = 24
+# (BENCHMARKS.md, "Training step": fits of 11 and 17 pieces in two runs): a cut costs this much,
+# padding one piece per row costs 1.
+TRAIN_PASS_COST = 11
 
 
 # Padded subwords per forward pass when `max_batch_tokens` is not set. Measured on the CPU

@@ -219,9 +219,23 @@ def atomic_directory(path: Union[str, Path]) -> Iterator[Path]:
             shutil.rmtree(old, ignore_errors=True)
         else:
             os.replace(tmp, path)
+        _fsync_dir(path.parent)  # the new name itself survives a power loss
     finally:
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _fsync_dir(folder: Path) -> None:
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:  # some file systems cannot flush a directory
+        pass
+    finally:
+        os.close(fd)
 
 
 def _fsync_tree(root: Path) -> None:

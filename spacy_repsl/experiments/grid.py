@@ -143,12 +143,15 @@ def train_into(config: Path, output: Path, overrides: Dict[str, Any], gpu_id: in
     """`spacy train` into `output`, which appears only once training has ended; returns the
     seconds it trained. A run killed mid-way left OUTPUT.partial with a checkpoint (one before
     each dev evaluation): training again continues from it (`spacy_repsl.training`)."""
-    from ..training.loop import RECORD_FILE, train_from_config
+    from ..training.loop import CHECKPOINT_DIR, RECORD_FILE, train_from_config
 
     partial = output.with_name(output.name + ".partial")
     start = time.perf_counter()
-    train_from_config(config, partial, use_gpu=gpu_id, overrides=overrides)
-    record = read_json_record(partial / RECORD_FILE, ("seconds",), "training")
+    finished = (partial / "model-best").is_dir() and not (partial / CHECKPOINT_DIR).exists()
+    record = read_json_record(partial / RECORD_FILE, ("seconds",), "training") if finished else None
+    if record is None:  # else: trained to the end by a process killed before the rename below
+        train_from_config(config, partial, use_gpu=gpu_id, overrides=overrides)
+        record = read_json_record(partial / RECORD_FILE, ("seconds",), "training")
     os.replace(partial, output)
     return float(record["seconds"]) if record else time.perf_counter() - start
 

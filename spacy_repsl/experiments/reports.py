@@ -214,8 +214,9 @@ def aggregate(root: Path, metrics: Sequence[Dict[str, Any]]) -> Dict[str, Any]:
                "with two or more seeds, else a bootstrap over the test documents of the one run (1000 resamples).",
                "vs r0: test F1 minus the same model's r0 on the same documents (first common seed), with a paired",
                "bootstrap 95% CI: an interval that excludes 0 is a difference this test set shows.",
-               "Times: `spacy train` wall-clock seconds per run, and seconds to label the test set, on the machine",
-               "that ran them. `spacy-ner` is spaCy's own `ner` (tok2vec CNN, configs/spacy_ner.cfg) on the same data;",
+               "Times: wall-clock seconds of training per run (set-up and loading included; a run resumed after a",
+               "kill: the work kept, each process to its last checkpoint), and seconds to label the test set, on the",
+               "machine that ran them. `spacy-ner` is spaCy's own `ner` (tok2vec CNN, configs/spacy_ner.cfg) on the same data;",
                "`finetune` rows are encoders fine-tuned in the same component (configs/encoder.cfg), same steps.",
                ""] + run_table(rows) + [""]
         out["runs"] = rows

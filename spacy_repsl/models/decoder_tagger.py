@@ -294,11 +294,21 @@ def padding_groups(sizes: Sequence[int], max_length: int, max_tokens: int, pass_
     return groups[::-1]
 
 
-# One training pass's fixed cost (forward and backward through the layers, the head and the
-# loss's read-out, whatever the length) in padded pieces, from the CPU profile of SmolLM2-135M
-# (BENCHMARKS.md, "Training step": fits of 11 and 17 pieces in two runs): a cut costs this much,
-# padding one piece per row costs 1.
-TRAIN_PASS_COST = 11
+# One training pass's fixed cost on the CPU (forward and backward through the layers, the head
+# and the loss's read-out, whatever the length) in rows of the decoder's input, from the profile
+# of SmolLM2-135M at r = 1 (BENCHMARKS.md, "Training step": fits of 11 and 17 pieces, i.e. 22 and
+# 34 rows of two copies, in two runs). A cut costs this much; a piece of padding costs one row per
+# copy. On a GPU a pass costs far more and padding little: batches are not cut there.
+TRAIN_PASS_ROWS = 28
+
+
+def train_pass_cost(runtime: "TaggerRuntime") -> Optional[float]:
+    """The fixed cost of a pass in pieces of one copy for `padding_groups`, or None where batches
+    are not cut (not on the CPU)."""
+    decoder = runtime.module.decoder
+    if decoder.device.type != "cpu":
+        return None
+    return TRAIN_PASS_ROWS / max(1, getattr(decoder.settings, "copies", 1))
 
 
 # Padded subwords per forward pass when `max_batch_tokens` is not set. Measured on the CPU
@@ -338,8 +348,8 @@ def forward(model: Model[InT, OutT], docs: InT, is_train: bool) -> Tuple[OutT, C
     sizes = [len(p.ids) for p in pieces]
     if model.attrs["isolate_docs"] and not is_train:  # bit-identical whatever the batch, but slower
         groups = [[i] for i in range(len(docs))]
-    elif is_train and FAST_PATHS["train_groups"]:
-        groups = padding_groups(sizes, model.attrs["max_length"], budget, TRAIN_PASS_COST)
+    elif is_train and FAST_PATHS["train_groups"] and train_pass_cost(runtime) is not None:
+        groups = padding_groups(sizes, model.attrs["max_length"], budget, train_pass_cost(runtime))
     else:
         groups = sub_batches(sizes, model.attrs["max_length"], budget)
     batches = [build_batch([pieces[i] for i in group], model.attrs["max_length"], model.attrs["window_context"],

@@ -3,4 +3,5 @@ checkpoint holds (`state`). `python -m spacy_repsl.training CONFIG --output DIR`
 that resumes a killed run."""
 from ..lazy import lazy_exports
 
-__getattr__ = lazy_exports(__name__, {"train": ".loop", "train_from_config": ".loop", "CHECKPOINT_DIR": ".loop"})
+__getattr__ = lazy_exports(__name__, {"train": ".loop", "train_from_config": ".loop", "CHECKPOINT_DIR": ".loop",
+                                              "CheckpointMismatch": ".loop", "OutputInUse": ".loop"})

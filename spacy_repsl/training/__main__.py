@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 from typing import List, Optional
 
@@ -30,10 +31,14 @@ def main(argv: Optional[List[str]] = None) -> None:
         overrides = parse_config_overrides(rest)
     except SystemExit:
         parser.error(f"cannot read the config overrides {rest}: write them as --section.key value")
+    if not args.config.is_file():
+        parser.error(f"{args.config} is missing: give the path of a training config (spacy init config).")
+    from .loop import CheckpointMismatch, OutputInUse
+
     try:
         train_from_config(args.config, args.output, use_gpu=args.gpu_id, overrides=overrides)
-    except FileNotFoundError as err:
-        parser.error(str(err))
+    except (CheckpointMismatch, OutputInUse) as err:
+        sys.exit(f"error: {err}")
 
 
 if __name__ == "__main__":

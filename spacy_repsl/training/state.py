@@ -34,41 +34,71 @@ FORMAT = 1
 @dataclass
 class Progress:
     """Where a run stands: `steps` batches consumed and stepped, `words` seen, `seconds` of
-    training so far (all its processes), the best evaluation so far (score and step, None before
-    the first), the steps at which earlier processes resumed, the random state each epoch's
-    shuffle started from (`loop.train_batches`), and the `config` it was trained
-    with (the hash of the interpolated config: a checkpoint only resumes its own run)."""
+    work kept so far (all its processes, each from its start to its last checkpoint), every
+    evaluation so far as `[score, step]` (`results`: the best, and patience, count them all), the
+    losses summed since the last evaluation, the steps at which earlier processes resumed, the
+    random states the batches were drawn from (`loop.train_batches`: before the corpus was read,
+    then at each epoch's shuffle), and the `config` it was trained with (a hash of the
+    interpolated config and the training data: a checkpoint only resumes its own run)."""
 
     steps: int
     words: int
     seconds: float
-    best_score: Optional[float]
-    best_step: Optional[int]
+    results: List[List[float]]
+    losses: Dict[str, float]
     config: str
     resumed: List[int] = field(default_factory=list)
-    shuffles: List[list] = field(default_factory=list)  # the random state each epoch's shuffle began from
+    shuffles: List[list] = field(default_factory=list)
     format: int = FORMAT
 
+    @property
+    def best_score(self) -> Optional[float]:
+        return max((score for score, _ in self.results), default=None)
 
-def parameter_keys(nlp: Any) -> Iterator[Tuple[Tuple[int, str], str]]:
-    """Every (optimizer key, stable name) of the pipeline's trainable components: thinc nodes by
-    their parameter names, shims (torch modules) by their parameters' names."""
+
+def parameter_keys(nlp: Any) -> Iterator[Tuple[str, Tuple[int, str], str, Any]]:
+    """Every (kind, optimizer key, stable name, owner) of the pipeline's components: thinc nodes
+    ("node") by their parameter names, shims ("shim": torch modules) by their parameters' names."""
     for component, proc in nlp.pipeline:
         model = getattr(proc, "model", None)
         if not hasattr(model, "walk"):
             continue
         for index, node in enumerate(model.walk()):
             for name in node.param_names:
-                yield (node.id, name), f"{component}/{index}/{name}"
+                yield "node", (node.id, name), f"{component}/{index}/{name}", node
             for number, shim in enumerate(node.shims):
                 module = getattr(shim, "_model", None)
                 names = [n for n, _ in module.named_parameters()] if hasattr(module, "named_parameters") else []
                 for name in names:
-                    yield (shim.id, name), f"{component}/{index}/shim{number}/{name}"
+                    yield "shim", (shim.id, name), f"{component}/{index}/shim{number}/{name}", shim
 
 
-def _stable_names(nlp: Any) -> Dict[Tuple[int, str], str]:
-    return dict(parameter_keys(nlp))
+class ParameterNames:
+    """Optimizer keys <-> stable names for one pipeline, found once. thinc keys a node's parameter
+    and a shim's alike, `(id, name)`, from separate id counters: where both share a key, the
+    optimizer cannot tell them apart either, so that is refused."""
+
+    def __init__(self, nlp: Any) -> None:
+        self.by_key: Dict[Tuple[int, str], Tuple[str, Any]] = {}
+        self.by_name: Dict[str, Tuple[Tuple[int, str], Any]] = {}
+        for _, key, stable, owner in parameter_keys(nlp):
+            if key in self.by_key and self.by_key[key][1] is not owner:
+                raise ValueError(f"Two parameters of the pipeline share the optimizer key {key!r}, so their optimizer "
+                                 "state cannot be told apart: no checkpoint can be written.")
+            self.by_key[key] = (stable, owner)
+            self.by_name[stable] = (key, owner)
+
+    def stable(self, key: Any) -> str:
+        if key not in self.by_key:
+            raise ValueError(f"The optimizer holds state for {key!r}, which is no parameter of the pipeline's "
+                             "components, so a checkpoint could not give it back.")
+        return self.by_key[key][0]
+
+    def key(self, name: str, folder: Path) -> Tuple[int, str]:
+        if name not in self.by_name:
+            raise ValueError(f"The checkpoint in {folder} has optimizer state for {name}, which this pipeline does "
+                             "not have: it was written by another pipeline. Delete the folder to start again.")
+        return self.by_name[name][0]
 
 
 def _nodes(nlp: Any) -> Iterator[Tuple[str, Any]]:
@@ -79,36 +109,17 @@ def _nodes(nlp: Any) -> Iterator[Tuple[str, Any]]:
                 yield f"{component}/{index}", node
 
 
-def with_gradients(nlp: Any) -> List[str]:
-    """The stable names of the parameters that hold a gradient (thinc's or torch's)."""
-    names = []
-    for (key, stable) in parameter_keys(nlp):
-        node_or_shim, name = _owner(nlp, key)
-        if _gradient(node_or_shim, name) is not None:
-            names.append(stable)
-    return names
-
-
-def _owner(nlp: Any, key: Tuple[int, str]) -> Tuple[Any, str]:
-    for _, node in _nodes(nlp):
-        if node.id == key[0] and key[1] in node.param_names:
-            return node, key[1]
-        for shim in node.shims:
-            if shim.id == key[0]:
-                return shim, key[1]
-    raise KeyError(key)
-
-
-def _gradient(owner: Any, name: str) -> Any:
+def _has_gradient(owner: Any, name: str) -> bool:
     if hasattr(owner, "has_grad"):
-        return owner.get_grad(name) if owner.has_grad(name) else None
-    return dict(owner._model.named_parameters())[name].grad
+        return bool(owner.has_grad(name))
+    return dict(owner._model.named_parameters())[name].grad is not None
 
 
 def _give_zero_gradient(owner: Any, name: str) -> None:
     if hasattr(owner, "has_grad"):
         if not owner.has_grad(name):
-            owner.set_grad(name, owner.ops.alloc(owner.get_param(name).shape, dtype=owner.get_param(name).dtype))
+            param = owner.get_param(name)
+            owner.set_grad(name, owner.ops.alloc(param.shape, dtype=param.dtype))
         return
     param = dict(owner._model.named_parameters())[name]
     if param.grad is None:
@@ -118,11 +129,12 @@ def _give_zero_gradient(owner: Any, name: str) -> None:
 
 
 def set_attributes(nlp: Any) -> Dict[str, Dict[str, list]]:
-    """The set-valued attributes of every node (thinc's serialization leaves them out)."""
+    """The set-valued attributes of every node (thinc's serialization leaves them out), where
+    their members are JSON scalars (spaCy's `unseen_classes` are ints); other sets are not kept."""
     found: Dict[str, Dict[str, list]] = {}
     for name, node in _nodes(nlp):
         for attr, value in node.attrs.items():
-            if isinstance(value, (set, frozenset)):
+            if isinstance(value, (set, frozenset)) and all(isinstance(v, (str, int, float, bool)) for v in value):
                 found.setdefault(name, {})[attr] = sorted(value, key=repr)
     return found
 
@@ -134,14 +146,14 @@ def save_state(folder: Path, nlp: Any, optimizer: Any, progress: Progress) -> No
     pipeline (it could not be given back on resume)."""
     import torch
 
-    names = _stable_names(nlp)
+    names = ParameterNames(nlp)
     arrays: Dict[str, numpy.ndarray] = {}
     counts: Dict[str, List[int]] = {}
     for table in OPTIMIZER_TABLES:
         for key, value in (getattr(optimizer, table, None) or {}).items():
-            arrays[f"{table}:{_stable(names, key)}"] = _to_numpy(value)
+            arrays[f"{table}:{names.stable(key)}"] = _to_numpy(value)
     for key, count in optimizer.nr_update.items():
-        counts[_stable(names, key)] = [int(count), int(optimizer.last_seen.get(key, 0))]
+        counts[names.stable(key)] = [int(count), int(optimizer.last_seen.get(key, 0))]
     np_state = numpy.random.get_state()
     arrays["rng:numpy"] = numpy.asarray(np_state[1], dtype=numpy.uint32)
     arrays["rng:torch"] = torch.get_rng_state().numpy()
@@ -154,7 +166,7 @@ def save_state(folder: Path, nlp: Any, optimizer: Any, progress: Progress) -> No
         "counts": counts,
         "last_score": getattr(optimizer, "last_score", None),
         "set_attributes": set_attributes(nlp),
-        "with_gradients": with_gradients(nlp),
+        "with_gradients": [stable for stable, (key, owner) in names.by_name.items() if _has_gradient(owner, key[1])],
         "random": [version, list(internal), gauss],
         "numpy": [np_state[0], int(np_state[2]), int(np_state[3]), float(np_state[4])],
     }
@@ -184,14 +196,7 @@ def restore_state(folder: Path, nlp: Any, optimizer: Any) -> None:
     import torch
 
     record = json.loads((folder / STATE_FILE).read_text(encoding="utf8"))
-    keys = {name: key for key, name in _stable_names(nlp).items()}
-
-    def key_of(name: str) -> Tuple[int, str]:
-        if name not in keys:
-            raise ValueError(f"The checkpoint in {folder} has optimizer state for {name}, which this pipeline does "
-                             "not have: it was written by another pipeline. Delete the folder to start again.")
-        return keys[name]
-
+    names = ParameterNames(nlp)
     with numpy.load(folder / ARRAYS_FILE, allow_pickle=False) as arrays:
         loaded = {name: arrays[name] for name in arrays.files}
     ops = _ops_for(optimizer)
@@ -202,13 +207,13 @@ def restore_state(folder: Path, nlp: Any, optimizer: Any) -> None:
         target.clear()
         for name, value in loaded.items():
             if name.startswith(table + ":"):
-                target[key_of(name[len(table) + 1:])] = ops.asarray(value)
+                target[names.key(name[len(table) + 1:], folder)] = ops.asarray(value)
     optimizer.nr_update.clear()
     optimizer.last_seen.clear()
     for name, (count, seen) in record["counts"].items():
-        optimizer.nr_update[key_of(name)] = count
+        optimizer.nr_update[names.key(name, folder)] = count
         if seen:
-            optimizer.last_seen[key_of(name)] = seen
+            optimizer.last_seen[names.key(name, folder)] = seen
     nodes = dict(_nodes(nlp))
     for name, attrs in record.get("set_attributes", {}).items():
         if name not in nodes:
@@ -217,7 +222,8 @@ def restore_state(folder: Path, nlp: Any, optimizer: Any) -> None:
         for attr, values in attrs.items():
             nodes[name].attrs[attr] = set(values)
     for name in record.get("with_gradients", []):
-        _give_zero_gradient(*_owner(nlp, key_of(name)))
+        key = names.key(name, folder)
+        _give_zero_gradient(names.by_name[name][1], key[1])
     if record.get("last_score") is not None:
         optimizer.last_score = record["last_score"]
     version, internal, gauss = record["random"]
@@ -230,18 +236,8 @@ def restore_state(folder: Path, nlp: Any, optimizer: Any) -> None:
             torch.cuda.set_rng_state(torch.from_numpy(value.copy()), int(name[len("rng:cuda"):]))
 
 
-def _stable(names: Dict[Tuple[int, str], str], key: Any) -> str:
-    if key not in names:
-        raise ValueError(f"The optimizer holds state for {key!r}, which is no parameter of the pipeline's "
-                         "components, so a checkpoint could not give it back.")
-    return names[key]
-
-
 def _to_numpy(value: Any) -> numpy.ndarray:
-    from thinc.api import get_array_module
-
-    xp = get_array_module(value)
-    return value.get() if xp is not numpy and hasattr(value, "get") else numpy.asarray(value)
+    return value.get() if hasattr(value, "get") and not isinstance(value, numpy.ndarray) else numpy.asarray(value)
 
 
 def _ops_for(optimizer: Any) -> Any:

@@ -251,3 +251,22 @@ def test_an_encoder_run_given_epochs_gets_its_schedule_in_steps(tmp_path, monkey
         grid.train_run(run, tmp_path, tmp_path / "lora_cpu.cfg",
                        extra={"training.max_epochs": 10, "training.max_steps": 0, "training.eval_frequency": 400})
     assert seen["training.max_steps"] == 130 and seen["training.eval_frequency"] == 13  # 10 x ceil(100 / 8)
+
+
+def test_a_run_trained_to_the_end_but_not_renamed_is_not_trained_again(tmp_path, monkeypatch):
+    import json
+
+    from spacy_repsl.experiments import grid
+    from spacy_repsl.training import loop
+
+    output = tmp_path / "seed5"
+    partial = tmp_path / "seed5.partial"
+    (partial / "model-best").mkdir(parents=True)
+    (partial / loop.RECORD_FILE).write_text(json.dumps({"steps": 10, "seconds": 12.5, "resumed_at": []}))
+
+    def must_not_train(*args, **kwargs):
+        raise AssertionError("trained again")
+
+    monkeypatch.setattr(loop, "train_from_config", must_not_train)
+    assert grid.train_into(tmp_path / "any.cfg", output, {}) == 12.5
+    assert (output / "model-best").is_dir() and not partial.exists()

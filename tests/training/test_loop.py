@@ -162,3 +162,42 @@ def test_spacy_ner_resumes_in_the_same_process_exactly(corpus, tmp_path, monkeyp
         ours, theirs = spacy.load(tmp_path / "resumed" / kind), spacy.load(tmp_path / "straight" / kind)
         for name in ("tok2vec", "ner"):
             assert ours.get_pipe(name).model.to_bytes() == theirs.get_pipe(name).model.to_bytes(), f"{kind}: {name}"
+
+
+def test_batches_replay_from_the_recorded_random_states_whatever_the_generator_holds():
+    """Without a seed, a new process's generator differs: the corpus's own draws and every
+    epoch's shuffle start from the recorded states instead."""
+    import random
+
+    from spacy_repsl.training.loop import train_batches
+
+    def corpus(nlp):  # a reader that draws while it reads (as shuffle=True or an augmenter does)
+        items = list(range(20))
+        random.shuffle(items)
+        return iter(items)
+
+    def batcher(items):
+        items = list(items)
+        return (items[i:i + 3] for i in range(0, len(items), 3))
+
+    random.seed(1)
+    shuffles = []
+    first = list(train_batches(None, corpus, batcher, 3, shuffles))
+    assert len(shuffles) == 4  # before the corpus, then one per epoch
+    random.seed(2)  # another process, another state
+    assert list(train_batches(None, corpus, batcher, 3, list(shuffles))) == first
+
+
+def test_a_checkpoint_set_aside_by_a_two_rename_swap_is_put_back(tmp_path):
+    from spacy_repsl.training.loop import find_checkpoint, remove_checkpoint
+    from spacy_repsl.training.state import FORMAT, STATE_FILE
+
+    aside = tmp_path / ".checkpoint.old.x1y2" / "checkpoint"
+    aside.mkdir(parents=True)
+    (aside / STATE_FILE).write_text(json.dumps({"progress": {"steps": 4, "words": 10, "seconds": 1.0, "results": [],
+                                                             "losses": {}, "config": "c", "format": FORMAT}}))
+    (aside / "optimizer.npz").write_bytes(b"")
+    find_checkpoint(tmp_path / "checkpoint")
+    assert read_progress(tmp_path / "checkpoint").steps == 4 and not aside.exists()
+    remove_checkpoint(tmp_path / "checkpoint")
+    assert not (tmp_path / "checkpoint").exists() and not list(tmp_path.glob(".checkpoint.done.*"))

@@ -125,7 +125,7 @@ def test_nf4_qlora_training_learns_and_reaches_every_adapter(tiny_decoders, gpu_
     assert runtime.module.decoder.device.type == torch.device(DEVICE).type
     before = _trainables(nlp)
     assert any("lora_A" in n for n in before) and any("lora_B" in n for n in before) and any("head" in n for n in before)
-    losses = [nlp.update(examples, sgd=optimizer)["repsl_tagger"] for _ in range(25)]
+    losses = [nlp.update(examples, sgd=optimizer)["repsl_tagger"] for _ in range(40)]
     assert all(numpy.isfinite(losses)), losses
     assert losses[-1] < 0.5 * losses[0], losses
     after = _trainables(nlp)

@@ -2,7 +2,13 @@
 # The GPU checks of issue 28 in stages, each with its own time limit and log, so a timeout loses
 # one stage, not all. Run from the repository root:
 #
-#   bash tools/gpu/run_stages.sh OUT_DIR [STAGE ...]      stages: env tests bench model encoder (default: env tests bench)
+#   bash tools/gpu/run_stages.sh OUT_DIR [STAGE ...]      stages: env tests bench bench_step model encoder
+#                                                         (default: env tests bench bench_step)
+#
+# Sizes that fit a 15-minute lease (all optional): TESTS_LIMIT, BENCH_EXITS (comma-separated exit
+# layers of the grid; default the benchmark's N/4..N), BENCH_LIMIT, MODEL_REPS (default "0 1"),
+# MODEL_EXIT (default null: all layers), MODEL_EVAL_FREQ (steps between dev evaluations, default 100),
+# MODEL_STEPS (default 0: one epoch).
 #
 # On the GPU machine OUT_DIR is $OUT (its files come back). With .gpu/site.tar.xz present (see
 # tools/gpu/README.md) the bundle is unpacked into /tmp/site and put on PYTHONPATH first.
@@ -11,7 +17,7 @@
 set -uo pipefail
 OUT=${1:?usage: run_stages.sh OUT_DIR [STAGE ...]}
 shift
-STAGES=${*:-env tests bench}
+STAGES=${*:-env tests bench bench_step}
 DEVICE=${REPSL_TEST_DEVICE:-cuda}
 mkdir -p "$OUT"
 export PYTHONUNBUFFERED=1 HF_HUB_OFFLINE=1 TOKENIZERS_PARALLELISM=false
@@ -54,25 +60,30 @@ except Exception as err: print('bitsandbytes: not usable:', err)
 import spacy_repsl; print('spacy_repsl from', spacy_repsl.__file__)
 EOF" ;;
     tests)
-      stage tests 300 env REPSL_TEST_DEVICE="$DEVICE" $PY -m pytest -m gpu tests/gpu -q -p no:cacheprovider -x --junitxml="$OUT/tests.xml" ;;
+      stage tests "${TESTS_LIMIT:-300}" env REPSL_TEST_DEVICE="$DEVICE" $PY -m pytest -m gpu tests/gpu -q -p no:cacheprovider -x --junitxml="$OUT/tests.xml" ;;
     bench)
       if [ "$SMALL" = small ]; then
         stage bench 300 $PY -m spacy_repsl.benchmark "${GPU_ARGS[@]}" --shape qwen3-0.6b --repetitions 0,1 --exit-layers 2 --docs 8 --repeats 1 --output "$OUT/BENCHMARKS.md"
       else
-        stage bench 420 $PY -m spacy_repsl.benchmark "${GPU_ARGS[@]}" --shape qwen3-0.6b --repetitions 0,1,2,4 --quantization nf4 --compute-dtype bfloat16 --output "$OUT/BENCHMARKS.md"
-        stage bench_step 240 $PY -m spacy_repsl.benchmark.training_step "${GPU_ARGS[@]}" --shape qwen3-0.6b --quantization nf4 --compute-dtype bfloat16 --output "$OUT/BENCHMARKS.md"
+        EXITS=()
+        [ -n "${BENCH_EXITS:-}" ] && EXITS=(--exit-layers "$BENCH_EXITS")
+        stage bench "${BENCH_LIMIT:-420}" $PY -m spacy_repsl.benchmark "${GPU_ARGS[@]}" --shape qwen3-0.6b --repetitions 0,1,2,4 "${EXITS[@]}" --quantization nf4 --compute-dtype bfloat16 --output "$OUT/BENCHMARKS.md"
       fi ;;
+    bench_step)
+      [ "$SMALL" = small ] || \
+        stage bench_step "${BENCH_STEP_LIMIT:-240}" $PY -m spacy_repsl.benchmark.training_step "${GPU_ARGS[@]}" --shape qwen3-0.6b --quantization nf4 --compute-dtype bfloat16 --output "$OUT/BENCHMARKS.md" ;;
     model)  # the real SmolLM2-135M on CoNLL-2003 (model and data carried in .gpu/, see README)
       MODEL=${MODEL:-/tmp/model.gguf}
       DATA=${DATA:-.gpu/conll2003}
       LIMIT=0,0,0
       [ "$SMALL" = small ] && LIMIT=40,20,40
       stage model_data 120 $PY -m spacy_repsl.datasets conll03 "$DATA" /tmp/corpus/conll03 --limit "$LIMIT"
-      for r in 0 1; do
+      for r in ${MODEL_REPS:-0 1}; do
         stage "model_r$r" 480 $PY -m spacy train configs/lora_cpu.cfg --output "/tmp/model_r$r" \
           --paths.train /tmp/corpus/conll03/train.spacy --paths.dev /tmp/corpus/conll03/dev.spacy \
           --paths.decoder "$MODEL" --components.repsl_tagger.model.repetitions "$r" --training.max_epochs 1 \
-          --training.max_steps 0 "${GPU_ARGS[@]}"
+          --components.repsl_tagger.model.exit_layer "${MODEL_EXIT:-null}" --training.eval_frequency "${MODEL_EVAL_FREQ:-100}" \
+          --training.max_steps "${MODEL_STEPS:-0}" "${GPU_ARGS[@]}"
         stage "model_r${r}_test" 240 $PY -m spacy evaluate "/tmp/model_r$r/model-last" /tmp/corpus/conll03/test.spacy \
           --output "$OUT/model_r${r}_test.json" "${GPU_ARGS[@]}"
       done ;;
@@ -88,6 +99,6 @@ EOF" ;;
         --paths.encoder "$ENCODER" --training.max_steps "$STEPS" --training.eval_frequency "$STEPS" "${GPU_ARGS[@]}"
       stage encoder_test 240 $PY -m spacy evaluate /tmp/encoder_run/model-last /tmp/corpus/conll03/test.spacy \
         --output "$OUT/encoder_test.json" "${GPU_ARGS[@]}" ;;
-    *) echo "unknown stage $s (env tests bench model encoder)"; exit 2 ;;
+    *) echo "unknown stage $s (env tests bench bench_step model encoder)"; exit 2 ;;
   esac
 done

@@ -36,7 +36,7 @@ from timeit import default_timer as timer
 from typing import IO, Any, Callable, Dict, Iterator, List, Optional, Tuple
 
 from ..serialization import atomic_directory
-from .state import Progress, read_progress, restore_state, save_state
+from .state import Progress, read_progress, restore_state, save_state, unreadable_reason
 
 CHECKPOINT_DIR = "checkpoint"
 MODEL_DIR = "model"
@@ -173,9 +173,10 @@ def _train(nlp: Any, output_path: Optional[Path], use_gpu: int, stdout: IO, stde
     if checkpoint is not None:
         find_checkpoint(checkpoint)
         if checkpoint.exists():
-            progress = read_progress(checkpoint)
+            unreadable = unreadable_reason(checkpoint)
+            progress = None if unreadable else read_progress(checkpoint)
             if progress is None or progress.config != digest:
-                why = "cannot be read (damaged, or written by another version)" if progress is None else (
+                why = f"cannot be resumed: {unreadable}" if progress is None else (
                     "is from a run with another config or other training data")
                 raise CheckpointMismatch(
                     f"{checkpoint} {why}: run again with the config and data it was written with to resume, or "

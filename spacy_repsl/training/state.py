@@ -28,7 +28,7 @@ import numpy
 STATE_FILE = "state.json"
 ARRAYS_FILE = "optimizer.npz"
 OPTIMIZER_TABLES = ("mom1", "mom2", "averages")
-FORMAT = 1
+FORMAT = 2  # 2: `shuffles` (the batches' random states); raise it whenever Progress or the files change
 
 
 @dataclass
@@ -177,15 +177,37 @@ def save_state(folder: Path, nlp: Any, optimizer: Any, progress: Progress) -> No
 
 
 def read_progress(folder: Path) -> Optional[Progress]:
-    """The progress a checkpoint folder records, or None when there is no complete one."""
+    """The progress a checkpoint folder records, or None when there is no complete one
+    (`unreadable_reason` says why)."""
+    return None if unreadable_reason(folder) else _progress(folder)
+
+
+def unreadable_reason(folder: Path) -> Optional[str]:
+    """Why `folder` holds no checkpoint this version can resume, in words (None: it can): a file
+    missing or cut short (damaged), or another checkpoint format (written by another version)."""
     try:
         record = json.loads((folder / STATE_FILE).read_text(encoding="utf8"))
-        progress = Progress(**record["progress"])
-    except (OSError, ValueError, KeyError, TypeError):
-        return None
-    if progress.format != FORMAT or not (folder / ARRAYS_FILE).is_file():
-        return None
-    return progress
+    except OSError as err:
+        return f"its {STATE_FILE} cannot be read ({err.strerror or err})"
+    except ValueError:
+        return f"its {STATE_FILE} is damaged (not complete JSON)"
+    saved = record.get("progress", {}).get("format") if isinstance(record, dict) else None
+    try:
+        progress = _progress(folder, record)
+    except (KeyError, TypeError, AttributeError):
+        return (f"it was written by another version of spacy-repsl (checkpoint format {saved or 'before 2'}, "
+                f"this version reads {FORMAT})")
+    if progress.format != FORMAT:
+        return f"it was written by another version of spacy-repsl (checkpoint format {saved}, this version reads {FORMAT})"
+    if not (folder / ARRAYS_FILE).is_file():
+        return f"its {ARRAYS_FILE} is missing (damaged)"
+    return None
+
+
+def _progress(folder: Path, record: Optional[Dict[str, Any]] = None) -> Progress:
+    if record is None:
+        record = json.loads((folder / STATE_FILE).read_text(encoding="utf8"))
+    return Progress(**record["progress"])
 
 
 def restore_state(folder: Path, nlp: Any, optimizer: Any) -> None:

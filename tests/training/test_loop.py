@@ -115,7 +115,7 @@ def test_an_unreadable_checkpoint_is_refused_with_the_fix(tiny_decoders, corpus,
     (tmp_path / "out" / CHECKPOINT_DIR / "state.json").write_text("{cut sho")
     result = train(config, tmp_path / "out", corpus, tiny_decoders["llama"])
     said = " ".join(result.stderr.split())
-    assert result.returncode == 1 and "cannot be read" in said and "delete" in said, result.stdout + result.stderr
+    assert result.returncode == 1 and "damaged" in said and "delete" in said, result.stdout + result.stderr
     assert (tmp_path / "out" / CHECKPOINT_DIR / "state.json").read_text() == "{cut sho"
 
 

@@ -68,6 +68,55 @@ def build_decoder_tagger_v1(
     nO: Optional[int] = None,
 ) -> Model[InT, OutT]:
     """A decoder LM (hub id or local path) as a token tagger; see README for every setting."""
+    return _decoder_model(
+        "repsl_decoder_tagger", name=name, revision=revision, repetitions=repetitions, unmask=unmask,
+        exit_layer=exit_layer, quantization=quantization, compute_dtype=compute_dtype, lora=lora, pooling=pooling,
+        max_length=max_length, window_context=window_context, head_dropout=head_dropout,
+        gradient_checkpointing=gradient_checkpointing, attn_implementation=attn_implementation, bos=bos,
+        positions=positions, max_batch_tokens=max_batch_tokens, local_files_only=local_files_only,
+        isolate_docs=isolate_docs, nO=nO, head=True)
+
+
+@registry.architectures("spacy-repsl.Decoder.v1")
+def build_decoder_v1(
+    name: str,
+    revision: Optional[str] = None,
+    repetitions: int = 1,
+    unmask: str = "none",
+    exit_layer: Optional[int] = None,
+    quantization: Optional[str] = "nf4",
+    compute_dtype: str = "auto",
+    lora: Optional[LoraSettings] = LoraSettings(),
+    pooling: str = "first",
+    max_length: int = 256,
+    window_context: Optional[int] = None,
+    gradient_checkpointing: bool = False,
+    attn_implementation: str = "sdpa",
+    bos: str = "once",
+    positions: str = "continuous",
+    max_batch_tokens: Optional[int] = None,
+    local_files_only: bool = False,
+    isolate_docs: bool = False,
+) -> Model[InT, OutT]:
+    """Docs -> one vector per spaCy token (width: the decoder's hidden size, float32), read from
+    the copy and layer the method reads, exactly as `spacy-repsl.DecoderTagger.v1` reads them
+    before its head: the model of `repsl_decoder`, which `spacy-repsl.DecoderListener.v1` layers
+    in other components listen to. Settings as DecoderTagger.v1's."""
+    return _decoder_model(
+        "repsl_decoder", name=name, revision=revision, repetitions=repetitions, unmask=unmask,
+        exit_layer=exit_layer, quantization=quantization, compute_dtype=compute_dtype, lora=lora, pooling=pooling,
+        max_length=max_length, window_context=window_context, head_dropout=0.0,
+        gradient_checkpointing=gradient_checkpointing, attn_implementation=attn_implementation, bos=bos,
+        positions=positions, max_batch_tokens=max_batch_tokens, local_files_only=local_files_only,
+        isolate_docs=isolate_docs, nO=None, head=False)
+
+
+def _decoder_model(model_name: str, *, name: str, revision: Optional[str], repetitions: int, unmask: str,
+                   exit_layer: Optional[int], quantization: Optional[str], compute_dtype: str,
+                   lora: Optional[LoraSettings], pooling: str, max_length: int, window_context: Optional[int],
+                   head_dropout: float, gradient_checkpointing: bool, attn_implementation: str, bos: str,
+                   positions: str, max_batch_tokens: Optional[int], local_files_only: bool, isolate_docs: bool,
+                   nO: Optional[int], head: bool) -> Model[InT, OutT]:
     settings = DecoderSettings(
         name=name,
         revision=revision,
@@ -96,7 +145,7 @@ def build_decoder_tagger_v1(
     if max_batch_tokens is not None and max_batch_tokens < max_length:
         raise ValueError(f"max_batch_tokens ({max_batch_tokens}) must be at least max_length ({max_length}).")
     return Model(
-        "repsl_decoder_tagger",
+        model_name,
         forward,
         init=init,
         dims={"nO": nO},
@@ -108,6 +157,7 @@ def build_decoder_tagger_v1(
             "head_dropout": head_dropout,
             "max_batch_tokens": max_batch_tokens,
             "isolate_docs": isolate_docs,
+            "head": head,  # False: token vectors for listeners (`spacy-repsl.Decoder.v1`)
             "runtime": None,
         },
     )
@@ -156,8 +206,9 @@ def load_runtime(model: Model, base_path: Optional[Path] = None, revision: Optio
     if model.attrs["runtime"] is not None:
         return model.attrs["runtime"]
     make_forks_safe()
+    head = model.attrs.get("head", True)
     n_tags = model.get_dim("nO") if model.has_dim("nO") else None
-    if not n_tags:
+    if head and not n_tags:
         raise ValueError(
             "The tagger's number of tags is not known yet: add labels (initialize from examples, "
             "or pass a labels file) before initializing the model."
@@ -170,7 +221,10 @@ def load_runtime(model: Model, base_path: Optional[Path] = None, revision: Optio
         overrides.update(revision=revision)
     decoder, tokenizer = build_base(dataclasses.replace(settings, **overrides))
     decoder.check_fits(model.attrs["max_length"])  # at initialize, not when the first long doc arrives
-    module = TaggerModule(decoder, n_tags, dropout=model.attrs["head_dropout"], pooling=model.attrs["pooling"])
+    module = TaggerModule(decoder, n_tags if head else None, dropout=model.attrs["head_dropout"],
+                          pooling=model.attrs["pooling"])
+    if not head:
+        model.set_dim("nO", module.n_tags, force=True)
     placeholder = tokenizer.unk_token_id if tokenizer.unk_token_id is not None else decoder.pad_token_id
     runtime = TaggerRuntime(tokenizer=tokenizer, module=module, placeholder_id=int(placeholder), base_path=base_path,
                             revision=None if base_path is not None else overrides.get("revision", settings.revision))

@@ -1,4 +1,5 @@
-"""The torch module the tagger trains: decoder core -> token vectors -> dropout + linear head."""
+"""The torch module the tagger trains: decoder core -> token vectors -> dropout + linear head
+(or, for the shared decoder `repsl_decoder`, the token vectors themselves)."""
 from __future__ import annotations
 
 from typing import Optional
@@ -11,14 +12,17 @@ from .decoder_tagger import FAST_PATHS
 
 
 class TaggerModule(torch.nn.Module):
-    """Per-token tag logits for a `PieceBatch`, one row per spaCy token of the batch's docs."""
+    """Per-token tag logits for a `PieceBatch`, one row per spaCy token of the batch's docs; with
+    `n_tags=None`, the token vectors themselves (float32, width `decoder.hidden_size`), for the
+    listeners of a shared decoder."""
 
-    def __init__(self, decoder: RepSLDecoder, n_tags: int, *, dropout: float = 0.1, pooling: str = "first"):
+    def __init__(self, decoder: RepSLDecoder, n_tags: Optional[int], *, dropout: float = 0.1, pooling: str = "first"):
         super().__init__()
         self.decoder = decoder
         self.pooling = pooling
-        self.dropout = torch.nn.Dropout(dropout)
-        self.head = torch.nn.Linear(decoder.hidden_size, n_tags).to(device=decoder.device, dtype=torch.float32)
+        self.dropout = torch.nn.Dropout(dropout if n_tags is not None else 0.0)
+        self.head: torch.nn.Module = torch.nn.Identity() if n_tags is None else torch.nn.Linear(
+            decoder.hidden_size, n_tags).to(device=decoder.device, dtype=torch.float32)
         # Set per training update by the thinc model: when an update runs in several sub-batches,
         # each keeps only its logits and recomputes its activations in backprop (same dropout
         # masks, same gradients), so training memory is bounded by one sub-batch, not the update.
@@ -39,7 +43,8 @@ class TaggerModule(torch.nn.Module):
 
     @property
     def n_tags(self) -> int:
-        return self.head.out_features
+        """The width of a token's output row: tags, or the decoder's hidden size without a head."""
+        return getattr(self.head, "out_features", self.decoder.hidden_size)
 
     def forward(self, batch: PieceBatch, max_windows: Optional[int] = None) -> torch.Tensor:
         """Logits for the batch's tokens, in at most `max_windows` windows per decoder pass."""

@@ -19,24 +19,10 @@ from thinc.api import Config, Model, Optimizer
 
 from ..models.listener import VECTORS_EXTENSION, DecoderListener, register_extension
 from .decoder_state import DecoderState, check_accept_changes
+from .tagger import DEFAULT_MODEL_CONFIG
 
-DEFAULT_DECODER_CONFIG = """
-[model]
-@architectures = "spacy-repsl.Decoder.v1"
-name = "Qwen/Qwen3-0.6B"
-repetitions = 1
-unmask = "none"
-exit_layer = null
-quantization = "nf4"
-pooling = "first"
-max_length = 256
-
-[model.lora]
-@misc = "spacy-repsl.lora.v1"
-r = 16
-alpha = 16
-dropout = 0.1
-"""
+# repsl_tagger's default decoder, without the head
+DEFAULT_DECODER_CONFIG = DEFAULT_MODEL_CONFIG.replace('"spacy-repsl.DecoderTagger.v1"', '"spacy-repsl.Decoder.v1"')
 DEFAULT_DECODER_MODEL = Config().from_str(DEFAULT_DECODER_CONFIG)["model"]
 
 

@@ -11,6 +11,8 @@ import random
 from pathlib import Path
 from typing import List, Optional, Tuple
 
+from spacy.tokens import Doc, Span
+
 from .common import Conversion, from_texts
 
 RIGHT_CUES = {"corp": "ORG", "river": "LOC", "junior": "PER"}
@@ -69,6 +71,33 @@ def generate_corpus(n: int, seed: int = 0) -> List[Example]:
 
 
 def convert(input_dir: Optional[Path] = None, *, seed: int = 0, sizes: Tuple[int, int, int] = (600, 200, 200), **_: object) -> Conversion:
-    """Generated train/dev/test splits (nothing is read: `input_dir` is ignored)."""
+    """Generated train/dev/test splits (nothing is read: `input_dir` is ignored), with the
+    annotations of `add_multitask` beside the entities."""
     parts = {split: generate_corpus(n, seed + i) for i, (split, n) in enumerate(zip(("train", "dev", "test"), sizes))}
-    return from_texts("demo", "ents", parts)
+    conversion = from_texts("demo", "ents", parts)
+    for docs in conversion.docs.values():
+        for doc in docs:
+            add_multitask(doc)
+    return conversion
+
+
+CUES = {**RIGHT_CUES, **LEFT_CUES}
+
+
+def add_multitask(doc: Doc) -> Doc:
+    """What spaCy's other components can learn from a demo sentence, for the shared decoder's
+    example (`configs/shared_decoder.cfg`): token tags (NAME, CUE, FILLER, PUNCT), a doc category
+    (RIGHT_FIRST when the entity typed by its right context comes first, else LEFT_FIRST) and
+    `doc.spans["sc"]`: each entity and, overlapping it, its phrase with the deciding cue (PHRASE)."""
+    named = {i for ent in doc.ents for i in range(ent.start, ent.end)}
+    for token in doc:
+        token.tag_ = "NAME" if token.i in named else "CUE" if token.text in CUES else "PUNCT" if token.is_punct else "FILLER"
+    phrases, right_first = [], None
+    for ent in doc.ents:
+        right = ent.end < len(doc) and doc[ent.end].text in RIGHT_CUES
+        phrases.append(doc[ent.start : ent.end + 1] if right else doc[max(0, ent.start - 1) : ent.end])
+        if right_first is None:
+            right_first = right
+    doc.cats = {"RIGHT_FIRST": float(bool(right_first)), "LEFT_FIRST": float(not right_first)}
+    doc.spans["sc"] = list(doc.ents) + [Span(doc, p.start, p.end, label="PHRASE") for p in phrases]
+    return doc

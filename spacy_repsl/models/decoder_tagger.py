@@ -284,6 +284,10 @@ def merge_adapters(model: Model) -> int:
 
 
 def get_runtime(model: Model) -> TaggerRuntime:
+    if "settings" not in model.attrs:
+        raise ValueError(
+            "This model reads a shared repsl_decoder through a listener (spacy-repsl.ListenerTagger.v1): the "
+            "decoder, its adapters and its base belong to the repsl_decoder component; use that one.")
     runtime = model.attrs["runtime"]
     if runtime is None:
         raise ValueError(

@@ -5,6 +5,7 @@ creates a pipeline; it must not import transformers, peft or bitsandbytes (nor t
 which load only when a model is initialized or read from disk.
 """
 
+from itertools import islice
 from pathlib import Path
 from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Sequence, Union
 
@@ -20,6 +21,7 @@ from thinc.api import Config, Model, Optimizer, get_array_module, to_numpy
 
 from ..confidence import iob_entities, span_scores
 from ..scoring import target_spans
+from ..serialization import atomic_directory
 from ..tags import decode, strict_iob, tag_ids, tag_names
 from .decoder_state import DecoderState, SavedPipelineMismatch, check_accept_changes, read_json_file  # noqa: F401
 from .gold import ner_tags, span_tags
@@ -179,7 +181,7 @@ class RepSLTagger(DecoderState, TrainablePipe):
             raise ValueError(f"A label must be a non-empty string, got {label!r}.")
         if label in self.labels:
             return 0
-        if self.model.attrs.get("runtime") is not None:
+        if self.model.attrs.get("runtime") is not None or (not self.owns_decoder and self._head().has_param("W")):
             raise ValueError(
                 f"Cannot add label {label!r}: the model is already initialized with labels "
                 f"{list(self.labels)}. Re-initialize the pipeline with the full label set."
@@ -187,14 +189,27 @@ class RepSLTagger(DecoderState, TrainablePipe):
         self.cfg["labels"].append(label)
         return 1
 
+    @property
+    def owns_decoder(self) -> bool:
+        """True with its own decoder (DecoderTagger.v1); False on a shared repsl_decoder's
+        listener (ListenerTagger.v1), whose decoder component holds the base and adapters."""
+        return "settings" in self.model.attrs
+
+    def _head(self) -> Model:
+        """The layer whose width is the number of tags."""
+        from ..models.listener_tagger import OUTPUT_LAYER
+
+        return self.model if self.owns_decoder else self.model.get_ref(OUTPUT_LAYER)
+
     def _set_dims(self) -> None:
         n_tags = len(self.tag_names)
-        if self.model.has_dim("nO") and self.model.get_dim("nO") not in (None, n_tags):
+        head = self._head()
+        if head.has_dim("nO") and head.get_dim("nO") not in (None, n_tags):
             raise ValueError(
-                f"The model has {self.model.get_dim('nO')} tags but the labels {list(self.labels)} "
+                f"The model has {head.get_dim('nO')} tags but the labels {list(self.labels)} "
                 f"need {n_tags}: the labels do not match the saved model."
             )
-        self.model.set_dim("nO", n_tags)
+        head.set_dim("nO", n_tags)
 
     def initialize(
         self,
@@ -220,7 +235,10 @@ class RepSLTagger(DecoderState, TrainablePipe):
                 f"{self.cfg['target']!r}. Check the target setting, or pass labels."
             )
         self._set_dims()
-        self.model.initialize()
+        if self.owns_decoder:
+            self.model.initialize()
+        else:  # the listener's width comes from the decoder, initialized before this component
+            self.model.initialize(X=[eg.predicted for eg in islice(get_examples(), 10)])
 
     # Prediction ---------------------------------------------------------------------------
 
@@ -393,7 +411,8 @@ class RepSLTagger(DecoderState, TrainablePipe):
         loss, d_scores = self.get_loss(examples, scores)
         check_loss(loss, self.name, self._updates)
         backprop(d_scores)
-        check_gradients(get_runtime(self.model).module.trainable_named_parameters(), self.name, self._updates)
+        if self.owns_decoder:  # a shared decoder checks its own, when its listeners' gradients are in
+            check_gradients(get_runtime(self.model).module.trainable_named_parameters(), self.name, self._updates)
         if sgd is not None:
             self.finish_update(sgd)
         losses[self.name] += loss
@@ -409,23 +428,39 @@ class RepSLTagger(DecoderState, TrainablePipe):
 
     def to_disk(self, path: Union[str, Path], *, exclude: Iterable[str] = tuple()) -> None:
         """cfg (labels, target), decoder.json (the base reference), trainable.safetensors,
-        and with bundle_base the base checkpoint in base/. Written atomically."""
+        and with bundle_base the base checkpoint in base/. Written atomically. On a listener:
+        cfg and the head (spaCy's own format), the decoder being saved by its component."""
+        if not self.owns_decoder:
+            with atomic_directory(path) as tmp:
+                super().to_disk(tmp, exclude=exclude)
+            return
         self._decoder_to_disk(path, self.labels)
 
     def from_disk(self, path: Union[str, Path], *, exclude: Iterable[str] = tuple()) -> "RepSLTagger":
+        if not self.owns_decoder:
+            super().from_disk(path, exclude=exclude)
+            self._load_cfg(dict(self.cfg))
+            return self
         self._decoder_from_disk(Path(path), lambda cfg: self._load_cfg(cfg), lambda: self.labels)
         return self
 
     def to_bytes(self, *, exclude: Iterable[str] = tuple()) -> bytes:
+        if not self.owns_decoder:
+            return super().to_bytes(exclude=exclude)
         return self._decoder_to_bytes(self.labels)
 
     def from_bytes(self, bytes_data: bytes, *, exclude: Iterable[str] = tuple()) -> "RepSLTagger":
+        if not self.owns_decoder:
+            super().from_bytes(bytes_data, exclude=exclude)
+            self._load_cfg(dict(self.cfg))
+            return self
         self._decoder_from_bytes(bytes_data, lambda cfg: self._load_cfg(cfg), lambda: self.labels)
         return self
 
     def _load_cfg(self, cfg: Dict[str, Any]) -> None:
         check_saved_cfg(cfg)
-        if self.model.attrs.get("runtime") is not None and list(cfg["labels"]) != list(self.labels):
+        if (self.model.attrs.get("runtime") is not None or (not self.owns_decoder and self._head().has_param("W"))) \
+                and self.labels and list(cfg["labels"]) != list(self.labels):
             raise ValueError(
                 f"The saved labels {cfg['labels']} do not match this model's {list(self.labels)}."
             )

@@ -227,3 +227,35 @@ def test_the_encoder_config_trains_on_the_gpu(tiny_encoders, tmp_path):
         assert "Using GPU: 0" in result.stdout + result.stderr
     trained = spacy.load(tmp_path / "out" / "model-best")
     assert trained.meta["performance"]["ents_f"] > 0.5
+
+
+# --- the shared decoder (issue 36) on the device ----------------------------------------------------
+
+@pytest.mark.parametrize("compute_dtype", ["float32", "bfloat16"])
+def test_shared_decoder_feeds_its_listeners_on_the_device(tiny_decoders, gpu_ops, compute_dtype):
+    """repsl_decoder with ner and tagger listening: one pass per update and per predicted batch,
+    the decoder on the device, heads that learn, labels that do not depend on the batch."""
+    from tests.pipeline.helpers import TEXTS
+    from tests.pipeline.test_shared_decoder import annotations, count_decoder_passes, examples, shared_nlp
+
+    lora = None if compute_dtype == "float32" else {"@misc": "spacy-repsl.lora.v1", "r": 8, "alpha": 8, "dropout": 0.0}
+    nlp = shared_nlp(tiny_decoders["llama"], components=("ner", "tagger"), repetitions=1, compute_dtype=compute_dtype,
+                     lora=lora)
+    egs = examples(nlp)
+    optimizer = nlp.initialize(lambda: egs)
+    module = nlp.get_pipe("repsl_decoder").model.attrs["runtime"].module
+    assert module.decoder.device.type == torch.device(DEVICE).type
+    calls = count_decoder_passes(nlp)
+    losses = [nlp.update(egs, sgd=optimizer)["tagger"] for _ in range(15)]
+    assert calls[0] == 15 and losses[-1] < losses[0], losses
+    texts = [text for text in TEXTS if text]
+    calls[0] = 0
+    together = list(nlp.pipe(texts, batch_size=len(texts)))
+    assert calls[0] == 1
+    alone = [next(nlp.pipe([text])) for text in texts]
+    if compute_dtype == "float32":
+        assert annotations(together) == annotations(alone)
+    for x, y in zip(together, alone):
+        numpy.testing.assert_allclose(to_numpy(x._.repsl_vectors["repsl_decoder"]),
+                                      to_numpy(y._.repsl_vectors["repsl_decoder"]),
+                                      atol=1e-5 if compute_dtype == "float32" else 0.1)

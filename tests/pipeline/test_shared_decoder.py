@@ -225,19 +225,19 @@ def test_refusals_say_why(tiny_decoders):
 
 
 def test_spacy_train_with_the_shipped_config(tiny_decoders, tmp_path):
-    """configs/shared_decoder.cfg through `spacy train`: ner, spancat, textcat and tagger on one decoder."""
+    """configs/shared_decoder.cfg through `spacy train` on the README's example data (the demo
+    corpus): ner, spancat, textcat and tagger on one decoder."""
     import subprocess
     import sys
     from pathlib import Path
 
-    from spacy.tokens import DocBin
-
-    nlp = spacy.blank("en")
-    DocBin(docs=[eg.reference for eg in examples(nlp)], store_user_data=True).to_disk(tmp_path / "train.spacy")
+    demo = subprocess.run([sys.executable, "-m", "spacy_repsl.datasets", "demo", str(tmp_path), "--sizes", "24,8,8"],
+                          capture_output=True, text=True)
+    assert demo.returncode == 0, demo.stderr
     config = Path(__file__).parents[2] / "configs" / "shared_decoder.cfg"
     result = subprocess.run(
         [sys.executable, "-m", "spacy", "train", str(config), "--output", str(tmp_path / "out"),
-         "--paths.train", str(tmp_path / "train.spacy"), "--paths.dev", str(tmp_path / "train.spacy"),
+         "--paths.train", str(tmp_path / "train.spacy"), "--paths.dev", str(tmp_path / "dev.spacy"),
          "--paths.decoder", str(tiny_decoders["llama"]), "--training.max_steps", "4", "--training.eval_frequency", "2"],
         capture_output=True, text=True)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
@@ -256,3 +256,35 @@ def test_spacy_train_with_the_shipped_config(tiny_decoders, tmp_path):
     again = list(spacy.load(tmp_path / "out" / "model-last").pipe(TEXTS))
     assert annotations(first) == annotations(again)
     assert all(len(doc.cats) == 2 and all(t.tag_ for t in doc) for doc in first if len(doc))
+
+
+def test_repsl_tagger_on_a_listener_trains_saves_and_shares_the_pass(tiny_decoders, tmp_path):
+    fix_random_seed(0)
+    nlp = shared_nlp(tiny_decoders["llama"], components=("tagger",))
+    nlp.add_pipe("repsl_tagger", config={"model": {"@architectures": "spacy-repsl.ListenerTagger.v1",
+                                                   "head_dropout": 0.0, "tok2vec": listener()}})
+    egs = examples(nlp)
+    optimizer = nlp.initialize(lambda: egs)
+    assert nlp.get_pipe("repsl_decoder").listening_components == ["tagger", "repsl_tagger"]
+    calls = count_decoder_passes(nlp)
+    losses = [nlp.update(egs, sgd=optimizer)["repsl_tagger"] for _ in range(12)]
+    assert calls[0] == 12 and losses[-1] < 0.5 * losses[0], losses
+    before = list(nlp.pipe(TEXTS))
+    assert any(doc.ents for doc in before)
+    nlp.to_disk(tmp_path / "pipe")
+    loaded = spacy.load(tmp_path / "pipe")
+    assert annotations(list(loaded.pipe(TEXTS))) == annotations(before)
+    with pytest.raises(ValueError, match="belong to the repsl_decoder component"):
+        loaded.get_pipe("repsl_tagger").merge_adapters()
+
+
+def test_a_frozen_annotating_decoder_feeds_its_listeners_from_the_docs(tiny_decoders):
+    """spaCy's `frozen_components` + `annotating_components`: the decoder is not updated, the
+    listeners read the vectors it set on the docs and the heads learn."""
+    nlp, egs, optimizer = trained(tiny_decoders["llama"], steps=0, components=("tagger",))
+    module = nlp.get_pipe("repsl_decoder").model.attrs["runtime"].module
+    before = {n: p.detach().clone() for n, p in module.trainable_named_parameters()}
+    losses = [nlp.update(egs, sgd=optimizer, exclude=["repsl_decoder"], annotates=["repsl_decoder"])["tagger"]
+              for _ in range(8)]
+    assert losses[-1] < losses[0], losses
+    assert all(p.equal(before[n]) for n, p in module.trainable_named_parameters())

@@ -19,6 +19,17 @@ def test_conll03_drops_docstart_and_marks_outside(tmp_path):
     assert all(t.ent_iob_ in ("B", "I", "O") for d in docs for t in d)  # exhaustive gold
     assert [(e.text, e.label_) for e in docs[3].ents] == [("Old York", "LOC")]  # IOB1-style start kept
     assert len(docs[2].ents) == 0
+    # the POS and chunk columns, for spaCy's tagger and spancat on a shared decoder
+    assert [t.tag_ for t in docs[0]] == ["NNP", "VBZ", "JJ", "NN", "."]
+    assert [(s.text, s.label_) for s in docs[0].spans["chunks"]] == [("EU", "NP"), ("rejects", "VP"), ("German call", "NP")]
+
+
+def test_conll03_with_two_columns_has_entities_only(tmp_path):
+    for name in ("train.txt", "valid.txt", "test.txt"):
+        (tmp_path / name).write_text("EU B-ORG\nrejects O\n")
+    (doc,) = conll03.convert(tmp_path).docs["train"]
+    assert [(e.text, e.label_) for e in doc.ents] == [("EU", "ORG")]
+    assert "chunks" not in doc.spans and not doc.has_annotation("TAG")
 
 
 def test_rest14_polarity_spans_unaligned_and_paper_validation(tmp_path):

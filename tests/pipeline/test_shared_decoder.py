@@ -33,11 +33,11 @@ def component_model(name: str, tok2vec: Dict[str, Any]) -> Dict[str, Any]:
     }[name] | {"tok2vec": tok2vec}
 
 
-def shared_nlp(path, components=COMPONENTS, grad_factors=None, set_tensor=False, **model: Any):
+def shared_nlp(path, components=COMPONENTS, grad_factors=None, set_tensor=False, bundle_base=False, **model: Any):
     nlp = spacy.blank("en")
     settings = {"@architectures": "spacy-repsl.Decoder.v1", "name": str(path), "quantization": None, "lora": None}
     settings.update(model)
-    nlp.add_pipe("repsl_decoder", config={"model": settings, "set_tensor": set_tensor})
+    nlp.add_pipe("repsl_decoder", config={"model": settings, "set_tensor": set_tensor, "bundle_base": bundle_base})
     for name in components:
         factor = (grad_factors or {}).get(name, 1.0)
         nlp.add_pipe(name, config={"model": component_model(name, listener(factor))})
@@ -288,3 +288,33 @@ def test_a_frozen_annotating_decoder_feeds_its_listeners_from_the_docs(tiny_deco
               for _ in range(8)]
     assert losses[-1] < losses[0], losses
     assert all(p.equal(before[n]) for n, p in module.trainable_named_parameters())
+
+
+def test_spacy_package_carries_the_bundled_decoder(tiny_decoders, tmp_path):
+    import json
+    import shutil
+    import subprocess
+    import sys
+
+    base = tmp_path / "base"
+    shutil.copytree(tiny_decoders["llama"], base)
+    nlp, _, _ = trained(base, components=("ner", "tagger"), bundle_base=True)
+    text = "John Smith lives in Paris ."
+    expected = annotations([nlp(text)])
+    nlp.to_disk(tmp_path / "pipeline")
+    (tmp_path / "dist").mkdir()
+    subprocess.run([sys.executable, "-m", "spacy", "package", str(tmp_path / "pipeline"), str(tmp_path / "dist"),
+                    "--name", "repsl_shared", "--version", "0.0.1", "--build", "wheel", "--force"],
+                   check=True, capture_output=True)
+    (wheel,) = (tmp_path / "dist").glob("*/dist/*.whl")
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--target", str(tmp_path / "site"),
+                    str(wheel)], check=True, capture_output=True)
+    shutil.rmtree(base)  # the bundled copy must be all it needs
+    script = ("import json, sys, spacy; sys.path.insert(0, sys.argv[1]); sys.path.insert(0, sys.argv[2]); "
+              "from tests.pipeline.test_shared_decoder import annotations; nlp = spacy.load('en_repsl_shared'); "
+              "print(json.dumps(annotations([nlp(sys.argv[3])])))")
+    from pathlib import Path
+
+    result = subprocess.run([sys.executable, "-c", script, str(tmp_path / "site"), str(Path(__file__).parents[2]), text],
+                            check=True, capture_output=True, text=True)
+    assert json.loads(result.stdout.strip().splitlines()[-1]) == json.loads(json.dumps(expected))

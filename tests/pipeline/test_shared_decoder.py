@@ -318,3 +318,15 @@ def test_spacy_package_carries_the_bundled_decoder(tiny_decoders, tmp_path):
     result = subprocess.run([sys.executable, "-c", script, str(tmp_path / "site"), str(Path(__file__).parents[2]), text],
                             check=True, capture_output=True, text=True)
     assert json.loads(result.stdout.strip().splitlines()[-1]) == json.loads(json.dumps(expected))
+
+
+def test_loading_with_other_method_settings_is_refused_as_repsl_taggers_are(tiny_decoders, tmp_path):
+    from spacy_repsl.pipeline.decoder_state import SavedPipelineMismatch
+
+    nlp, _, _ = trained(tiny_decoders["llama"], steps=1, components=("tagger",), repetitions=1)
+    nlp.to_disk(tmp_path / "pipe")
+    with pytest.raises(SavedPipelineMismatch, match="repetitions"):
+        spacy.load(tmp_path / "pipe", config={"components": {"repsl_decoder": {"model": {"repetitions": 0}}}})
+    accepted = spacy.load(tmp_path / "pipe", config={"components": {"repsl_decoder": {
+        "model": {"repetitions": 0}, "accept_changes": ["repetitions"]}}})
+    assert accepted.get_pipe("repsl_decoder").model.attrs["settings"].repetitions == 0

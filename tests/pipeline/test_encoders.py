@@ -11,7 +11,7 @@ import spacy
 from spacy_repsl.decoder.families import UnsupportedModelError
 from spacy_repsl.encoders.tiny import TINY_ENCODERS
 
-from .helpers import TEXTS, make_nlp, ner_examples, probabilities, spans_of, train
+from .helpers import TEXTS, install_package, make_nlp, ner_examples, probabilities, spans_of, train
 
 LORA = {"@misc": "spacy-repsl.lora.v1", "r": 8, "alpha": 16, "dropout": 0.0}
 
@@ -105,16 +105,10 @@ def test_spacy_package_carries_a_bundled_encoder(tiny_encoders, tmp_path):
     train(nlp, ner_examples(nlp), steps=15)
     expected = [(e.text, e.label_) for e in nlp("John Smith lives in Paris .").ents]
     nlp.to_disk(tmp_path / "pipeline")
-    (tmp_path / "dist").mkdir()
-    subprocess.run([sys.executable, "-m", "spacy", "package", str(tmp_path / "pipeline"), str(tmp_path / "dist"),
-                    "--name", "repsl_encoder", "--version", "0.0.1", "--build", "wheel", "--force"],
-                   check=True, capture_output=True)
-    (wheel,) = (tmp_path / "dist").glob("*/dist/*.whl")
-    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--target", str(tmp_path / "site"),
-                    str(wheel)], check=True, capture_output=True)
+    site = install_package(tmp_path / "pipeline", "repsl_encoder", tmp_path)
     shutil.rmtree(base)  # the bundled copy must be all it needs
     script = ("import json, sys, spacy; sys.path.insert(0, sys.argv[1]); nlp = spacy.load('en_repsl_encoder'); "
               "print(json.dumps([(e.text, e.label_) for e in nlp('John Smith lives in Paris .').ents]))")
-    result = subprocess.run([sys.executable, "-c", script, str(tmp_path / "site")], check=True, capture_output=True,
+    result = subprocess.run([sys.executable, "-c", script, str(site)], check=True, capture_output=True,
                             text=True)
     assert [tuple(x) for x in json.loads(result.stdout.strip().splitlines()[-1])] == expected

@@ -9,7 +9,7 @@ import spacy
 from spacy.training import Example
 from thinc.api import fix_random_seed
 
-from tests.pipeline.helpers import TEXTS, TRAIN
+from tests.pipeline.helpers import TEXTS, TRAIN, install_package
 
 COMPONENTS = ("ner", "tagger", "textcat", "spancat")
 
@@ -302,20 +302,14 @@ def test_spacy_package_carries_the_bundled_decoder(tiny_decoders, tmp_path):
     text = "John Smith lives in Paris ."
     expected = annotations([nlp(text)])
     nlp.to_disk(tmp_path / "pipeline")
-    (tmp_path / "dist").mkdir()
-    subprocess.run([sys.executable, "-m", "spacy", "package", str(tmp_path / "pipeline"), str(tmp_path / "dist"),
-                    "--name", "repsl_shared", "--version", "0.0.1", "--build", "wheel", "--force"],
-                   check=True, capture_output=True)
-    (wheel,) = (tmp_path / "dist").glob("*/dist/*.whl")
-    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--target", str(tmp_path / "site"),
-                    str(wheel)], check=True, capture_output=True)
+    site = install_package(tmp_path / "pipeline", "repsl_shared", tmp_path)
     shutil.rmtree(base)  # the bundled copy must be all it needs
     script = ("import json, sys, spacy; sys.path.insert(0, sys.argv[1]); sys.path.insert(0, sys.argv[2]); "
               "from tests.pipeline.test_shared_decoder import annotations; nlp = spacy.load('en_repsl_shared'); "
               "print(json.dumps(annotations([nlp(sys.argv[3])])))")
     from pathlib import Path
 
-    result = subprocess.run([sys.executable, "-c", script, str(tmp_path / "site"), str(Path(__file__).parents[2]), text],
+    result = subprocess.run([sys.executable, "-c", script, str(site), str(Path(__file__).parents[2]), text],
                             check=True, capture_output=True, text=True)
     assert json.loads(result.stdout.strip().splitlines()[-1]) == json.loads(json.dumps(expected))
 

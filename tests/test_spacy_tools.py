@@ -39,11 +39,13 @@ def test_fill_config_round_trips(config, tmp_path):
     filled = load_config(tmp_path / "filled.cfg")
     assert filled == load_config(tmp_path / "again.cfg")  # nothing left to fill
     original = load_config(config)
-    if "repsl_tagger" not in original["components"]:  # spacy_ner.cfg: the baseline, spaCy's own ner
+    ours = [name for name in ("repsl_tagger", "repsl_decoder") if name in original["components"]]
+    if not ours:  # spacy_ner.cfg: the baseline, spaCy's own ner
         assert original == filled
         return
-    model = filled["components"]["repsl_tagger"]["model"]
-    assert model == {**model, **original["components"]["repsl_tagger"]["model"]}  # nothing of ours changed
+    for name in ours:  # shared_decoder.cfg: spaCy fills its own components' defaults
+        model = filled["components"][name]["model"]
+        assert model == {**model, **original["components"][name]["model"]}  # nothing of ours changed
 
 
 def test_debug_data_runs_on_the_tiny_config(tiny_decoders, tmp_path):

@@ -69,6 +69,8 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
     parser.add_argument("--dev", type=int, default=500, help="dev sentences (the first N)")
     parser.add_argument("--test", type=int, default=0, help="test sentences (0: all 3,453)")
     parser.add_argument("--timing-docs", type=int, default=1000, help="test sentences for the prediction timing")
+    parser.add_argument("--timing-rounds", type=int, default=3,
+                        help="rounds of the prediction timing (pipelines take turns; the fastest round counts)")
     parser.add_argument("--exit-layer", type=int, default=15)
     parser.add_argument("--repetitions", type=int, default=1)
     parser.add_argument("--runs", default=",".join(RUNS), help=f"comma-separated, of {', '.join(RUNS)}")
@@ -116,15 +118,18 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
     if all(name in results.get("runs", {}) for name in ("joint", "ner", "tagger", "spancat")) and "timing" not in results:
         texts = [doc.text for doc in test_docs[: args.timing_docs]]
         pipelines = {name: spacy.load(out / "runs" / name / "model-last") for name in ("joint", "ner", "tagger", "spancat")}
-        seconds = {name: 0.0 for name in pipelines}
-        for name, pipeline in pipelines.items():  # one after another, each once, in one process
-            started = time.perf_counter()
-            for _ in pipeline.pipe(texts, batch_size=256):
-                pass
-            seconds[name] = time.perf_counter() - started
+        seconds = {name: [] for name in pipelines}
+        names = list(pipelines)
+        for round_ in range(args.timing_rounds):  # taking turns, the order rotated each round
+            for name in names[round_ % len(names):] + names[: round_ % len(names)]:
+                started = time.perf_counter()
+                for _ in pipelines[name].pipe(texts, batch_size=256):
+                    pass
+                seconds[name].append(time.perf_counter() - started)
+        best = {name: min(times) for name, times in seconds.items()}
         words = sum(len(doc) for doc in test_docs[: args.timing_docs])
-        results["timing"] = {"docs": len(texts), "words": words, "seconds": seconds,
-                             "three_single_over_joint": sum(seconds[n] for n in ("ner", "tagger", "spancat")) / seconds["joint"]}
+        results["timing"] = {"docs": len(texts), "words": words, "rounds": args.timing_rounds, "seconds": seconds,
+                             "three_single_over_joint": sum(best[n] for n in ("ner", "tagger", "spancat")) / best["joint"]}
         results_path.write_text(json.dumps(results, indent=2) + "\n")
     print(json.dumps(results, indent=2))
 

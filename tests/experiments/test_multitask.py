@@ -38,3 +38,10 @@ def test_runs_score_their_tasks_and_a_second_call_skips_them(tiny_decoders, tmp_
     main(args)
     said = capsys.readouterr().out
     assert "[joint] done, skipped" in said and "[ner] done, skipped" in said
+    assert "timing" not in results  # only once the three single-task runs exist
+    main(args[:-1] + ["joint,ner,tagger,spancat", "--timing-rounds", "2", "--timing-docs", "3"])
+    timing = json.loads((tmp_path / "out" / "multitask.json").read_text())["timing"]
+    assert timing["docs"] == 3 and timing["rounds"] == 2
+    assert set(timing["seconds"]) == {"joint", "ner", "tagger", "spancat"}
+    assert all(len(times) == 2 and min(times) > 0 for times in timing["seconds"].values())
+    assert timing["three_single_over_joint"] > 0

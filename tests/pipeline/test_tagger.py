@@ -13,7 +13,8 @@ from .helpers import TEXTS, make_nlp, ner_examples, probabilities, span_examples
 @pytest.mark.parametrize("family", TINY_FAMILIES)
 def test_train_pipe_and_round_trip(tiny_decoders, tmp_path, family):
     nlp = make_nlp(tiny_decoders[family])
-    losses = train(nlp, ner_examples(nlp), steps=15)
+    # 25 steps: every family learns the four sentences from each of 12 seeds (15 steps missed some).
+    losses = train(nlp, ner_examples(nlp), steps=25)
     assert losses[-1] < 0.5 * losses[0], losses
     tagger = nlp.get_pipe("repsl_tagger")
     assert tagger.labels == ("LOC", "ORG", "PER")

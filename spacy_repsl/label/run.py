@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Iterator, List, Optional, TextIO, Tuple
 
+from ..models.passes import on_pass
 from .progress import Progress, duration
 from .records import check_fields, output_record, score_groups, targets
 from .sinks import open_sink
@@ -247,32 +248,34 @@ def label(options: Options, stream: Optional[TextIO] = None, nlp: Any = None) ->
     summary = Summary(resumed_after=sink.position() if options.resume else None)
     progress = Progress(None if summary.resumed_after else count_items(files), every=options.progress_every, stream=stream)
     start = time.perf_counter()
-    try:
-        if options.engine == "local":
-            nlp = prepare_pipeline(nlp if nlp is not None else load_pipeline(options.pipeline, options.gpu_id),
-                                   options.max_length)
-            items = within_length(read_items(files, options.text_key, summary.resumed_after), options.max_length)
-            good = (item for item, in checked(((item,) for item in items), summary, options.on_error, stream))
-            labelled = label_local(nlp, good, options)
-            summary.batch_size = options.batch_size or nlp.batch_size
-        else:
-            labelled = checked(label_ray(files, summary.resumed_after, options), summary, options.on_error, stream)
-            summary.batch_size = options.batch_size or RAY_BATCH_SIZE
-        for item, doc, record in labelled:
-            if not options.replace_spans:
-                check_fields(item)
-            sink.write(item, doc, record)
-            summary.labelled += 1
-            now = time.perf_counter() - start
-            if summary.first_record is None:
-                summary.first_record = now
-            if summary.labelled == summary.batch_size:
-                summary.first_batch = now
-            progress.update()
-    finally:
-        sink.close()  # what was labelled is kept, complete, for --resume
-        progress.close()
-        summary.seconds = time.perf_counter() - start
+    # Long records: a line of tokens done inside their batch (the passes of this process; not Ray's)
+    with on_pass(progress.tokens):
+        try:
+            if options.engine == "local":
+                nlp = prepare_pipeline(nlp if nlp is not None else load_pipeline(options.pipeline, options.gpu_id),
+                                       options.max_length)
+                items = within_length(read_items(files, options.text_key, summary.resumed_after), options.max_length)
+                good = (item for item, in checked(((item,) for item in items), summary, options.on_error, stream))
+                labelled = label_local(nlp, good, options)
+                summary.batch_size = options.batch_size or nlp.batch_size
+            else:
+                labelled = checked(label_ray(files, summary.resumed_after, options), summary, options.on_error, stream)
+                summary.batch_size = options.batch_size or RAY_BATCH_SIZE
+            for item, doc, record in labelled:
+                if not options.replace_spans:
+                    check_fields(item)
+                sink.write(item, doc, record)
+                summary.labelled += 1
+                now = time.perf_counter() - start
+                if summary.first_record is None:
+                    summary.first_record = now
+                if summary.labelled == summary.batch_size:
+                    summary.first_batch = now
+                progress.update()
+        finally:
+            sink.close()  # what was labelled is kept, complete, for --resume
+            progress.close()
+            summary.seconds = time.perf_counter() - start
     if summary.stopped_by is not None:  # the records before the bad one are written
         raise summary.stopped_by
     return summary

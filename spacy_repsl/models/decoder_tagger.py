@@ -300,7 +300,10 @@ def get_runtime(model: Model) -> TaggerRuntime:
 def sub_batches(sizes: Sequence[int], max_length: int, max_tokens: int) -> List[List[int]]:
     """Doc indices grouped by length, each group padding to at most `max_tokens` pieces.
 
-    Sorting by length keeps padding low; a doc's outputs do not depend on its group.
+    Sorting by length keeps padding low; a doc's outputs do not depend on its group. Docs of
+    `max_length` pieces or more (every window of theirs full width) share one group, however many:
+    the forward runs its windows `max_tokens // max_length` at a time, so the windows of several
+    long docs fill each other's passes, and none is padded.
     """
     order = sorted(range(len(sizes)), key=lambda i: sizes[i]) if FAST_PATHS["sort_by_length"] else range(len(sizes))
     groups: List[List[int]] = []
@@ -309,7 +312,8 @@ def sub_batches(sizes: Sequence[int], max_length: int, max_tokens: int) -> List[
     for i in order:
         width = min(max(widest, sizes[i], 1), max_length)
         n_windows = max(1, -(-sizes[i] // max_length))
-        if current and (windows + n_windows) * width > max_tokens:
+        full_width = width == widest == max_length  # the group and this doc: windows of max_length
+        if current and (windows + n_windows) * width > max_tokens and not full_width:
             groups.append(current)
             current, windows, widest = [], 0, 1
             width = min(max(sizes[i], 1), max_length)

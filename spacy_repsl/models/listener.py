@@ -50,6 +50,9 @@ class DecoderListener(Model):
         self._batch_id: Optional[int] = None
         self._outputs: Optional[List[Floats2d]] = None
         self._backprop: Optional[Callable] = None
+        # True from spaCy's initialization until the decoder's first batch; an attribute of this
+        # object, not of `attrs`, so a pipeline saved in between does not load into it.
+        self.initializing = False
 
     @classmethod
     def get_batch_id(cls, docs: Iterable[Doc]) -> int:
@@ -68,7 +71,7 @@ class DecoderListener(Model):
 def init(model: DecoderListener, X: Any = None, Y: Any = None) -> None:
     # spaCy initializes the layers above on sample docs the decoder has not run on: until the
     # decoder's first batch (`SharedDecoder.wake_listeners`), missing vectors read as zeros.
-    model.attrs["initializing"] = True
+    model.initializing = True
 
 
 def forward(model: DecoderListener, docs: List[Doc], is_train: bool) -> Tuple[List[Floats2d], Callable]:
@@ -88,8 +91,7 @@ def forward(model: DecoderListener, docs: List[Doc], is_train: bool) -> Tuple[Li
 
         return outputs, backprop_scaled
     # Prediction, or training with the decoder frozen (then it must annotate): read the docs.
-    initializing = model.attrs.get("initializing", False)
-    outputs = [vectors_of(model, doc, initializing) for doc in docs]
+    outputs = [vectors_of(model, doc, model.initializing) for doc in docs]
     return outputs, lambda d_outputs: []
 
 

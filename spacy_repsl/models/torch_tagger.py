@@ -9,6 +9,7 @@ import torch
 from ..decoder.encoder import RepSLDecoder
 from ..tokenization.pieces import PieceBatch, split_batch
 from .decoder_tagger import FAST_PATHS
+from .passes import listening, report_pass
 
 
 class TaggerModule(torch.nn.Module):
@@ -49,7 +50,12 @@ class TaggerModule(torch.nn.Module):
     def forward(self, batch: PieceBatch, max_windows: Optional[int] = None) -> torch.Tensor:
         """Logits for the batch's tokens, in at most `max_windows` windows per decoder pass."""
         parts = split_batch(batch, max_windows) if max_windows else [(batch, None)]
-        outputs = [self._part(part) for part, _ in parts]
+        outputs, done = [], 0
+        for part, _ in parts:
+            outputs.append(self._part(part))
+            if len(parts) > 1 and listening():
+                done += part.n_tokens
+                report_pass(done, batch.n_tokens)
         if len(parts) == 1:
             return outputs[0]
         order = torch.tensor([t for _, tokens in parts for t in tokens], device=outputs[0].device)

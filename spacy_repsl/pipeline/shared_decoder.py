@@ -95,7 +95,7 @@ class SharedDecoder(DecoderState, Tok2Vec):
     def wake_listeners(self) -> None:
         """From the decoder's first batch on, a listener given a doc without vectors refuses it."""
         for listener in self.listeners:
-            listener.attrs.pop("initializing", None)
+            listener.initializing = False
 
     def predict(self, docs: Iterable[Doc]) -> List[Any]:
         self.wake_listeners()

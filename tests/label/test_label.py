@@ -344,6 +344,33 @@ def test_a_5mb_record_is_labelled_and_a_longer_one_is_a_skippable_bad_record(tmp
     assert [r["_line"] for r in read_jsonl(tmp_path / "skip.jsonl")] == [1, 3]
 
 
+def test_a_long_record_reports_its_tokens_as_its_passes_run(pipeline, tmp_path, monkeypatch):
+    """A record of many windows runs in many decoder passes inside one batch: label prints lines of
+    tokens done and their rate, the last one at the record's own token count."""
+    import io
+    import re
+
+    from spacy_repsl.label import progress
+
+    monkeypatch.setattr(progress, "LONG_BATCH_TOKENS", 500)
+    monkeypatch.setattr(progress, "LONG_BATCH_SECONDS", 0.0)
+    long_text = " ".join(WORDS * 60)  # 1,080 tokens: dozens of 64-piece windows, several passes
+    write_jsonl(tmp_path / "in.jsonl", [long_text])
+    stream = io.StringIO()
+    label(Options(pipeline=str(pipeline), input=str(tmp_path / "in.jsonl"), output=tmp_path / "out.jsonl"),
+          stream=stream)
+    lines = re.findall(r"long batch: ([\d,]+) of ([\d,]+) tokens labelled, ([\d,]+) tokens/s", stream.getvalue())
+    done = [int(d.replace(",", "")) for d, _, _ in lines]
+    assert len(lines) >= 2 and done == sorted(done)
+    assert {int(t.replace(",", "")) for _, t, _ in lines} == {len(spacy.blank("en")(long_text))} == {done[-1]}
+    # short records never report
+    write_jsonl(tmp_path / "short.jsonl", corpus(20))
+    stream = io.StringIO()
+    label(Options(pipeline=str(pipeline), input=str(tmp_path / "short.jsonl"), output=tmp_path / "short-out.jsonl"),
+          stream=stream)
+    assert "long batch" not in stream.getvalue()
+
+
 def test_label_lets_the_pipeline_take_texts_up_to_max_length(pipeline):
     from spacy_repsl.label.run import prepare_pipeline
 

@@ -53,8 +53,11 @@ def test_padding_groups_at_the_extremes():
     assert padding_groups([], 16, 1000, pass_cost=0) == []
 
 
-def test_long_docs_count_their_windows():
-    assert sub_batches([100, 100], max_length=10, max_tokens=100) == [[0], [1]]
+def test_long_docs_count_their_windows_and_share_their_passes():
+    assert sub_batches([5, 60], max_length=10, max_tokens=40) == [[0], [1]]  # 6 windows: not with a short doc
+    # Full-width windows only: one group, which the forward runs max_tokens // max_length windows at a time.
+    assert sub_batches([100, 10, 100, 30], max_length=10, max_tokens=40) == [[1, 3, 0, 2]]
+    assert sub_batches([3, 3, 100], max_length=10, max_tokens=40) == [[0, 1], [2]]
 
 
 @pytest.mark.parametrize(
@@ -100,6 +103,31 @@ def test_a_long_doc_in_several_passes_gets_the_same_logits(tiny_decoders, poolin
     whole = tagger.model.predict(docs)
     for a, b in zip(split, whole):
         numpy.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-5)
+
+
+LONG_TEXTS = ["John Smith lives in Paris and works for the United Nations in Geneva . " * 4, "Mary met John .",
+              "The Berlin office of Acme Corp opened in May , officials said . " * 3, "Paris",
+              "Peter Blackburn reported from Brussels on Monday . " * 3 + "Acme"]
+
+
+@pytest.mark.parametrize("settings", [dict(repetitions=0), dict(repetitions=1, exit_layer=2),
+                                      dict(repetitions=0, unmask="full"), dict(repetitions=2, pooling="mean")])
+def test_windows_batched_across_docs_equal_one_window_at_a_time(tiny_decoders, settings):
+    """Long and short docs together, their windows packed into shared passes under the token
+    budget, give each token the probabilities of one doc and one window per pass."""
+    import numpy
+    from spacy.training import Example
+
+    nlp = long_doc_nlp(tiny_decoders["llama"], max_batch_tokens=16, **settings)  # 16 = max_length: 1 window
+    nlp.initialize(lambda: [Example.from_dict(nlp.make_doc(LONG_TEXTS[0]), {"entities": [(0, 10, "PER")]})])
+    tagger = nlp.get_pipe("repsl_tagger")
+    alone = [tagger.predict([nlp.make_doc(text)])[0] for text in LONG_TEXTS]
+    for budget in (48, 10**6):  # three windows per pass; every window of the batch in one pass
+        tagger.model.attrs["max_batch_tokens"] = budget
+        together = tagger.predict([nlp.make_doc(text) for text in LONG_TEXTS[::-1]])[::-1]
+        for a, b in zip(alone, together):
+            assert a.shape == b.shape
+            numpy.testing.assert_allclose(a, b, rtol=0, atol=1e-5)
 
 
 def test_training_in_several_passes_recomputes_and_gives_the_same_gradients(tiny_decoders):

@@ -224,6 +224,16 @@ def test_refusals_say_why(tiny_decoders):
         shared_nlp(tiny_decoders["llama"], components=("tagger",), grad_factors={"tagger": -1.0})
 
 
+def test_a_pipeline_saved_before_any_decoder_batch_loads_with_live_listeners(tiny_decoders, tmp_path):
+    """Saved right after initialize (the listeners still in their initialization state), loaded:
+    a listener given docs without the decoder's vectors refuses them, not zeros."""
+    nlp, _, _ = trained(tiny_decoders["llama"], steps=0, components=("tagger",))
+    nlp.to_disk(tmp_path / "pipe")
+    loaded = spacy.load(tmp_path / "pipe")
+    with pytest.raises(ValueError, match="No vectors from the repsl_decoder"):
+        list(loaded.pipe(["John lives in Paris ."], disable=["repsl_decoder"]))
+
+
 def test_spacy_train_with_the_shipped_config(tiny_decoders, tmp_path):
     """configs/shared_decoder.cfg through `spacy train` on the README's example data (the demo
     corpus): ner, spancat, textcat and tagger on one decoder."""

@@ -6,8 +6,9 @@ way cannot be saved, quantized by bitsandbytes or given adapters like an ordinar
 and reading a GGUF takes tens of seconds. So a GGUF is converted once into an ordinary
 checkpoint directory (config, float32 safetensors, tokenizer) in a cache keyed by the file's
 SHA-256, and everything downstream (quantization, LoRA, fingerprints, bundling) sees a plain
-checkpoint. Later loads only hash the file (a memo skips even that while its size and mtime
-are unchanged).
+checkpoint. Later loads only hash the file (a memo skips even that while the file's device,
+inode, size, mtime and ctime are all unchanged: a user can set the mtime back, `cp -p` and
+`rsync -t` do, but any write, rename or `utime` moves the ctime, which no user can set).
 
 The cache is `$SPACY_REPSL_CACHE/gguf` (default `$XDG_CACHE_HOME/spacy-repsl`, else
 `~/.cache/spacy-repsl`); `python -m spacy_repsl.decoder.gguf FILE [--output DIR]` converts ahead
@@ -78,11 +79,15 @@ def sha256_of(path: Path) -> str:
 
 
 def file_sha256(path: Path) -> str:
-    """SHA-256 of the whole file, memoised under the cache by (path, size, mtime)."""
+    """SHA-256 of the whole file, memoised under the cache by its path and a stamp of what changes
+    when its bytes do: device, inode, size, mtime and ctime. The ctime is the one a user cannot
+    set: a file replaced in place with the same size and its old mtime restored (`cp -p`, `rsync
+    -t`, `touch -r`, `os.utime`) still has a new ctime, so it is hashed again."""
     stat = path.stat()
     key = hashlib.sha256(str(path.resolve()).encode()).hexdigest()[:32]
     memo = cache_root() / "gguf" / "hashes" / f"{key}.json"
-    stamp = {"size": stat.st_size, "mtime_ns": stat.st_mtime_ns}
+    stamp = {"device": stat.st_dev, "inode": stat.st_ino, "size": stat.st_size, "mtime_ns": stat.st_mtime_ns,
+             "ctime_ns": stat.st_ctime_ns}
     try:
         saved = json.loads(memo.read_text())
         if {k: saved.get(k) for k in stamp} == stamp and len(saved.get("sha256", "")) == 64:

@@ -243,3 +243,35 @@ def test_a_real_model_beyond_the_five_families_trains_predicts_and_round_trips(a
     assert [len(d) for d in predicted] == [len(nlp.make_doc(t)) for t in texts]
     print(f"{model_type}: losses {[round(x, 2) for x in losses]}; "
           f"{[[(e.text, e.label_) for e in d.ents] for d in predicted[-2:]]}")
+
+
+def test_a_file_replaced_with_its_size_and_mtime_restored_is_hashed_again(tmp_path, monkeypatch):
+    """`cp -p` / `rsync -t` / `touch -r` keep a replaced file's size and mtime: the memo must not
+    return the old file's hash (its conversion would be taken for the new model's)."""
+    import hashlib
+    import os
+
+    from spacy_repsl.decoder import gguf
+
+    monkeypatch.setenv("SPACY_REPSL_CACHE", str(tmp_path / "cache"))
+    path = tmp_path / "model.gguf"
+    old, new = b"GGUF" + b"\x01" * 4096, b"GGUF" + b"\x02" * 4096
+    path.write_bytes(old)
+    hashed = []
+    real = gguf.sha256_of
+    monkeypatch.setattr(gguf, "sha256_of", lambda p: hashed.append(p) or real(p))
+    assert gguf.file_sha256(path) == hashlib.sha256(old).hexdigest()
+    assert gguf.file_sha256(path) == hashlib.sha256(old).hexdigest() and len(hashed) == 1  # memo: no re-hash
+    stat = path.stat()
+    with path.open("r+b") as f:  # the same size, in place (same inode)
+        f.write(new)
+    os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns))  # the old mtime back
+    assert (path.stat().st_size, path.stat().st_mtime_ns, path.stat().st_ino) == (stat.st_size, stat.st_mtime_ns,
+                                                                                 stat.st_ino)
+    assert gguf.file_sha256(path) == hashlib.sha256(new).hexdigest() and len(hashed) == 2
+    replaced = tmp_path / "other.gguf"  # replaced by rename, as rsync and cp do
+    replaced.write_bytes(old)
+    os.utime(replaced, ns=(stat.st_atime_ns, path.stat().st_mtime_ns))
+    os.replace(replaced, path)
+    assert gguf.file_sha256(path) == hashlib.sha256(old).hexdigest() and len(hashed) == 3
+    assert gguf.file_sha256(path) == hashlib.sha256(old).hexdigest() and len(hashed) == 3

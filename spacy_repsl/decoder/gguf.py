@@ -29,6 +29,7 @@ from ..paths import why_unusable
 from .families import UnsupportedModelError
 
 SOURCE_FILE = "gguf_source.json"  # written into a converted checkpoint: which file it came from
+TMP_MARK = "repsl-converting-"  # in our temporary folders' names: only these are ever cleared
 HASH_BLOCK = 1 << 24
 # GGUF architectures transformers reads into a model type of another name, and ones that are
 # not decoder-only text models.
@@ -183,19 +184,22 @@ def convert_gguf(path: Path, output: Optional[Path] = None, *, quiet: bool = Fal
     if _is_conversion_of(target, digest):
         return target
     info = inspect_gguf(path)
-    if target.exists() and any(target.iterdir()):
-        raise FileExistsError(f"'{target}' exists and is not a conversion of '{path}': choose an empty or new folder.")
     target.parent.mkdir(parents=True, exist_ok=True)
     with FileLock(str(target.parent / f".{target.name}.lock")):
-        if _is_conversion_of(target, digest):  # another process finished it while we waited
+        # Checked under the lock: another process may have finished this conversion since the
+        # check above (then it is used), and only then is a non-empty folder someone else's.
+        if _is_conversion_of(target, digest):
             return target
-        for stale in target.parent.glob(f".{target.name}.*"):  # left by a conversion that was killed
+        if target.exists() and (not target.is_dir() or any(target.iterdir())):
+            raise FileExistsError(f"'{target}' exists and is not a conversion of '{path}': choose an empty or new "
+                                  "folder.")
+        for stale in target.parent.glob(f".{target.name}.{TMP_MARK}*"):  # ours, left by a killed conversion
             if stale.is_dir():
                 shutil.rmtree(stale, ignore_errors=True)
         if not quiet:
             print(f"Converting {path.name} ({path.stat().st_size / 2**20:.0f} MiB, {info['architecture']}) to a "
                   f"checkpoint in {target} (once; later loads reuse it)...", file=sys.stderr, flush=True)
-        tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
+        tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.{TMP_MARK}", dir=target.parent))
         try:
             _write_checkpoint(path, tmp)
             (tmp / SOURCE_FILE).write_text(json.dumps({"file": path.name, "sha256": digest, **info}, indent=2))

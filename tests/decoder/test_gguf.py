@@ -183,12 +183,16 @@ def test_the_fingerprint_covers_the_gguf_file(smollm2_gguf, smollm2, tmp_path):
 def test_a_killed_conversion_leaves_nothing_behind(smollm2_gguf, smollm2, tmp_path):
     """Only a complete folder ever appears; what a killed conversion left beside it is cleared."""
     target = tmp_path / "converted"
-    stale = tmp_path / ".converted.abc123"
+    from spacy_repsl.decoder.gguf import TMP_MARK
+
+    stale = tmp_path / f".converted.{TMP_MARK}abc123"
     stale.mkdir()
     (stale / "model.safetensors").write_bytes(b"half")
+    users = tmp_path / ".converted.bak"  # a user's own folder of a like name is never touched
+    users.mkdir()
     (tmp_path / "converted").mkdir()  # an empty folder the user made is fine
     out = convert_gguf(smollm2_gguf, target, quiet=True)
-    assert out == target and not stale.exists()
+    assert out == target and not stale.exists() and users.is_dir()
     assert json.loads((target / "gguf_source.json").read_text()) == json.loads((smollm2 / "gguf_source.json").read_text())
     with pytest.raises(FileExistsError, match="not a conversion"):
         (tmp_path / "other").mkdir()
@@ -275,3 +279,57 @@ def test_a_file_replaced_with_its_size_and_mtime_restored_is_hashed_again(tmp_pa
     os.replace(replaced, path)
     assert gguf.file_sha256(path) == hashlib.sha256(old).hexdigest() and len(hashed) == 3
     assert gguf.file_sha256(path) == hashlib.sha256(old).hexdigest() and len(hashed) == 3
+
+
+def test_a_second_conversion_of_the_same_file_waits_and_uses_the_first(tmp_path, monkeypatch):
+    """Two trainings (or Ray workers) converting one GGUF at once: the one whose header read ends
+    after the other's conversion finished uses that conversion instead of refusing the folder."""
+    import threading
+    import time
+
+    from spacy_repsl.decoder import gguf
+
+    monkeypatch.setenv("SPACY_REPSL_CACHE", str(tmp_path / "cache"))
+    path = tmp_path / "model.gguf"
+    path.write_bytes(b"GGUF" + b"\x03" * 1024)
+    target = gguf.converted_dir(path)
+    inspected, written = [], []
+
+    def wait_for(condition):
+        deadline = time.monotonic() + 20
+        while not condition() and time.monotonic() < deadline:
+            time.sleep(0.01)
+
+    def inspect(p):  # the second header read ends only once the first conversion is in place
+        inspected.append(p)
+        if len(inspected) == 2:
+            wait_for(lambda: (target / gguf.SOURCE_FILE).is_file())
+        return {"architecture": "llama", "model_type": "llama", "tensors": 1}
+
+    def write(p, out):  # the first conversion runs while the second process reads the header
+        wait_for(lambda: len(inspected) == 2)
+        written.append(out)
+        (out / "config.json").write_text("{}")
+
+    monkeypatch.setattr(gguf, "inspect_gguf", inspect)
+    monkeypatch.setattr(gguf, "_write_checkpoint", write)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    users = [target.parent / f".{target.name}.bak", target.parent / f".{target.name}.old"]  # a user's own
+    for folder in users:
+        folder.mkdir()
+    results, errors = [], []
+
+    def convert():
+        try:
+            results.append(gguf.convert_gguf(path, quiet=True))
+        except Exception as error:  # noqa: BLE001 (the test reports it)
+            errors.append(error)
+
+    second = threading.Thread(target=convert)
+    second.start()
+    while not inspected:
+        time.sleep(0.01)
+    convert()
+    second.join(30)
+    assert not errors and results == [target, target] and len(written) == 1
+    assert all(folder.is_dir() for folder in users)

@@ -197,6 +197,19 @@ def plot(report: Dict[str, Any], path: Path, name: str) -> Optional[Path]:
     return path
 
 
+def report_name(pipeline: Path, name: Optional[str]) -> str:
+    """The report's file name (without suffix): `name`, or the pipeline path's last four parts
+    joined by "-" (the root left out, so /tmp/pipe gives "tmp-pipe", never a path at the root).
+
+    Raises ValueError for a name that is not a single file name."""
+    if name is None:
+        resolved = pipeline.resolve()
+        name = "-".join(part for part in resolved.parts[-4:] if part != resolved.anchor) or "pipeline"
+    if not name or name in (".", "..") or "/" in name or "\\" in name or "\0" in name:
+        raise ValueError(f"--name {name!r} is not a file name: give a name without '/' (the folder is --output).")
+    return name
+
+
 def main(argv: Optional[Sequence[str]] = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m spacy_repsl.calibrate", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -212,8 +225,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         print(f"calibrate: {args.save} exists; pass --overwrite to replace it (the pipeline is written whole, "
               "never half), or --save a new folder.", file=sys.stderr)
         return 1
-    name = args.name or "-".join(args.pipeline.resolve().parts[-4:])
     try:
+        name = report_name(args.pipeline, args.name)  # checked before the predictions, not after
         report = calibrate(args.pipeline, args.dev, args.test)
     except (FileNotFoundError, ValueError, OSError) as error:
         print(f"calibrate: {error}", file=sys.stderr)

@@ -136,6 +136,7 @@ def export(pipeline: Union[str, Path], out: Union[str, Path], base: Optional[str
     from .models.base import build_base
     from .models.decoder_tagger import get_runtime, set_folded
     from .serialization import atomic_directory
+    from .tokenization.windows import resolved_context
 
     pipeline, out = Path(pipeline), Path(out)
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
@@ -167,7 +168,9 @@ def export(pipeline: Union[str, Path], out: Union[str, Path], base: Optional[str
                     "prefix_ids": decoder.prefix_ids, "suffix_ids": decoder.suffix_ids,
                     "positions": settings.positions, "pooling": attrs["pooling"], "exit_layer": settings.exit_layer,
                     "target": tagger.cfg["target"], "max_length": attrs["max_length"],
-                    "window_context": attrs["window_context"], "temperature": float(tagger.cfg.get("temperature", 1.0))}
+                    # the context used, a number also where the setting is null (its default)
+                    "window_context": resolved_context(attrs["max_length"], attrs["window_context"]),
+                    "temperature": float(tagger.cfg.get("temperature", 1.0))}
     classifier = AutoModelForTokenClassification.from_config(config, dtype=torch.float32)
     head = linear_head(classifier)
     getattr(classifier, classifier.base_model_prefix).load_state_dict(backbone.state_dict())

@@ -195,6 +195,22 @@ def exchange(a: Path, b: Path) -> bool:
     raise OSError(err, f"Cannot swap {a} and {b}: {os.strerror(err)}")
 
 
+HIDDEN_MARK = "repsl-"  # in the name of every hidden sibling folder we create, and only those are removed
+
+
+def hidden_prefix(path: Path, kind: str) -> str:
+    """The name prefix of a hidden sibling folder of `path` that we create (`kind`: new, old,
+    done): `.NAME.repsl-KIND-`. A user's own `.NAME.bak/` or `.NAME.old/` never matches it."""
+    return f".{path.name}.{HIDDEN_MARK}{kind}-"
+
+
+def our_leftovers(path: Path) -> List[Path]:
+    """Hidden folders that our killed saves left next to `path` (never a user's own folder)."""
+    if not path.parent.is_dir():
+        return []
+    return [p for p in path.parent.glob(f".{path.name}.{HIDDEN_MARK}*") if p.is_dir() and not p.is_symlink()]
+
+
 @contextmanager
 def atomic_directory(path: Union[str, Path]) -> Iterator[Path]:
     """Yield a temporary sibling directory that replaces `path` only once fully written (and
@@ -202,18 +218,17 @@ def atomic_directory(path: Union[str, Path]) -> Iterator[Path]:
     Hidden copies that a killed save left next to `path` are removed first."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    for stale in path.parent.glob(f".{path.name}.*"):
-        if stale.is_dir():
-            shutil.rmtree(stale, ignore_errors=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
-    os.chmod(tmp, _default_mode(directory=True))  # mkdtemp makes it 0700: other users could not load it
+    for stale in our_leftovers(path):
+        shutil.rmtree(stale, ignore_errors=True)
+    tmp = Path(tempfile.mkdtemp(prefix=hidden_prefix(path, "new"), dir=path.parent))
     try:
         yield tmp
+        _give_default_modes(tmp)
         _fsync_tree(tmp)
         if path.exists() and exchange(tmp, path):
             shutil.rmtree(tmp, ignore_errors=True)  # now the previous copy
         elif path.exists():
-            old = Path(tempfile.mkdtemp(prefix=f".{path.name}.old.", dir=path.parent))
+            old = Path(tempfile.mkdtemp(prefix=hidden_prefix(path, "old"), dir=path.parent))
             os.replace(path, old / path.name)
             os.replace(tmp, path)
             shutil.rmtree(old, ignore_errors=True)
@@ -236,6 +251,19 @@ def _fsync_dir(folder: Path) -> None:
         pass
     finally:
         os.close(fd)
+
+
+def _give_default_modes(root: Path) -> None:
+    """The modes a plain mkdir / open would give under the umask, for the folder and all it holds:
+    mkdtemp makes 0700 folders and some writers (safetensors) 0600 files, which other users could
+    not load."""
+    os.chmod(root, _default_mode(directory=True))
+    for folder, folders, files in os.walk(root):
+        for name in folders:
+            os.chmod(os.path.join(folder, name), _default_mode(directory=True))
+        for name in files:
+            if not os.path.islink(os.path.join(folder, name)):
+                os.chmod(os.path.join(folder, name), _default_mode(directory=False))
 
 
 def _fsync_tree(root: Path) -> None:

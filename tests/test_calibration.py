@@ -112,3 +112,20 @@ def test_a_dev_set_with_nothing_to_calibrate_against_is_refused(tiny_decoders, t
                  "--output", str(tmp_path / "m")]) == 1
     err = capsys.readouterr().err
     assert "is wrong" in err or "predicts no span" in err, err
+
+
+def test_report_names_stay_in_the_output_folder(tmp_path, capsys):
+    from pathlib import Path
+
+    from spacy_repsl.calibrate import main, report_name
+
+    assert report_name(Path("/tmp/pipe"), None) == "tmp-pipe"  # was "/-tmp-pipe": a file at the root
+    assert report_name(Path("/"), None) == "pipeline"
+    assert report_name(tmp_path / "a" / "b" / "c" / "d" / "e", None) == "b-c-d-e"
+    assert report_name(Path("/x"), "mine") == "mine"
+    for bad in ("a/b", "..", "", "/abs"):
+        with pytest.raises(ValueError, match="is not a file name"):
+            report_name(Path("/x"), bad)
+    # refused before anything is loaded or predicted: the pipeline and data need not exist
+    assert main([str(tmp_path / "none"), "dev.spacy", "test.spacy", "--name", "a/b"]) == 1
+    assert "--name 'a/b' is not a file name" in capsys.readouterr().err

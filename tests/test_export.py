@@ -85,13 +85,27 @@ def test_what_no_stock_class_runs_exactly_is_refused(tiny_decoders, tmp_path, fa
     assert main([str(tmp_path / "pipeline"), str(tmp_path / "exported")]) == 1
 
 
+def umask() -> int:
+    import os
+
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 def test_the_cli_writes_a_folder_and_will_not_overwrite_one(tiny_decoders, tmp_path, capsys):
     nlp = make_nlp(tiny_decoders["qwen3"], repetitions=1)
     train(nlp, ner_examples(nlp), steps=1)
     spacy_dir = tmp_path / "pipeline"
     nlp.to_disk(spacy_dir)
+    (tmp_path / ".out.bak").mkdir()  # a user's own folder beside the output is never removed
     assert main([str(spacy_dir), str(tmp_path / "out")]) == 0
     assert "AutoModelForTokenClassification" in capsys.readouterr().out
+    assert (tmp_path / ".out.bak").is_dir()
+    # the modes the umask gives (readable by others under 022): safetensors writes 0600 on its own
+    assert {oct(p.stat().st_mode & 0o777) for p in (tmp_path / "out").iterdir()} == {oct(0o666 & ~umask())}
+    readme = (tmp_path / "out" / "README.md").read_text()
+    assert "window_context = 64 pieces" in readme and "window_context = None" not in readme  # 256 // 4
     assert main([str(spacy_dir), str(tmp_path / "out")]) == 1
     assert "not an empty folder" in capsys.readouterr().err
     assert spacy.load(spacy_dir)  # the pipeline itself is untouched

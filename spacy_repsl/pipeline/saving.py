@@ -14,14 +14,10 @@ between the two renames. One writer at a time per path.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, List, Union
+from typing import Any, Union
 
 from ..serialization import atomic_directory
-
-
-def leftovers(path: Path) -> List[Path]:
-    """Hidden copies left next to `path` by saves that were killed."""
-    return [p for p in path.parent.glob(f".{path.name}.*") if p.is_dir()] if path.parent.is_dir() else []
+from ..serialization import our_leftovers as leftovers  # hidden copies left next to a path by killed saves
 
 
 def save_pipeline(nlp: Any, path: Union[str, Path]) -> Path:

@@ -29,6 +29,11 @@ def default_context(max_length: int) -> int:
     return max_length // 4
 
 
+def resolved_context(max_length: int, context: Optional[int]) -> int:
+    """The pieces of context a window carries: the setting, or its default where it is None."""
+    return default_context(max_length) if context is None else context
+
+
 def plan_windows(
     n_pieces: int, max_length: int, context: Optional[int] = None, boundaries: Sequence[int] = ()
 ) -> List[Window]:

@@ -35,7 +35,7 @@ from pathlib import Path
 from timeit import default_timer as timer
 from typing import IO, Any, Callable, Dict, Iterator, List, Optional, Tuple
 
-from ..serialization import atomic_directory
+from ..serialization import atomic_directory, hidden_prefix
 from .state import Progress, read_progress, restore_state, save_state, unreadable_reason
 
 CHECKPOINT_DIR = "checkpoint"
@@ -91,10 +91,10 @@ def output_lock(output_path: Optional[Path]) -> Iterator[None]:
 def find_checkpoint(checkpoint: Path) -> None:
     """Put back a checkpoint that a kill left aside: where the system cannot swap folders in one
     step, a new checkpoint replaces the old by two renames, and a kill between them leaves the old
-    one complete in a hidden `.checkpoint.old.*` folder (`serialization.atomic_directory`)."""
+    one complete in a hidden `.checkpoint.repsl-old-*` folder (`serialization.atomic_directory`)."""
     if checkpoint.exists():
         return
-    aside = sorted(checkpoint.parent.glob(f".{checkpoint.name}.old.*/{checkpoint.name}"))
+    aside = sorted(checkpoint.parent.glob(f"{hidden_prefix(checkpoint, 'old')}*/{checkpoint.name}"))
     if aside and read_progress(aside[-1]) is not None:
         os.replace(aside[-1], checkpoint)
 
@@ -104,7 +104,7 @@ def remove_checkpoint(checkpoint: Path) -> None:
     that a rerun would try to resume (the hidden leftover goes with the next checkpoint's write)."""
     if not checkpoint.exists():
         return
-    gone = checkpoint.with_name(f".{checkpoint.name}.done.{os.getpid()}")
+    gone = checkpoint.with_name(f"{hidden_prefix(checkpoint, 'done')}{os.getpid()}")
     os.replace(checkpoint, gone)
     shutil.rmtree(gone, ignore_errors=True)
 

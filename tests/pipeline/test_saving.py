@@ -59,8 +59,11 @@ def test_hidden_copies_left_by_a_killed_component_save_are_removed_by_the_next(t
     nlp = make_nlp(tiny_decoders["qwen3"], max_length=32)
     train(nlp, ner_examples(nlp), steps=1)
     nlp.to_disk(tmp_path / "p")
-    for stale in (".repsl_tagger.k1l2m3", ".repsl_tagger.old.x9"):
+    for stale in (".repsl_tagger.repsl-new-k1l2m3", ".repsl_tagger.repsl-old-x9"):
         (tmp_path / "p" / stale / "repsl_tagger").mkdir(parents=True)
+    for own in (".repsl_tagger.bak", ".repsl_tagger.old"):  # a user's folders of like names are kept
+        (tmp_path / "p" / own).mkdir()
     nlp.to_disk(tmp_path / "p")
-    assert sorted(p.name for p in (tmp_path / "p").iterdir() if p.name.startswith(".")) == []
+    assert sorted(p.name for p in (tmp_path / "p").iterdir() if p.name.startswith(".")) == [
+        ".repsl_tagger.bak", ".repsl_tagger.old"]
     assert spacy.load(tmp_path / "p")

@@ -192,7 +192,7 @@ def test_a_checkpoint_set_aside_by_a_two_rename_swap_is_put_back(tmp_path):
     from spacy_repsl.training.loop import find_checkpoint, remove_checkpoint
     from spacy_repsl.training.state import FORMAT, STATE_FILE
 
-    aside = tmp_path / ".checkpoint.old.x1y2" / "checkpoint"
+    aside = tmp_path / ".checkpoint.repsl-old-x1y2" / "checkpoint"
     aside.mkdir(parents=True)
     (aside / STATE_FILE).write_text(json.dumps({"progress": {"steps": 4, "words": 10, "seconds": 1.0, "results": [],
                                                              "losses": {}, "config": "c", "format": FORMAT}}))
@@ -200,4 +200,4 @@ def test_a_checkpoint_set_aside_by_a_two_rename_swap_is_put_back(tmp_path):
     find_checkpoint(tmp_path / "checkpoint")
     assert read_progress(tmp_path / "checkpoint").steps == 4 and not aside.exists()
     remove_checkpoint(tmp_path / "checkpoint")
-    assert not (tmp_path / "checkpoint").exists() and not list(tmp_path.glob(".checkpoint.done.*"))
+    assert not (tmp_path / "checkpoint").exists() and not list(tmp_path.glob(".checkpoint.repsl-done-*"))

@@ -432,3 +432,13 @@ def test_a_record_with_its_own_spans_field_is_not_silently_replaced(pipeline, tm
     assert main([str(pipeline), str(tmp_path / "in.jsonl"), str(tmp_path / "out.jsonl"), "--overwrite",
                  "--replace-spans"]) == 0
     assert read_jsonl(tmp_path / "out.jsonl")[0]["spans"] != ["mine"]
+
+
+def test_a_blank_line_is_an_empty_text_in_txt_and_a_bad_record_in_jsonl(pipeline, tmp_path):
+    (tmp_path / "in.txt").write_text("John lives in Paris .\n\nMary works in Berlin .\n", encoding="utf-8")
+    assert run(pipeline, tmp_path / "in.txt", tmp_path / "out.jsonl").labelled == 3
+    records = read_jsonl(tmp_path / "out.jsonl")
+    assert [(r["_line"], r["text"], r["spans"]) for r in records][1] == (2, "", [])
+    (tmp_path / "in.jsonl").write_text('{"text": "Paris"}\n\n{"text": "Berlin"}\n', encoding="utf-8")
+    with pytest.raises(Exception, match="in.jsonl:2: empty line"):
+        run(pipeline, tmp_path / "in.jsonl", tmp_path / "out2.jsonl")

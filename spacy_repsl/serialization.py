@@ -215,8 +215,11 @@ def our_leftovers(path: Path) -> List[Path]:
 def atomic_directory(path: Union[str, Path]) -> Iterator[Path]:
     """Yield a temporary sibling directory that replaces `path` only once fully written (and
     flushed to disk): in one atomic exchange where the system has it, else by two renames.
-    Hidden copies that a killed save left next to `path` are removed first."""
+    Hidden copies that a killed save left next to `path` are removed first. A `path` that is a
+    symlink stays one: its target is replaced."""
     path = Path(path)
+    if path.is_symlink():  # write where the link points: the link itself stays a link
+        path = path.resolve()
     path.parent.mkdir(parents=True, exist_ok=True)
     for stale in our_leftovers(path):
         shutil.rmtree(stale, ignore_errors=True)

@@ -75,3 +75,13 @@ def test_save_pipeline_writes_a_loadable_pipeline_and_replaces_it(two_pipelines,
     save_pipeline(b, tmp_path / "p")
     assert same(probabilities(spacy.load(tmp_path / "p"), TEXTS), expected_b)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["p"]
+
+
+def test_saving_through_a_symlink_keeps_the_link(two_pipelines, tmp_path):
+    (a, expected_a), (b, expected_b) = two_pipelines
+    (tmp_path / "real").mkdir()
+    (tmp_path / "link").symlink_to(tmp_path / "real")
+    save_pipeline(a, tmp_path / "link")
+    save_pipeline(b, tmp_path / "link")
+    assert (tmp_path / "link").is_symlink() and (tmp_path / "link").resolve() == tmp_path / "real"
+    assert same(probabilities(spacy.load(tmp_path / "real"), TEXTS), expected_b)

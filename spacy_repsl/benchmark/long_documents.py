@@ -8,10 +8,10 @@ when `--model` is given, and the benchmark's random decoder), with a `repsl_tagg
 and exit layer (an untrained head: the speed does not depend on the weights):
 
 - the first `--sentences` CoNLL-2003 test sentences (generated ones without the data) as that
-  many docs (`nlp.pipe`, default batch size) and joined into one doc, at `window_context` 0, half
-  the default, the default (`max_length // 4`) and the largest allowed (below `max_length / 2`;
-  twice the default would leave nothing to label); one process, taking turns, fastest of
-  `--rounds`; seconds per 1,000 tokens and the ratio one doc / sentences;
+  many docs (`nlp.pipe`, default batch size) and joined into one doc, at `window_context` 0, the
+  default (`DecoderTagger.v2`'s `max_length // 16`), twice the default and v1's default
+  (`max_length // 4`); one process, taking turns, fastest of `--rounds`; seconds per 1,000 tokens
+  and the ratio one doc / sentences;
 - documents of `--sizes` tokens (the sentences repeated to that length), one round each;
 - `label` in a fresh process on one record of 10k, 100k and 1.1M tokens (5.6 MB) with the
   labelling benchmark's trained tiny pipeline: seconds and peak RSS, so memory against length.
@@ -51,7 +51,7 @@ def tagger(model: Path, repetitions: int, exit_layer: Optional[int]) -> Any:
     torch.manual_seed(0)
     nlp = spacy.blank("en")
     nlp.add_pipe("repsl_tagger", config={"model": {
-        "@architectures": "spacy-repsl.DecoderTagger.v1", "name": str(model), "repetitions": repetitions,
+        "@architectures": "spacy-repsl.DecoderTagger.v2", "name": str(model), "repetitions": repetitions,
         "exit_layer": exit_layer, "quantization": None, "lora": {"@misc": "spacy-repsl.lora.v1"}}})
     nlp.initialize(lambda: [Example.from_dict(nlp.make_doc("John lives in Paris ."),
                                               {"entities": [(0, 4, "PER"), (14, 19, "LOC")]})])
@@ -71,31 +71,28 @@ def measure_model(model: Path, texts: List[str], sizes: Sequence[int], repetitio
 
     nlp = tagger(model, repetitions, exit_layer)
     attrs = nlp.get_pipe("repsl_tagger").model.attrs
-    default = default_context(attrs["max_length"])
-    # 2x the default would leave no piece to label (the context must stay below max_length / 2): the
-    # largest allowed stands in for it, and half the default is measured as well.
-    largest = (attrs["max_length"] - 1) // 2
-    contexts = {"0": 0, f"{default // 2} (half the default)": default // 2, f"{default} (the default)": None,
-                f"{largest} (the largest allowed)": largest}
+    default = attrs["window_context"]  # v2's default, resolved when the model was built
+    contexts = {"0": 0, f"{default} (the default)": default, f"{2 * default} (twice the default)": 2 * default,
+                f"{default_context(attrs['max_length'])} (v1's default)": default_context(attrs["max_length"])}
     joined = " ".join(texts)
     tokens = len(nlp.make_doc(joined))
 
-    def run(batch: List[str], context: Optional[int]) -> None:
+    def run(batch: List[str], context: int) -> None:
         attrs["window_context"] = context
         for _ in nlp.pipe(batch):
             pass
 
-    run(texts[:32], None)  # warm-up
+    run(texts[:32], default)  # warm-up
     best: Dict[str, float] = {}
     for i in range(rounds):
-        cases = [("sentences", texts, None)] + [(f"one doc, context {name}", [joined], c) for name, c in contexts.items()]
+        cases = [("sentences", texts, default)] + [(f"one doc, context {name}", [joined], c) for name, c in contexts.items()]
         for name, batch, context in cases[i % len(cases):] + cases[: i % len(cases)]:
             best[name] = min(best.get(name, float("inf")), timed(lambda: run(batch, context)))
     per_size = {}
     for size in sizes:
         words = joined.split()
         text = " ".join((words * (size // len(words) + 1))[:size])
-        per_size[size] = timed(lambda: run([text], None)) / size * 1000
+        per_size[size] = timed(lambda: run([text], default)) / size * 1000
     return {"tokens": tokens, "docs": len(texts), "max_length": attrs["max_length"], "default_context": default,
             "per_1k": {name: seconds / tokens * 1000 for name, seconds in best.items()}, "per_size": per_size}
 
@@ -120,7 +117,7 @@ def report(results: Dict[str, Dict[str, Any]], records: List[Dict[str, float]], 
     lines = ["## Long documents: the same text as sentences and as one document", "",
              f"Measured with `python -m spacy_repsl.benchmark.long_documents {' '.join(args.argv)}` on {where()}. "
              f"r = {args.repetitions}; the decoder's own defaults otherwise (`max_length` 256 pieces, "
-             "`window_context` = `max_length // 4`, `max_batch_tokens` 512 on the CPU); one process, the cases "
+             "`window_context` = `max_length // 16` (`DecoderTagger.v2`), `max_batch_tokens` 512 on the CPU); one process, the cases "
              f"taking turns, fastest of {args.rounds} rounds. Seconds per 1,000 spaCy tokens:", ""]
     for name, r in results.items():
         per = r["per_1k"]

@@ -26,7 +26,15 @@ class Window:
 
 
 def default_context(max_length: int) -> int:
+    """`DecoderTagger.v1`'s and `Decoder.v1`'s default: a quarter of `max_length` (pieces)."""
     return max_length // 4
+
+
+def default_context_v2(max_length: int) -> int:
+    """`DecoderTagger.v2`'s and `Decoder.v2`'s default: a sixteenth of `max_length` (16 pieces at
+    256). Measured on SmolLM2-135M (BENCHMARKS.md, "long documents"): a quarter made one long doc
+    cost 1.7-1.9x its sentences, a sixteenth 1.1x, at the same document-level F1."""
+    return max_length // 16
 
 
 def resolved_context(max_length: int, context: Optional[int]) -> int:

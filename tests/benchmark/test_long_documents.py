@@ -9,8 +9,8 @@ def test_the_section_has_every_case_and_a_ratio_for_each(tiny_decoders, tmp_path
           "--sizes", "300", "--random-sizes", "300", "--rounds", "1", "--records", "2000", "--output", str(out)])
     text = out.read_text()
     assert text.count("<!-- section: long documents -->") == 1
-    for case in ("| sentences | ", "| one doc, context 0 |", "| one doc, context 32 (half the default) |",
-                 "| one doc, context 64 (the default) |", "| one doc, context 127 (the largest allowed) |",
+    for case in ("| sentences | ", "| one doc, context 0 |", "| one doc, context 16 (the default) |",
+                 "| one doc, context 32 (twice the default) |", "| one doc, context 64 (v1's default) |",
                  "| 300 tokens |", "| 2,000 | "):
         assert case in text, case
     ratios = [float(line.rsplit("|", 2)[-2]) for line in text.splitlines() if line.startswith("| sentences |")]

@@ -127,11 +127,13 @@ def summarize(outcomes: Dict[str, Any]) -> Dict[str, Any]:
                for formula, s in outcomes["scores"].items()}}
 
 
-def calibrate(pipeline: Path, dev: Path, test: Path) -> Dict[str, Any]:
+def calibrate(pipeline: Path, dev: Path, test: Path, component: Optional[str] = None) -> Dict[str, Any]:
+    """The calibration report of `component` (a repsl_tagger's name; None: the only one). Raises
+    ValueError for a missing or ambiguous component and for dev data without spans."""
     import spacy
 
     nlp = spacy.load(pipeline)
-    tagger = repsl_tagger_of(nlp)
+    tagger = repsl_tagger_of(nlp, component)
     saved_temperature = float(tagger.cfg.get("temperature", 1.0))
     splits = {"dev": read_docs(dev, nlp), "test": read_docs(test, nlp)}
     raw = {name: split_logits(tagger, docs) for name, docs in splits.items()}
@@ -220,6 +222,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     parser.add_argument("--name", default=None, help="report name (default: from the pipeline path)")
     parser.add_argument("--save", type=Path, default=None, help="write the pipeline with the fitted temperature here")
     parser.add_argument("--overwrite", action="store_true", help="let --save replace an existing folder")
+    parser.add_argument("--component", default=None,
+                        help="the repsl_tagger to calibrate, by name (required when the pipeline has several)")
     args = parser.parse_args(argv)
     if args.save is not None and args.save.exists() and not args.overwrite:
         print(f"calibrate: {args.save} exists; pass --overwrite to replace it (the pipeline is written whole, "
@@ -227,7 +231,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         return 1
     try:
         name = report_name(args.pipeline, args.name)  # checked before the predictions, not after
-        report = calibrate(args.pipeline, args.dev, args.test)
+        report = calibrate(args.pipeline, args.dev, args.test, args.component)
     except (FileNotFoundError, ValueError, OSError) as error:
         print(f"calibrate: {error}", file=sys.stderr)
         return 1
@@ -240,7 +244,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     if args.save is not None:
         from .pipeline.saving import save_pipeline
 
-        repsl_tagger_of(nlp).cfg["temperature"] = report["fitted_temperature"]
+        repsl_tagger_of(nlp, args.component).cfg["temperature"] = report["fitted_temperature"]
         save_pipeline(nlp, args.save)
         print(f"Saved the pipeline with temperature {report['fitted_temperature']:.3f} to {args.save}")
     return 0

@@ -5,7 +5,8 @@ and no code of ours (vLLM's `token_classify` task serves the same classes).
 What is written: the base decoder with the LoRA adapters merged into its float32 weights, cut at
 the exit layer (`num_hidden_layers` = L), the tagger's head as the classifier (`score`), the tag
 names as `id2label` ("O", "B-X", "I-X", ...), the tokenizer, and a `repsl` entry in config.json
-with how inputs must be built (repetitions, BOS, pooling). The folder's README.md is the recipe.
+with how inputs must be built (repetitions, BOS, pooling, windows). The folder's README.md is the
+recipe; `predict_exported` is the recipe as code, with the pipeline's own tokenization and windows.
 
 Exported exactly, for the settings a stock library can run: r = 0 (the plain causal decoder),
 early exit, and repetition (the input is built by the recipe: the piece ids repeated r + 1 times,
@@ -28,14 +29,37 @@ import dataclasses
 import json
 import sys
 from pathlib import Path
-from typing import Any, Optional, Sequence, Union
+from typing import Any, List, Optional, Sequence, Union
 
 RECIPE = """# {name}: a spacy-repsl tagger as a transformers token classifier
 
 Exported from `{pipeline}` by `python -m spacy_repsl.export`. Labels (IOB2): {labels}.
 
 Settings: repetitions r = {repetitions}, BOS {bos}, pooling "{pooling}", exit layer {exit_layer}
-(the model holds only the layers that ran).
+(the model holds only the layers that ran), windows of max_length = {max_length} pieces with
+window_context = {window_context} pieces of context on either side.
+
+## Exactly the pipeline's probabilities (with spacy-repsl installed)
+
+```python
+import spacy
+from transformers import AutoModelForTokenClassification, AutoTokenizer
+from spacy_repsl.export import predict_exported
+
+model = AutoModelForTokenClassification.from_pretrained("{out}")
+tokenizer = AutoTokenizer.from_pretrained("{out}")
+docs = [spacy.blank("{lang}").make_doc(text) for text in ["John Smith lives in Paris.", "Isn't it?"]]
+for doc, probs in zip(docs, predict_exported(model, tokenizer, docs)):   # (len(doc), n_tags) each
+    print([(token.text, model.config.id2label[int(i)]) for token, i in zip(doc, probs.argmax(-1))])
+```
+
+`predict_exported` tokenizes as the pipeline does (every spaCy token pieces of its own), cuts the
+same windows, repeats each as below and reads the last copy: equal to the pipeline within 1e-5,
+on any text (tested). A calibrated temperature ({temperature}) is already in the classifier.
+
+## With transformers alone
+
+The model is an ordinary token classifier; what it needs is the input built this way:
 
 ```python
 import torch
@@ -61,13 +85,12 @@ tags = [model.config.id2label[int(i)] for i in logits[firsts].argmax(-1)]   # po
 ```
 
 With pooling "mean", a word's logits are the mean of its pieces' logits (the head is linear).
-The pipeline labels a text longer than max_length = {max_length} pieces in windows (each with
-window_context = {window_context} pieces of context on either side); this model equals it on
-inputs of at most max_length pieces (before repetition). A calibrated temperature
-({temperature}) is already in the classifier's weights.
-spaCy's own pipeline splits words into pieces slightly differently where a vocabulary piece would
-cross a word boundary (README, "Tokenization on real vocabularies"); give each word pieces of its
-own as above and the probabilities are the pipeline's (tested to 1e-5).
+This equals the pipeline when each word's pieces are the pieces the pipeline gives it. Above,
+every word is encoded on its own after a space: right for space-separated words, not for text
+such as "Paris." or "isn't", where the pipeline encodes the text whole and splits only pieces
+that cross a spaCy token boundary (and some tokenizers add a space of their own): there the
+probabilities differ (by up to 0.39 on the tiny test models). Inputs longer than max_length pieces (before
+repetition) are labelled in windows. `predict_exported` does both exactly.
 """
 
 
@@ -122,11 +145,13 @@ def base_override(pipeline: Path, base: str) -> dict:
     return {f"components.{name}.model.name": base for name in names}
 
 
-def export(pipeline: Union[str, Path], out: Union[str, Path], base: Optional[str] = None) -> Path:
+def export(pipeline: Union[str, Path], out: Union[str, Path], base: Optional[str] = None,
+           component: Optional[str] = None) -> Path:
     """Write the token-classification checkpoint of `pipeline` (a saved pipeline directory) to
     `out` (new or empty); returns `out`. `base`: where the base model is now, when it moved since
-    the pipeline was saved (its fingerprint is still checked). Raises ExportError for settings it
-    cannot express, FileExistsError for a non-empty `out`."""
+    the pipeline was saved (its fingerprint is still checked). `component`: which repsl_tagger,
+    required when the pipeline has several. Raises ExportError for settings it cannot express,
+    FileExistsError for a non-empty `out`, ValueError for a missing or ambiguous component."""
     import spacy
     import torch
     from transformers import AutoModelForTokenClassification
@@ -142,7 +167,7 @@ def export(pipeline: Union[str, Path], out: Union[str, Path], base: Optional[str
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
         raise FileExistsError(f"{out} exists and is not an empty folder: choose a new folder.")
     nlp = spacy.load(pipeline, config=base_override(pipeline, base) if base else {})
-    tagger = repsl_tagger_of(nlp)
+    tagger = repsl_tagger_of(nlp, component)
     runtime = get_runtime(tagger.model)
     settings = tagger.model.attrs["settings"]
     decoder = runtime.module.decoder
@@ -170,7 +195,9 @@ def export(pipeline: Union[str, Path], out: Union[str, Path], base: Optional[str
                     "target": tagger.cfg["target"], "max_length": attrs["max_length"],
                     # the context used, a number also where the setting is null (its default)
                     "window_context": resolved_context(attrs["max_length"], attrs["window_context"]),
-                    "temperature": float(tagger.cfg.get("temperature", 1.0))}
+                    "temperature": float(tagger.cfg.get("temperature", 1.0)),
+                    # the piece a token gets when its text encodes to nothing (`predict_exported`)
+                    "placeholder_id": int(runtime.placeholder_id), "lang": nlp.lang}
     classifier = AutoModelForTokenClassification.from_config(config, dtype=torch.float32)
     head = linear_head(classifier)
     getattr(classifier, classifier.base_model_prefix).load_state_dict(backbone.state_dict())
@@ -187,15 +214,63 @@ def export(pipeline: Union[str, Path], out: Union[str, Path], base: Optional[str
     return out
 
 
+def predict_exported(model: Any, tokenizer: Any, docs: Sequence[Any]) -> List[Any]:
+    """Per doc, the (len(doc), n_tags) float32 tag probabilities of an exported tagger, computed
+    as the pipeline computes them: its tokenization (every spaCy token its own pieces), its
+    windows (`config.repsl`'s max_length and window_context, cut at sentence starts where the doc
+    has them), each window repeated as `config.repsl` says, the last copy's logits read at each
+    token's first piece (pooling "first") or averaged over its pieces ("mean"), then a softmax
+    (a calibrated temperature is already in the classifier). Equal to the pipeline's `predict`
+    within 1e-5 on natural text (tests/test_export.py).
+
+    model: the exported folder's `AutoModelForTokenClassification` (put in eval mode here);
+    tokenizer: its `AutoTokenizer`; docs: spaCy Docs made by a tokenizer of the pipeline's
+    language (`config.repsl["lang"]`, e.g. `spacy.blank("en")`). One window per forward pass,
+    no padding. Raises ValueError for a folder exported before `placeholder_id` was recorded."""
+    import numpy
+    import torch
+
+    from .tokenization.pieces import build_batch, tokenize_docs
+
+    repsl = model.config.repsl
+    if "placeholder_id" not in repsl:
+        raise ValueError("This folder was exported by an older spacy-repsl (config.repsl has no placeholder_id): "
+                         "export the pipeline again.")
+    model.eval()
+    docs = list(docs)
+    pieces = tokenize_docs(tokenizer, docs, repsl["placeholder_id"])
+    batch = build_batch(pieces, repsl["max_length"], repsl["window_context"], repsl["pooling"])
+    prefix, suffix, copies = list(repsl["prefix_ids"]), list(repsl["suffix_ids"]), repsl["repetitions"] + 1
+    window_logits = []
+    with torch.no_grad():
+        for ids in batch.sequences:
+            inputs = ((prefix + ids) * copies if repsl["bos"] == "every" else prefix + ids * copies) + suffix
+            start = len(inputs) - len(suffix) - len(ids)  # the last copy: it has seen the whole window
+            window_logits.append(model(input_ids=torch.tensor([inputs])).logits[0, start:start + len(ids)].float())
+    if repsl["pooling"] == "first":
+        rows = [window_logits[w][p] for w, p in zip(batch.token_window, batch.token_first)]
+    else:
+        pooled: List[List[Any]] = [[] for _ in range(batch.n_tokens)]
+        for w, p, t in zip(batch.piece_window, batch.piece_position, batch.piece_token):
+            pooled[t].append(window_logits[w][p])
+        rows = [torch.stack(parts).mean(0) for parts in pooled]
+    n_tags = model.config.num_labels
+    probs = torch.softmax(torch.stack(rows), -1).numpy() if rows else numpy.zeros((0, n_tags), dtype=numpy.float32)
+    cuts = numpy.cumsum(batch.doc_lengths)[:-1].tolist()
+    return [p.astype(numpy.float32) for p in numpy.split(probs, cuts)]
+
+
 def main(argv: Optional[Sequence[str]] = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m spacy_repsl.export", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("pipeline", type=Path, help="a saved spaCy pipeline with a repsl_tagger")
     parser.add_argument("out", type=Path, help="the folder to write (new or empty)")
     parser.add_argument("--base", default=None, help="the base model's directory, if it moved since the pipeline was saved")
+    parser.add_argument("--component", default=None,
+                        help="the repsl_tagger to export, by name (required when the pipeline has several)")
     args = parser.parse_args(argv)
     try:
-        out = export(args.pipeline, args.out, base=args.base)
+        out = export(args.pipeline, args.out, base=args.base, component=args.component)
     except (ValueError, FileExistsError, FileNotFoundError, OSError) as error:
         message = str(error)
         if "spacy.load(PIPELINE, config=" in message:  # the loader's advice, in this command's words

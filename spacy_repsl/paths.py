@@ -1,4 +1,5 @@
-"""Why a path cannot be used, in words that name the real cause (for the CLIs' one-line errors).
+"""Paths: why one cannot be used, in words that name the real cause (for the CLIs' one-line
+errors), and the names and modes of the folders we write beside a destination.
 
 `Path.exists()` and `Path.is_file()` answer False for a dangling symlink, a FIFO or (on some
 Pythons) a folder this user cannot search, so "does not exist" would blame the wrong thing.
@@ -44,3 +45,32 @@ def os_error_line(err: OSError) -> str:
     paths = " -> ".join(str(p) for p in (err.filename, err.filename2) if p)
     reason = err.strerror or errno.errorcode.get(err.errno or 0, "") or str(err)
     return f"{paths}: {reason}" if paths else reason
+
+
+HIDDEN_MARK = "repsl-"  # in the name of every hidden sibling folder we create, and only those are removed
+
+
+def hidden_prefix(path: Path, kind: str) -> str:
+    """The name prefix of a hidden sibling folder of `path` that we create (`kind`: new, old,
+    done): `.NAME.repsl-KIND-`. A user's own `.NAME.bak/` or `.NAME.old/` never matches it."""
+    return f".{path.name}.{HIDDEN_MARK}{kind}-"
+
+
+def default_mode(directory: bool) -> int:
+    """What os.mkdir / open would give under the current umask."""
+    umask = os.umask(0)
+    os.umask(umask)
+    return (0o777 if directory else 0o666) & ~umask
+
+
+def give_default_modes(root: Path) -> None:
+    """The modes a plain mkdir / open would give under the umask, for the folder and all it holds:
+    mkdtemp makes 0700 folders and some writers (safetensors) 0600 files, which other users could
+    not load."""
+    os.chmod(root, default_mode(directory=True))
+    for folder, folders, files in os.walk(root):
+        for name in folders:
+            os.chmod(os.path.join(folder, name), default_mode(directory=True))
+        for name in files:
+            if not os.path.islink(os.path.join(folder, name)):
+                os.chmod(os.path.join(folder, name), default_mode(directory=False))

@@ -20,6 +20,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Dict, Iterator, List, Optional, Sequence, Union
 
+from .paths import HIDDEN_MARK, give_default_modes, hidden_prefix
+
 logger = logging.getLogger("spacy_repsl")
 
 TRAINABLE_FILE = "trainable.safetensors"
@@ -163,13 +165,6 @@ def bundle_base(name: str, revision: Optional[str], destination: Path) -> List[s
     return [p.name for p in files]
 
 
-def _default_mode(directory: bool) -> int:
-    """What os.mkdir / open would give under the current umask."""
-    umask = os.umask(0)
-    os.umask(umask)
-    return (0o777 if directory else 0o666) & ~umask
-
-
 RENAME_EXCHANGE = 2
 AT_FDCWD = -100
 
@@ -195,15 +190,6 @@ def exchange(a: Path, b: Path) -> bool:
     raise OSError(err, f"Cannot swap {a} and {b}: {os.strerror(err)}")
 
 
-HIDDEN_MARK = "repsl-"  # in the name of every hidden sibling folder we create, and only those are removed
-
-
-def hidden_prefix(path: Path, kind: str) -> str:
-    """The name prefix of a hidden sibling folder of `path` that we create (`kind`: new, old,
-    done): `.NAME.repsl-KIND-`. A user's own `.NAME.bak/` or `.NAME.old/` never matches it."""
-    return f".{path.name}.{HIDDEN_MARK}{kind}-"
-
-
 def our_leftovers(path: Path) -> List[Path]:
     """Hidden folders that our killed saves left next to `path` (never a user's own folder)."""
     if not path.parent.is_dir():
@@ -226,7 +212,7 @@ def atomic_directory(path: Union[str, Path]) -> Iterator[Path]:
     tmp = Path(tempfile.mkdtemp(prefix=hidden_prefix(path, "new"), dir=path.parent))
     try:
         yield tmp
-        _give_default_modes(tmp)
+        give_default_modes(tmp)
         _fsync_tree(tmp)
         if path.exists() and exchange(tmp, path):
             shutil.rmtree(tmp, ignore_errors=True)  # now the previous copy
@@ -254,19 +240,6 @@ def _fsync_dir(folder: Path) -> None:
         pass
     finally:
         os.close(fd)
-
-
-def _give_default_modes(root: Path) -> None:
-    """The modes a plain mkdir / open would give under the umask, for the folder and all it holds:
-    mkdtemp makes 0700 folders and some writers (safetensors) 0600 files, which other users could
-    not load."""
-    os.chmod(root, _default_mode(directory=True))
-    for folder, folders, files in os.walk(root):
-        for name in folders:
-            os.chmod(os.path.join(folder, name), _default_mode(directory=True))
-        for name in files:
-            if not os.path.islink(os.path.join(folder, name)):
-                os.chmod(os.path.join(folder, name), _default_mode(directory=False))
 
 
 def _fsync_tree(root: Path) -> None:

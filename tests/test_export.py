@@ -3,9 +3,9 @@ import numpy
 import pytest
 import spacy
 import torch
-from transformers import AutoModelForTokenClassification
+from transformers import AutoModelForTokenClassification, AutoTokenizer
 
-from spacy_repsl.export import ExportError, export, main
+from spacy_repsl.export import ExportError, export, main, predict_exported
 from spacy_repsl.models.decoder_tagger import get_runtime
 from spacy_repsl.tokenization.pieces import tokenize_docs
 
@@ -14,11 +14,15 @@ from .pipeline.helpers import TEXTS, make_nlp, ner_examples, probabilities, trai
 LORA = {"@misc": "spacy-repsl.lora.v1", "r": 4, "alpha": 8, "dropout": 0.0}
 SETTINGS = [
     dict(repetitions=0),
-    dict(repetitions=0, exit_layer=2),
+    dict(repetitions=0, exit_layer=2, max_length=24),
     dict(repetitions=1, lora=LORA),
-    dict(repetitions=2, bos="every", exit_layer=3),
-    dict(repetitions=1, pooling="mean", lora=LORA),
+    dict(repetitions=2, bos="every", exit_layer=3, max_length=24, window_context=5),
+    dict(repetitions=1, pooling="mean", lora=LORA, max_length=24),
 ]
+# Natural text (punctuation glued to words, clitics, doubled spaces), and one text several windows
+# long at max_length 24.
+NATURAL = ["Paris.", "Isn't it John's?", "Mary  works for Acme Corp. in Berlin, (Germany)!", "",
+           " ".join(["Mary works for Acme Corp in Berlin, and John Smith lives in Paris."] * 6)]
 
 
 def exported_probabilities(out, nlp, texts):
@@ -64,9 +68,17 @@ def export_trained(nlp, tmp_path):
     nlp.to_disk(tmp_path / "pipeline")
     out = export(tmp_path / "pipeline", tmp_path / "exported")
     texts = TEXTS + ["Mary works for Acme Corp in Berlin ."]
-    for a, b in zip(probabilities(nlp, texts), exported_probabilities(out, nlp, texts)):
+    if nlp.get_pipe("repsl_tagger").model.attrs["max_length"] >= 256:  # the plain recipe: one window
+        for a, b in zip(probabilities(nlp, texts), exported_probabilities(out, nlp, texts)):
+            numpy.testing.assert_allclose(b, a, atol=1e-5)
+    model = AutoModelForTokenClassification.from_pretrained(out)
+    tokenizer = AutoTokenizer.from_pretrained(out)
+    docs = [spacy.blank(model.config.repsl["lang"]).make_doc(t) for t in texts + NATURAL]
+    found = predict_exported(model, tokenizer, docs)
+    assert [len(p) for p in found] == [len(d) for d in docs]
+    for a, b in zip(probabilities(nlp, texts + NATURAL), found):
         numpy.testing.assert_allclose(b, a, atol=1e-5)
-    return AutoModelForTokenClassification.from_pretrained(out).config
+    return model.config
 
 
 @pytest.mark.parametrize("family,settings,match", [
@@ -109,6 +121,10 @@ def test_the_cli_writes_a_folder_and_will_not_overwrite_one(tiny_decoders, tmp_p
     assert main([str(spacy_dir), str(tmp_path / "out")]) == 1
     assert "not an empty folder" in capsys.readouterr().err
     assert spacy.load(spacy_dir)  # the pipeline itself is untouched
+    (tmp_path / "real").mkdir()  # a symlink to an empty folder: written into the folder, the link kept
+    (tmp_path / "link").symlink_to(tmp_path / "real")
+    assert main([str(spacy_dir), str(tmp_path / "link")]) == 0
+    assert (tmp_path / "link").is_symlink() and (tmp_path / "real" / "config.json").is_file()
 
 
 def test_a_calibrated_temperature_is_folded_into_the_classifier(tiny_decoders, tmp_path):

@@ -5,8 +5,9 @@ CoNLL-2003's test file is 231 news documents (`-DOCSTART-` lines) of 3,453 sente
 project trains and scores on the sentences. Here the same tokens are scored as the sentences and
 as whole documents (up to 797 tokens: several windows at the pipeline's `max_length`), the latter
 at each `max_length:window_context` of `--settings` (the default: the pipeline's own `max_length`
-with context 0, `max_length // 8` and the default `max_length // 4`), and once with the sentence
-boundaries given (windows then end between sentences where they can). Entity micro-F1 with
+with context 0, `max_length // 16` (`DecoderTagger.v2`'s default), `max_length // 8` and
+`max_length // 4` (v1's default)), and at v2's default with the sentence boundaries given
+(windows then end between sentences where they can). Entity micro-F1 with
 spaCy's scorer; seconds to label. Writes the section "document quality" of BENCHMARKS.md.
 """
 from __future__ import annotations
@@ -70,21 +71,24 @@ def scored(nlp: Any, references: List[Any], with_sentences: bool) -> Dict[str, f
 def measure(pipeline: Path, test: Path, settings: Optional[Sequence[Tuple[int, int]]]) -> Dict[str, Any]:
     import spacy
 
+    from ..tokenization.windows import default_context_v2, resolved_context
+
     nlp = spacy.load(pipeline)
     attrs = next(proc for _, proc in nlp.pipeline if proc.__class__.__name__ == "RepSLTagger").model.attrs
     own = attrs["max_length"]
-    settings = list(settings or [(own, 0), (own, own // 8), (own, own // 4)])
+    saved = resolved_context(own, attrs["window_context"])
+    settings = list(settings or [(own, 0), (own, default_context_v2(own)), (own, own // 8), (own, own // 4)])
     documents = read_documents(test)
     sentences = [reference(nlp.vocab, [s], False) for d in documents for s in d]
     whole = [reference(nlp.vocab, d, False) for d in documents]
     with_starts = [reference(nlp.vocab, d, True) for d in documents]
-    rows: List[Dict[str, Any]] = [{"as": "sentences", "max_length": own, "context": attrs["window_context"],
+    rows: List[Dict[str, Any]] = [{"as": "sentences", "max_length": own, "context": saved,
                                    **scored(nlp, sentences, False)}]
     for max_length, context in settings:
         attrs["max_length"], attrs["window_context"] = max_length, context
         rows.append({"as": "documents", "max_length": max_length, "context": context, **scored(nlp, whole, False)})
-    attrs["max_length"], attrs["window_context"] = own, None
-    rows.append({"as": "documents, sentence boundaries given", "max_length": own, "context": own // 4,
+    attrs["max_length"], attrs["window_context"] = own, default_context_v2(own)
+    rows.append({"as": "documents, sentence boundaries given", "max_length": own, "context": default_context_v2(own),
                  **scored(nlp, with_starts, True)})
     return {"documents": len(documents), "sentences": len(sentences), "tokens": sum(len(d) for d in whole),
             "longest": max(len(d) for d in whole), "rows": rows}
@@ -101,7 +105,7 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
     parser.add_argument("--conll03", type=Path, default=SHARED / "data" / "conll2003")
     parser.add_argument("--settings", default="",
                         help="max_length:window_context pairs, e.g. 128:0,128:16 (default: the pipeline's own "
-                             "max_length with context 0, max_length // 8 and max_length // 4)")
+                             "max_length with context 0, max_length // 16, // 8 and // 4)")
     parser.add_argument("--output", type=Path, default=Path("BENCHMARKS.md"))
     args = parser.parse_args(argv)
     settings = [tuple(int(x) for x in pair.split(":")) for pair in args.settings.split(",") if pair]
@@ -112,8 +116,7 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
              f"({result['tokens']:,} tokens, the longest {result['longest']:,}). Entity micro-F1 (spaCy's scorer):", "",
              "| labelled as | max_length | window_context | test F1 | seconds |", "|---|---|---|---|---|"]
     for row in result["rows"]:
-        context = "default" if row["context"] is None else row["context"]
-        lines.append(f"| {row['as']} | {row['max_length']} | {context} | {100 * row['ents_f']:.2f} | "
+        lines.append(f"| {row['as']} | {row['max_length']} | {row['context']} | {100 * row['ents_f']:.2f} | "
                      f"{row['seconds']:.0f} |")
     text = "\n".join(lines)
     write_section(args.output, "document quality", text)

@@ -13,7 +13,7 @@ and exit layer (an untrained head: the speed does not depend on the weights):
   (`max_length // 4`); one process, taking turns, fastest of `--rounds`; seconds per 1,000 tokens
   and the ratio one doc / sentences;
 - documents of `--sizes` tokens (the sentences repeated to that length), one round each;
-- `label` in a fresh process on one record of 10k, 100k and 1.1M tokens (5.6 MB) with the
+- `label` in a fresh process on one record of 10k, 100k and 1.1M tokens (7.7 MB of "Berlin Berlin ...") with the
   labelling benchmark's trained tiny pipeline: seconds and peak RSS, so memory against length.
 
 Writes the section "long documents" of BENCHMARKS.md.
@@ -154,7 +154,7 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
                         help="document lengths for the random model (its 32 layers are slower per token)")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--records", default="10000,100000,1100000",
-                        help="tokens of the label records (1.1M: the 5.6 MB record); '' leaves them out")
+                        help="tokens of the label records (1.1M: a 7.7 MB record); '' leaves them out")
     parser.add_argument("--bench-model", default="", help="the random model's folder ('': build the default)")
     parser.add_argument("--output", type=Path, default=Path("BENCHMARKS.md"))
     args = parser.parse_args(argv)

@@ -16,6 +16,7 @@ of time.
 """
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import os
@@ -25,12 +26,13 @@ import tempfile
 from pathlib import Path
 from typing import Any, Dict, Optional, Sequence
 
-from ..paths import why_unusable
+from ..paths import HIDDEN_MARK, give_default_modes, hidden_prefix, why_unusable
 from .families import UnsupportedModelError
 
 SOURCE_FILE = "gguf_source.json"  # written into a converted checkpoint: which file it came from
-TMP_MARK = "repsl-converting-"  # in our temporary folders' names: only these are ever cleared
+TMP_MARK = f"{HIDDEN_MARK}converting-"  # in our temporary folders' names: only these are ever cleared
 HASH_BLOCK = 1 << 24
+GGUF_MAGIC = b"GGUF"
 # GGUF architectures transformers reads into a model type of another name, and ones that are
 # not decoder-only text models.
 GGUF_MODEL_TYPES = {"gemma3": "gemma3_text"}
@@ -51,7 +53,8 @@ def cache_root() -> Path:
 
 
 def gguf_file(name: str) -> Optional[Path]:
-    """The GGUF file `name` refers to (a `.gguf` file, or a folder holding exactly one and no
+    """The GGUF file `name` refers to (a `.gguf` file, a file of another name that starts with
+    GGUF's magic bytes, as Ollama's blobs do, or a folder holding exactly one `.gguf` file and no
     config.json), else None. A folder with several is refused: say which one.
 
     Raises GGUFError for a folder with more than one `.gguf` file."""
@@ -61,6 +64,8 @@ def gguf_file(name: str) -> Optional[Path]:
         if problem:
             raise FileNotFoundError(f"GGUF file {problem} (relative paths start in {Path.cwd()}).")
         return path
+    if path.is_file() and has_gguf_magic(path):  # e.g. Ollama's blobs/sha256-... files, with no suffix
+        return path
     if path.is_dir() and not (path / "config.json").is_file():
         found = sorted(p for p in path.iterdir() if p.suffix.lower() == ".gguf" and p.is_file())
         if len(found) > 1:
@@ -68,6 +73,15 @@ def gguf_file(name: str) -> Optional[Path]:
                             "set the decoder's `name` to the one to use.")
         return found[0] if found else None
     return None
+
+
+def has_gguf_magic(path: Path) -> bool:
+    """True when the file starts with b"GGUF" (every GGUF file does; see the GGUF spec)."""
+    try:
+        with open(path, "rb") as handle:
+            return handle.read(4) == GGUF_MAGIC
+    except OSError:
+        return False
 
 
 def sha256_of(path: Path) -> str:
@@ -184,39 +198,96 @@ def convert_gguf(path: Path, output: Optional[Path] = None, *, quiet: bool = Fal
     if _is_conversion_of(target, digest):
         return target
     info = inspect_gguf(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    with FileLock(str(target.parent / f".{target.name}.lock")):
-        # Checked under the lock: another process may have finished this conversion since the
-        # check above (then it is used), and only then is a non-empty folder someone else's.
-        if _is_conversion_of(target, digest):
-            return target
-        if target.exists() and (not target.is_dir() or any(target.iterdir())):
-            raise FileExistsError(f"'{target}' exists and is not a conversion of '{path}': choose an empty or new "
-                                  "folder.")
-        for stale in target.parent.glob(f".{target.name}.{TMP_MARK}*"):  # ours, left by a killed conversion
-            if stale.is_dir():
-                shutil.rmtree(stale, ignore_errors=True)
-        if not quiet:
-            print(f"Converting {path.name} ({path.stat().st_size / 2**20:.0f} MiB, {info['architecture']}) to a "
-                  f"checkpoint in {target} (once; later loads reuse it)...", file=sys.stderr, flush=True)
-        tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.{TMP_MARK}", dir=target.parent))
-        try:
-            _write_checkpoint(path, tmp)
-            (tmp / SOURCE_FILE).write_text(json.dumps({"file": path.name, "sha256": digest, **info}, indent=2))
-            _make_readable(tmp)
-            if target.exists():
-                target.rmdir()  # empty, checked above
-            os.replace(tmp, target)
-        finally:
-            shutil.rmtree(tmp, ignore_errors=True)
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        with FileLock(str(target.parent / f".{target.name}.lock")):
+            _convert_locked(path, target, digest, info, quiet)
+    except GGUFCacheError:
+        raise
+    except OSError as error:
+        if error.errno in CACHE_ERRNOS:
+            raise _cache_error(error, path, target) from error
+        raise
     return target
 
 
-def _is_conversion_of(directory: Path, digest: str) -> bool:
+CACHE_ERRNOS = (errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOSPC, errno.EDQUOT)
+
+
+def _convert_locked(path: Path, target: Path, digest: str, info: Dict[str, Any], quiet: bool) -> None:
+    # Checked under the lock: another process may have finished this conversion since the check
+    # before it (then it is used), and only then is a non-empty folder someone else's.
+    if _is_conversion_of(target, digest):
+        return
+    if _is_damaged_conversion_of(target, digest):  # ours, with a file truncated or gone: rebuilt
+        why = ("a file is missing or has another size than written" if "files" in _source_record(target)
+               else "written by an older spacy-repsl, which did not record its files' sizes")
+        print(f"The conversion of {path.name} in {target} cannot be trusted ({why}); converting it again.",
+              file=sys.stderr, flush=True)
+        aside = Path(tempfile.mkdtemp(prefix=hidden_prefix(target, "converting"), dir=target.parent))
+        os.replace(target, aside / "damaged")
+        shutil.rmtree(aside, ignore_errors=True)
+    if target.exists() and (not target.is_dir() or any(target.iterdir())):
+        raise FileExistsError(f"'{target}' exists and is not a conversion of '{path}': choose an empty or new "
+                              "folder.")
+    for stale in target.parent.glob(f"{hidden_prefix(target, 'converting')}*"):  # ours, left by a killed conversion
+        if stale.is_dir():
+            shutil.rmtree(stale, ignore_errors=True)
+    if not quiet:
+        print(f"Converting {path.name} ({path.stat().st_size / 2**20:.0f} MiB, {info['architecture']}) to a "
+              f"checkpoint in {target} (once; later loads reuse it)...", file=sys.stderr, flush=True)
+    tmp = Path(tempfile.mkdtemp(prefix=hidden_prefix(target, "converting"), dir=target.parent))
     try:
-        return json.loads((directory / SOURCE_FILE).read_text()).get("sha256") == digest
+        _write_checkpoint(path, tmp)
+        files = {item.name: item.stat().st_size for item in tmp.iterdir() if item.is_file()}
+        (tmp / SOURCE_FILE).write_text(json.dumps({"file": path.name, "sha256": digest, **info, "files": files},
+                                                  indent=2))
+        give_default_modes(tmp)
+        if target.exists():
+            target.rmdir()  # empty, checked above
+        os.replace(tmp, target)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _source_record(directory: Path) -> Dict[str, Any]:
+    try:
+        record = json.loads((directory / SOURCE_FILE).read_text())
     except (OSError, ValueError):
+        return {}
+    return record if isinstance(record, dict) else {}
+
+
+def _is_conversion_of(directory: Path, digest: str) -> bool:
+    """A complete conversion of the file with this SHA-256: its record names the hash, and every
+    file it lists is there with the size written (a truncated or deleted weights file is not)."""
+    record = _source_record(directory)
+    files = record.get("files")
+    if record.get("sha256") != digest or not isinstance(files, dict) or not files:
         return False
+    try:
+        return all((directory / name).stat().st_size == size for name, size in files.items())
+    except (OSError, TypeError):
+        return False
+
+
+def _is_damaged_conversion_of(directory: Path, digest: str) -> bool:
+    """Our conversion of this file, no longer complete (or from before file sizes were recorded)."""
+    return _source_record(directory).get("sha256") == digest and not _is_conversion_of(directory, digest)
+
+
+class GGUFCacheError(OSError):
+    """The conversion cannot be written where it must go (read-only folder, disk full, quota)."""
+
+
+def _cache_error(error: OSError, path: Path, target: Path) -> GGUFCacheError:
+    need = max(1, path.stat().st_size * 5 // 2**20)  # float32 weights of a 4-bit file, and the tokenizer
+    fix = ("pass --output DIR, or set SPACY_REPSL_CACHE" if target.parent != cache_root() / "gguf"
+           else "set SPACY_REPSL_CACHE") + f" to a writable folder with about {need:,} MiB free"
+    cache_error = GGUFCacheError(f"Cannot write the conversion of {path.name} into {target.parent} "
+                                 f"({error.strerror or error}): {fix}, or free space there")
+    cache_error.errno = error.errno  # the cause's, for callers that test it; the message stays one line
+    return cache_error
 
 
 def _write_checkpoint(path: Path, out: Path) -> None:
@@ -248,16 +319,6 @@ def _tied_keys(model: Any) -> Sequence[str]:
     return list(tied.keys()) if isinstance(tied, dict) else list(tied)
 
 
-def _make_readable(directory: Path) -> None:
-    """mkdtemp makes a 0700 folder and safetensors may write 0600 files: give them the modes the
-    umask allows, so another user can load a shared cache."""
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(directory, 0o777 & ~umask)
-    for item in directory.iterdir():
-        os.chmod(item, 0o666 & ~umask)
-
-
 def _write_atomically(path: Path, text: str) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
@@ -280,7 +341,7 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
         if path is None:
             raise FileNotFoundError(f"'{args.gguf}' is neither a .gguf file nor a folder holding one.")
         print(convert_gguf(path, args.output))
-    except (GGUFError, UnsupportedModelError, ImportError, FileNotFoundError, FileExistsError, PermissionError) as error:
+    except (GGUFError, UnsupportedModelError, ImportError, OSError) as error:
         print(f"error: {error}", file=sys.stderr)
         sys.exit(2)
 

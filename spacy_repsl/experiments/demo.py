@@ -65,7 +65,7 @@ def train_setting(
 
     fix_random_seed(seed)
     nlp = spacy.blank("en")
-    model = {"@architectures": "spacy-repsl.DecoderTagger.v1", "name": str(decoder), "quantization": None,
+    model = {"@architectures": "spacy-repsl.DecoderTagger.v2", "name": str(decoder), "quantization": None,
              "lora": None, "max_length": 128, "head_dropout": 0.1, "unmask": "none", "exit_layer": None}
     model.update(settings)
     nlp.add_pipe("repsl_tagger", config={"model": model})

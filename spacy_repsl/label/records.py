@@ -37,7 +37,7 @@ def score_groups(nlp: Language) -> Dict[str, str]:
 
 
 def span_scores_of(doc: Doc, key: Optional[str]) -> Dict[Tuple[int, int, str], Optional[float]]:
-    """(token start, token end, label) -> confidence from doc.spans[key].attrs["scores"] (None
+    """(start_char, end_char, label) -> confidence from doc.spans[key].attrs["scores"] (None
     where it is NaN: a span no model scored)."""
     from ..pipeline.tagger import span_score_map
 
@@ -59,7 +59,7 @@ def doc_spans(doc: Doc, wanted: Sequence[str], scored: Optional[Dict[str, str]] 
     text = doc.text
     return [{"start": s.start_char, "end": s.end_char, "label": s.label_, "token_start": s.start,
              "token_end": s.end, "text": text[s.start_char:s.end_char],
-             "score": scores.get((s.start, s.end, s.label_))} for s in spans]
+             "score": scores.get((s.start_char, s.end_char, s.label_))} for s in spans]
 
 
 def output_record(item: Item, doc: Doc, wanted: Sequence[str], scored: Optional[Dict[str, str]] = None) -> Dict[str, Any]:

@@ -13,7 +13,7 @@ import dataclasses
 import functools
 import inspect
 from pathlib import Path
-from typing import Any, Callable, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 from spacy.tokens import Doc
 from spacy.util import registry
@@ -36,6 +36,12 @@ FAST_PATHS = {"inference_mode": True, "sort_by_length": True, "eval_once": True,
 RECOMPUTE_SUB_BATCHES = {"enabled": True}
 
 
+# The builders' default LoRA block, as a config promise rather than a LoraSettings object, so that a
+# config filled from the signature (a component added with another architecture than the
+# factory's default) still serializes; `_decoder_model` resolves it when a builder is called directly.
+DEFAULT_LORA: Dict[str, Any] = {"@misc": "spacy-repsl.lora.v1"}
+
+
 @registry.misc("spacy-repsl.lora.v1")
 def lora_v1(
     r: int = 16,
@@ -56,7 +62,7 @@ def build_decoder_tagger_v1(
     exit_layer: Optional[int] = None,
     quantization: Optional[str] = "nf4",
     compute_dtype: str = "auto",
-    lora: Optional[LoraSettings] = LoraSettings(),
+    lora: Optional[LoraSettings] = DEFAULT_LORA,  # type: ignore[assignment]
     pooling: str = "first",
     max_length: int = 256,
     window_context: Optional[int] = None,
@@ -89,7 +95,7 @@ def build_decoder_v1(
     exit_layer: Optional[int] = None,
     quantization: Optional[str] = "nf4",
     compute_dtype: str = "auto",
-    lora: Optional[LoraSettings] = LoraSettings(),
+    lora: Optional[LoraSettings] = DEFAULT_LORA,  # type: ignore[assignment]
     pooling: str = "first",
     max_length: int = 256,
     window_context: Optional[int] = None,
@@ -147,6 +153,8 @@ def _decoder_model(model_name: str, *, name: str, revision: Optional[str], repet
                    head_dropout: float, gradient_checkpointing: bool, attn_implementation: str, bos: str,
                    positions: str, max_batch_tokens: Optional[int], local_files_only: bool, isolate_docs: bool,
                    nO: Optional[int], head: bool) -> Model[InT, OutT]:
+    if isinstance(lora, dict):  # DEFAULT_LORA (or another block) passed outside a config
+        lora = registry.resolve({"lora": lora})["lora"]
     settings = DecoderSettings(
         name=name,
         revision=revision,

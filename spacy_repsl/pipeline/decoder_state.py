@@ -2,7 +2,7 @@
 what was trained (adapters, and a head when there is one) with the base's reference, pinned
 revision and fingerprint, and the checks that a saved pipeline is loaded on the base and with the
 method settings it was trained with. A mixin for spaCy pipes whose `model` is built by
-`models.decoder_tagger` (`DecoderTagger.v1` or `Decoder.v1`) and whose `cfg` holds `bundle_base`.
+`models.decoder_tagger` (`DecoderTagger.v1`/`.v2` or `Decoder.v1`/`.v2`) and whose `cfg` holds `bundle_base`.
 """
 import json
 from pathlib import Path

@@ -22,7 +22,7 @@ from .decoder_state import DecoderState, check_accept_changes
 from .tagger import DEFAULT_MODEL_CONFIG
 
 # repsl_tagger's default decoder, without the head
-DEFAULT_DECODER_CONFIG = DEFAULT_MODEL_CONFIG.replace('"spacy-repsl.DecoderTagger.v1"', '"spacy-repsl.Decoder.v1"')
+DEFAULT_DECODER_CONFIG = DEFAULT_MODEL_CONFIG.replace('"spacy-repsl.DecoderTagger.v2"', '"spacy-repsl.Decoder.v2"')
 DEFAULT_DECODER_MODEL = Config().from_str(DEFAULT_DECODER_CONFIG)["model"]
 
 

@@ -7,7 +7,7 @@ which load only when a model is initialized or read from disk.
 
 from itertools import islice
 from pathlib import Path
-from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Sequence, Union
+from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple, Union
 
 import numpy
 from spacy.attrs import ENT_IOB, ENT_TYPE
@@ -28,7 +28,7 @@ from .gold import ner_tags, span_tags
 
 DEFAULT_MODEL_CONFIG = """
 [model]
-@architectures = "spacy-repsl.DecoderTagger.v1"
+@architectures = "spacy-repsl.DecoderTagger.v2"
 name = "Qwen/Qwen3-0.6B"
 repetitions = 1
 unmask = "none"
@@ -45,6 +45,11 @@ dropout = 0.1
 """
 
 DEFAULT_MODEL = Config().from_str(DEFAULT_MODEL_CONFIG)["model"]
+# The span-group attribute naming the repsl_tagger whose scores a group holds, so a later
+# repsl_tagger with another scores_key keeps them for the entities it keeps.
+SCORED_BY = "scored_by"
+# The span-group attribute with each scored span's [start_char, end_char, label] (`span_score_map`).
+CHAR_SPANS = "char_spans"
 DECODINGS = ("strict", "viterbi")
 
 
@@ -59,10 +64,22 @@ def check_saved_cfg(cfg: Any) -> None:
     check_target(cfg.get("target", ""))
     if cfg.get("decoding", "strict") not in DECODINGS:
         raise ValueError(f"Invalid decoding {cfg['decoding']!r} in the saved cfg: use 'strict' or 'viterbi'.")
-    temperature = cfg.get("temperature", 1.0)
-    if isinstance(temperature, bool) or not isinstance(temperature, (int, float)) or not 0 < temperature < float("inf"):
-        raise ValueError(f"Invalid temperature {temperature!r} in the saved cfg: it must be a finite number > 0 "
-                         "(python -m spacy_repsl.calibrate fits one). Save the pipeline again.")
+    check_temperature(cfg.get("temperature", 1.0), "in the saved cfg")
+
+
+# What `spacy_repsl.calibrate` can fit (its token-level search spans [0.02, 50], the span-level one
+# [0.1, 10]), with room on both sides; far outside, every score is 0/1 or every tag equally likely.
+TEMPERATURE_RANGE = (0.01, 100.0)
+
+
+def check_temperature(temperature: Any, where: str) -> float:
+    """`temperature` as a float; ValueError unless it is a number in TEMPERATURE_RANGE."""
+    low, high = TEMPERATURE_RANGE
+    if isinstance(temperature, bool) or not isinstance(temperature, (int, float)) or not low <= temperature <= high:
+        raise ValueError(f"Invalid temperature {temperature!r} {where}: it must be a number in [{low:g}, {high:g}] "
+                         "(python -m spacy_repsl.calibrate fits one in that range; 1.0 leaves the scores as "
+                         "trained). Set cfg['temperature'] in that range, or calibrate and save the pipeline again.")
+    return float(temperature)
 
 
 def check_target(target: str) -> str:
@@ -191,7 +208,7 @@ class RepSLTagger(DecoderState, TrainablePipe):
 
     @property
     def owns_decoder(self) -> bool:
-        """True with its own decoder (DecoderTagger.v1); False on a shared repsl_decoder's
+        """True with its own decoder (DecoderTagger.v1 or .v2); False on a shared repsl_decoder's
         listener (ListenerTagger.v1), whose decoder component holds the base and adapters."""
         return "settings" in self.model.attrs
 
@@ -262,13 +279,12 @@ class RepSLTagger(DecoderState, TrainablePipe):
         """Per doc, a (len(doc), n_tags) array of tag probabilities: softmax(logits / temperature)."""
         docs = list(docs)
         logits = self.model.predict(docs)
-        temperature = float(self.cfg.get("temperature", 1.0))
-        if temperature != 1.0:
-            logits = [scores / temperature for scores in logits]
+        temperature = check_temperature(self.cfg.get("temperature", 1.0), "in the tagger's cfg")
         if len(logits) < 2:
-            return [softmax(scores) for scores in logits]
+            return [softmax(scores, temperature) for scores in logits]
         xp = get_array_module(logits[0])
-        return split_like(softmax(xp.concatenate(logits)), logits)  # one call: row-wise, so the same numbers
+        # one call: row-wise, so the same numbers
+        return split_like(softmax(xp.concatenate(logits), temperature), logits)
 
     def set_annotations(self, docs: Iterable[Doc], probs: Sequence[Any]) -> None:
         """Predicted spans, each with its confidence (`confidence.path_score`); spans below
@@ -302,16 +318,22 @@ class RepSLTagger(DecoderState, TrainablePipe):
     def _set_scores(self, doc: Doc, spans: List[Span], new: Dict[Any, float], doc_probs: numpy.ndarray,
                     key: str) -> None:
         """spans as doc.spans[key] with attrs["scores"]: the scores of the spans just predicted
-        (`new`, (start, end, label) -> score); a kept span keeps the score the group already had
-        for it (another repsl_tagger's), else gets this model's if it knows the label, else NaN."""
+        (`new`, (start, end, label) -> score); a kept span keeps the score it already had (in this
+        group, or in another repsl_tagger's under its own scores_key), else gets this model's if it
+        knows the label, else NaN."""
         tuples = [(s.start, s.end, s.label_) for s in spans]
+        chars = [(s.start_char, s.end_char, s.label_) for s in spans]
         previous = span_score_map(doc.spans.get(key))
+        for name, group in doc.spans.items():  # another repsl_tagger's scores, under its own scores_key
+            if name != key and isinstance(group.attrs.get(SCORED_BY), str):
+                for span, score in span_score_map(group).items():
+                    previous.setdefault(span, score)
         known = set(self.labels)
-        unscored = [i for i, t in enumerate(tuples) if t not in new and t not in previous and t[2] in known]
-        scores = numpy.array([new.get(t, previous.get(t, numpy.nan)) for t in tuples], dtype=numpy.float32)
+        unscored = [i for i, (t, c) in enumerate(zip(tuples, chars)) if t not in new and c not in previous and t[2] in known]
+        scores = numpy.array([new.get(t, previous.get(c, numpy.nan)) for t, c in zip(tuples, chars)], dtype=numpy.float32)
         if unscored:
             scores[unscored] = span_scores(doc_probs, self.tag_names, [tuples[i] for i in unscored])
-        doc.spans[key] = SpanGroup(doc, spans=spans, attrs={"scores": scores})
+        doc.spans[key] = SpanGroup(doc, spans=spans, attrs=score_attrs(spans, scores, self.name))
 
     def _set_new_ents(self, docs: List[Doc], probs: Sequence[Any]) -> None:
         """Entities on docs that have none yet, for the whole batch at once: what `doc.set_ents`
@@ -343,7 +365,7 @@ class RepSLTagger(DecoderState, TrainablePipe):
             if length:  # label -1 (outside) reads the trailing 0
                 doc.from_array([ENT_IOB, ENT_TYPE], numpy.stack([doc_iob, hashes[doc_label]], axis=1))
             spans = [Span(doc, first, end, label=name) for first, end, name in entities]
-            doc.spans[self.scores_key] = SpanGroup(doc, spans=spans, attrs={"scores": scores})
+            doc.spans[self.scores_key] = SpanGroup(doc, spans=spans, attrs=score_attrs(spans, scores, self.name))
             start += length
 
     # Training -----------------------------------------------------------------------------
@@ -468,20 +490,51 @@ class RepSLTagger(DecoderState, TrainablePipe):
         self._set_dims()
 
 
-def span_score_map(group: Optional[SpanGroup]) -> Dict[Any, float]:
-    """(start, end, label) -> score of a span group with attrs["scores"] (one per span), else {}."""
-    scores = group.attrs.get("scores") if group is not None else None
-    if scores is None or len(scores) != len(group):
+def span_score_map(group: Optional[SpanGroup]) -> Dict[Tuple[int, int, str], float]:
+    """(start_char, end_char, label) -> score of a span group with attrs["scores"] (one per span),
+    else {}. Keyed by characters, which retokenizing leaves alone: spaCy's retokenizer (e.g.
+    `merge_entities`) does not move span groups, so their token offsets go stale or out of range
+    (E035), while the character offsets a repsl_tagger writes beside the scores (attrs[CHAR_SPANS])
+    still name the spans. A group without them (written by other code) is read through its spans,
+    and gives {} when they no longer fit the doc."""
+    if group is None or group.attrs.get("scores") is None:
         return {}
-    return {(s.start, s.end, s.label_): float(x) for s, x in zip(group, scores)}
+    scores, char_spans = group.attrs["scores"], group.attrs.get(CHAR_SPANS)
+    if char_spans is not None and len(char_spans) == len(scores):
+        return {(int(start), int(end), str(label)): float(x) for (start, end, label), x in zip(char_spans, scores)}
+    try:
+        spans = list(group)
+    except IndexError:  # the doc was retokenized after the group was written
+        return {}
+    if len(scores) != len(spans):
+        return {}
+    return {(s.start_char, s.end_char, s.label_): float(x) for s, x in zip(spans, scores)}
 
 
-def repsl_tagger_of(nlp: Language) -> "RepSLTagger":
-    """The pipeline's (first) repsl_tagger; ValueError naming the components when it has none."""
-    for _, pipe in nlp.pipeline:
-        if isinstance(pipe, RepSLTagger):
-            return pipe
-    raise ValueError(f"The pipeline has no repsl_tagger (components: {', '.join(nlp.pipe_names) or 'none'}).")
+def score_attrs(spans: Sequence[Any], scores: Any, component: str) -> Dict[str, Any]:
+    """A score group's attrs: one score per span, each span's (start_char, end_char, label), and
+    the component that wrote them (see `span_score_map`)."""
+    return {"scores": scores, CHAR_SPANS: [[s.start_char, s.end_char, s.label_] for s in spans],
+            SCORED_BY: component}
+
+
+def repsl_tagger_of(nlp: Language, component: Optional[str] = None) -> "RepSLTagger":
+    """The pipeline's repsl_tagger named `component`, or its only one when `component` is None.
+
+    Raises ValueError naming the components when there is none, when `component` is not a
+    repsl_tagger, and when there are several and `component` is None (never a guess)."""
+    taggers = {name: pipe for name, pipe in nlp.pipeline if isinstance(pipe, RepSLTagger)}
+    if component is not None:
+        if component not in taggers:
+            raise ValueError(f"The pipeline has no repsl_tagger named {component!r} (its repsl_taggers: "
+                             f"{', '.join(taggers) or 'none'}; all components: {', '.join(nlp.pipe_names) or 'none'}).")
+        return taggers[component]
+    if len(taggers) > 1:
+        raise ValueError(f"The pipeline has {len(taggers)} repsl_taggers ({', '.join(taggers)}): say which one with "
+                         f"--component NAME (in Python: component=NAME).")
+    if not taggers:
+        raise ValueError(f"The pipeline has no repsl_tagger (components: {', '.join(nlp.pipe_names) or 'none'}).")
+    return next(iter(taggers.values()))
 
 
 def split_like(array: Any, parts: Sequence[Any]) -> List[Any]:
@@ -489,8 +542,12 @@ def split_like(array: Any, parts: Sequence[Any]) -> List[Any]:
     return get_array_module(array).split(array, numpy.cumsum([len(part) for part in parts])[:-1].tolist())
 
 
-def softmax(scores: Any) -> Any:
+def softmax(scores: Any, temperature: float = 1.0) -> Any:
+    """Row-wise softmax(scores / temperature) of a (n, tags) array. The rows are shifted to their
+    maximum before the division, so no temperature overflows to inf (and NaN)."""
     xp = get_array_module(scores)
     shifted = scores - scores.max(axis=1, keepdims=True) if len(scores) else scores
+    if temperature != 1.0:
+        shifted = shifted / temperature
     exp = xp.exp(shifted)
     return exp / exp.sum(axis=1, keepdims=True)

@@ -35,7 +35,8 @@ from pathlib import Path
 from timeit import default_timer as timer
 from typing import IO, Any, Callable, Dict, Iterator, List, Optional, Tuple
 
-from ..serialization import atomic_directory, hidden_prefix
+from ..paths import hidden_prefix
+from ..serialization import atomic_directory
 from .state import Progress, read_progress, restore_state, save_state, unreadable_reason
 
 CHECKPOINT_DIR = "checkpoint"

@@ -333,3 +333,92 @@ def test_a_second_conversion_of_the_same_file_waits_and_uses_the_first(tmp_path,
     second.join(30)
     assert not errors and results == [target, target] and len(written) == 1
     assert all(folder.is_dir() for folder in users)
+
+
+def fake_conversion(monkeypatch, tmp_path, weights: bytes = b"\x00" * 100):
+    """A GGUF-looking file and a stand-in converter (the real one needs a real model): counts writes."""
+    from spacy_repsl.decoder import gguf
+
+    monkeypatch.setenv("SPACY_REPSL_CACHE", str(tmp_path / "cache"))
+    path = tmp_path / "model.gguf"
+    path.write_bytes(b"GGUF" + b"\x05" * 1024)
+    written = []
+
+    def write(p, out):
+        written.append(out)
+        (out / "config.json").write_text("{}")
+        (out / "model.safetensors").write_bytes(weights)
+
+    monkeypatch.setattr(gguf, "inspect_gguf", lambda p: {"architecture": "llama", "model_type": "llama", "tensors": 1})
+    monkeypatch.setattr(gguf, "_write_checkpoint", write)
+    return path, written
+
+
+def test_a_damaged_conversion_is_converted_again(tmp_path, monkeypatch, capsys):
+    from spacy_repsl.decoder import gguf
+
+    path, written = fake_conversion(monkeypatch, tmp_path)
+    target = gguf.convert_gguf(path, quiet=True)
+    assert gguf.convert_gguf(path, quiet=True) == target and len(written) == 1  # complete: reused
+    with (target / "model.safetensors").open("r+b") as handle:  # truncated (a full disk, a killed copy)
+        handle.truncate(40)
+    assert gguf.convert_gguf(path, quiet=True) == target and len(written) == 2
+    assert "cannot be trusted (a file is missing" in capsys.readouterr().err
+    assert (target / "model.safetensors").stat().st_size == 100
+    (target / "model.safetensors").unlink()  # deleted
+    gguf.main([str(path)])
+    assert len(written) == 3 and capsys.readouterr().out.strip() == str(target)
+    record = json.loads((target / gguf.SOURCE_FILE).read_text())
+    del record["files"]  # a conversion written before sizes were recorded
+    (target / gguf.SOURCE_FILE).write_text(json.dumps(record))
+    assert gguf.convert_gguf(path, quiet=True) == target and len(written) == 4
+    assert "older spacy-repsl" in capsys.readouterr().err
+    assert not [p for p in target.parent.iterdir() if gguf.TMP_MARK in p.name]
+
+
+def test_a_full_or_read_only_cache_is_one_line_with_the_fix(tmp_path, monkeypatch, capsys):
+    import errno
+    import os
+
+    from spacy_repsl.decoder import gguf
+
+    path, _ = fake_conversion(monkeypatch, tmp_path)
+
+    def full(p, out):
+        (out / "model.safetensors").write_bytes(b"\x00" * 10)
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(gguf, "_write_checkpoint", full)
+    with pytest.raises(gguf.GGUFCacheError, match=r"No space left on device\): set SPACY_REPSL_CACHE to a writable"):
+        gguf.convert_gguf(path, quiet=True)
+    target = gguf.converted_dir(path)
+    assert not target.exists() and not [p for p in target.parent.iterdir() if gguf.TMP_MARK in p.name]
+    with pytest.raises(SystemExit) as exit_:
+        gguf.main([str(path), "--output", str(tmp_path / "out")])
+    lines = capsys.readouterr().err.splitlines()
+    assert exit_.value.code == 2 and lines[0].startswith("Converting model.gguf") and len(lines) == 2
+    assert lines[1].startswith("error: Cannot write") and "--output DIR" in lines[1]
+    read_only = tmp_path / "read-only"
+    read_only.mkdir()
+    read_only.chmod(0o555)
+    monkeypatch.setenv("SPACY_REPSL_CACHE", str(read_only))
+    if os.geteuid() == 0:  # root writes into a 0555 folder: the refusal a user gets, raised where it would be
+        def refused(*args, **kwargs):
+            raise PermissionError(errno.EACCES, "Permission denied")
+
+        monkeypatch.setattr(gguf.tempfile, "mkdtemp", refused)
+    try:
+        with pytest.raises(gguf.GGUFCacheError, match=r"Permission denied\): set SPACY_REPSL_CACHE"):
+            gguf.convert_gguf(path, quiet=True)
+    finally:
+        read_only.chmod(0o755)
+
+
+def test_a_gguf_without_the_suffix_is_found_by_its_magic(tmp_path):
+    blobs = tmp_path / "blobs"
+    blobs.mkdir()
+    blob = write_gguf(blobs / "sha256-6a0746a1ec1aef3e7ec53868f220ff6e389f6f8ef87a01d77c96807de94ca2aa")
+    assert gguf_file(str(blob)) == blob
+    assert inspect_gguf(blob)["model_type"] == "llama"
+    (blobs / "notes").write_text("not a model")
+    assert gguf_file(str(blobs / "notes")) is None

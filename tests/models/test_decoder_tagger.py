@@ -1,6 +1,6 @@
 import pytest
 
-from spacy_repsl.models.decoder_tagger import build_decoder_tagger_v1, padding_groups, sub_batches
+from spacy_repsl.models.decoder_tagger import build_decoder_tagger_v1, build_decoder_tagger_v2, padding_groups, sub_batches
 
 
 def test_sub_batches_sort_by_length_and_cap_padding():
@@ -74,6 +74,36 @@ def test_long_docs_count_their_windows_and_share_their_passes():
 def test_bad_architecture_settings(kwargs, match):
     with pytest.raises(ValueError, match=match):
         build_decoder_tagger_v1(name="some/model", **kwargs)
+    with pytest.raises(ValueError, match=match):
+        build_decoder_tagger_v2(name="some/model", **kwargs)
+
+
+@pytest.mark.parametrize("name", ["spacy-repsl.DecoderTagger", "spacy-repsl.Decoder"])
+def test_v2_differs_from_v1_in_the_window_context_default_only(name):
+    from spacy.util import registry
+
+    v1, v2 = (registry.architectures.get(f"{name}.{v}") for v in ("v1", "v2"))
+    assert v1(name="some/model").attrs["window_context"] is None  # v1: max_length // 4 when windows are cut
+    assert v2(name="some/model").attrs["window_context"] == 256 // 16
+    assert v2(name="some/model", max_length=100).attrs["window_context"] == 6
+    assert v2(name="some/model", max_length=8).attrs["window_context"] == 0
+    for explicit in (0, 5, 40):
+        assert v2(name="some/model", window_context=explicit).attrs["window_context"] == explicit
+    a, b = v1(name="some/model", max_length=64, window_context=4), v2(name="some/model", max_length=64)
+    assert {k: v for k, v in a.attrs.items()} == {k: v for k, v in b.attrs.items()}
+    assert (a.name, a.get_dim("nO") if a.has_dim("nO") else None) == (b.name, b.get_dim("nO") if b.has_dim("nO") else None)
+    with pytest.raises(TypeError, match="without quotes"):
+        v2(name="some/model", max_length="64")
+
+
+def test_the_factories_default_to_v2():
+    import spacy
+
+    nlp = spacy.blank("en")
+    assert nlp.add_pipe("repsl_tagger").model.attrs["window_context"] == 16
+    assert nlp.add_pipe("repsl_decoder").model.attrs["window_context"] == 16
+    assert nlp.config["components"]["repsl_tagger"]["model"]["@architectures"] == "spacy-repsl.DecoderTagger.v2"
+    assert nlp.config["components"]["repsl_decoder"]["model"]["@architectures"] == "spacy-repsl.Decoder.v2"
 
 
 def long_doc_nlp(decoder, **model):
@@ -209,3 +239,22 @@ def test_the_token_budget_follows_the_device_unless_set(tiny_decoders):
     assert token_budget(model, is_train=False) == token_budget(model, is_train=True) == 64
     model.attrs["max_length"], model.attrs["max_batch_tokens"] = 1024, None
     assert token_budget(model, is_train=False) == 1024  # never below one window
+
+
+@pytest.mark.parametrize("architecture", ["spacy-repsl.DecoderTagger.v1", "spacy-repsl.DecoderTagger.v2"])
+def test_a_config_filled_from_the_signature_serializes_with_the_default_lora(architecture):
+    """A model block naming another architecture than the factory's default is filled from the
+    builder's signature, not merged with the default block: its LoRA default must still be a
+    config block (it was a LoraSettings object, and `nlp.initialize` failed to serialize it)."""
+    import spacy
+    from thinc.api import Config
+
+    from spacy_repsl.decoder.lora import LoraSettings
+
+    other = "spacy-repsl.DecoderTagger.v1" if architecture.endswith("v2") else "spacy-repsl.DecoderTagger.v2"
+    nlp = spacy.blank("en")
+    nlp.add_pipe("repsl_tagger", config={"model": {"@architectures": other, "name": "some/model"}})
+    text = nlp.config.to_str()
+    assert '[components.repsl_tagger.model.lora]\n@misc = "spacy-repsl.lora.v1"' in text
+    assert Config().from_str(text)["components"]["repsl_tagger"]["model"]["@architectures"] == other
+    assert nlp.get_pipe("repsl_tagger").model.attrs["settings"].lora == LoraSettings()

@@ -123,7 +123,7 @@ def test_a_temperature_rescales_the_probabilities_and_is_saved(ents_nlp, tmp_pat
     numpy.testing.assert_allclose(probabilities(loaded, ["John Smith lives in Paris ."])[0], warm, atol=1e-6)
 
 
-@pytest.mark.parametrize("temperature", [0, -1.0, "2", None])
+@pytest.mark.parametrize("temperature", [0, -1.0, "2", None, 1e-40, 1e39, 0.001, 1000.0])
 def test_a_damaged_saved_temperature_is_refused_at_load(ents_nlp, tmp_path, temperature):
     import srsly
 
@@ -132,3 +132,108 @@ def test_a_damaged_saved_temperature_is_refused_at_load(ents_nlp, tmp_path, temp
     srsly.write_json(tmp_path / "pipeline" / "repsl_tagger" / "cfg", {**cfg, "temperature": temperature})
     with pytest.raises(ValueError, match="Invalid temperature"):
         spacy.load(tmp_path / "pipeline")
+
+
+@pytest.mark.parametrize("temperature", [0.01, 0.5, 100.0])
+def test_temperatures_at_the_bounds_give_finite_probabilities_and_the_same_spans(ents_nlp, temperature):
+    tagger = ents_nlp.get_pipe("repsl_tagger")
+    texts = ["John Smith lives in Paris .", "Mary went to Berlin and London ."]
+    plain = probabilities(ents_nlp, texts)
+    spans = [[(e.start, e.end, e.label_) for e in doc.ents] for doc in ents_nlp.pipe(texts)]
+    tagger.cfg["temperature"] = temperature
+    try:
+        scaled = probabilities(ents_nlp, texts)
+        scaled_spans = [[(e.start, e.end, e.label_) for e in doc.ents] for doc in ents_nlp.pipe(texts)]
+    finally:
+        tagger.cfg["temperature"] = 1.0
+    for before, after in zip(plain, scaled):
+        assert numpy.isfinite(after).all()
+        numpy.testing.assert_allclose(after.sum(axis=1), 1.0, atol=1e-5)
+        assert (after.argmax(axis=1) == before.argmax(axis=1)).all()  # a temperature moves scores, not tags
+    assert scaled_spans == spans  # strict decoding reads the argmax
+
+
+def test_a_temperature_set_out_of_range_in_python_is_refused_at_predict(ents_nlp):
+    tagger = ents_nlp.get_pipe("repsl_tagger")
+    tagger.cfg["temperature"] = 1e-40
+    try:
+        with pytest.raises(ValueError, match=r"Invalid temperature.*\[0.01, 100\]"):
+            ents_nlp("John Smith lives in Paris .")
+    finally:
+        tagger.cfg["temperature"] = 1.0
+
+
+def test_the_softmax_is_stable_for_any_temperature():
+    from spacy_repsl.pipeline.tagger import softmax
+
+    scores = numpy.array([[30.0, -20.0, 29.0], [0.0, 0.0, 0.0], [1e4, -1e4, 0.0]], dtype="float32")
+    for temperature in (1e-40, 1e-3, 1.0, 1e39):
+        probs = softmax(scores, temperature)
+        assert numpy.isfinite(probs).all(), temperature
+        numpy.testing.assert_allclose(probs.sum(axis=1), 1.0, atol=1e-6)
+    numpy.testing.assert_allclose(softmax(scores, 1e-40)[0], [1.0, 0.0, 0.0])
+    numpy.testing.assert_allclose(softmax(scores, 1e39)[0], [1 / 3] * 3, atol=1e-6)
+
+
+@pytest.fixture(scope="module")
+def two_taggers(ents_nlp, tmp_path_factory):
+    """ents_nlp's tagger twice: "repsl_tagger" (scores_key "ents") and "second" (scores_key
+    "ents_b", temperature 2: it would score the same entities differently)."""
+    path = tmp_path_factory.mktemp("two") / "pipeline"
+    ents_nlp.to_disk(path)
+    nlp = spacy.load(path)
+    nlp.add_pipe("repsl_tagger", name="second", source=spacy.load(path))
+    second = nlp.get_pipe("second")
+    second.scores_key, second.cfg["temperature"] = "ents_b", 2.0
+    return nlp
+
+
+def test_a_second_tagger_keeps_the_first_ones_scores_under_its_own_key(two_taggers):
+    texts = ["John Smith lives in Paris .", "Mary went to Berlin and London ."]
+    for doc in two_taggers.pipe(texts):
+        first = dict(zip([(s.start, s.end, s.label_) for s in doc.spans["ents"]], doc.spans["ents"].attrs["scores"]))
+        second = dict(zip([(s.start, s.end, s.label_) for s in doc.spans["ents_b"]], doc.spans["ents_b"].attrs["scores"]))
+        assert first and list(second) == [(e.start, e.end, e.label_) for e in doc.ents]
+        assert second == first  # kept entities keep the first tagger's scores, not the second's (T = 2)
+    alone = two_taggers.get_pipe("second")(spacy.blank("en").make_doc(texts[0]))
+    assert list(alone.spans["ents_b"].attrs["scores"]) != list(first.values())  # it would have scored them otherwise
+
+
+def test_export_and_calibrate_ask_which_tagger(two_taggers, tmp_path, capsys):
+    from spacy_repsl.calibrate import main as calibrate_main
+    from spacy_repsl.export import main as export_main
+    from spacy_repsl.pipeline.tagger import repsl_tagger_of
+
+    with pytest.raises(ValueError, match=r"2 repsl_taggers \(repsl_tagger, second\).*--component"):
+        repsl_tagger_of(two_taggers)
+    assert repsl_tagger_of(two_taggers, "second") is two_taggers.get_pipe("second")
+    with pytest.raises(ValueError, match="no repsl_tagger named 'third'"):
+        repsl_tagger_of(two_taggers, "third")
+    two_taggers.to_disk(tmp_path / "pipeline")
+    assert export_main([str(tmp_path / "pipeline"), str(tmp_path / "out")]) == 1
+    assert "--component" in capsys.readouterr().err and not (tmp_path / "out").exists()
+    assert calibrate_main([str(tmp_path / "pipeline"), str(tmp_path / "dev.spacy"), str(tmp_path / "test.spacy"),
+                           "--output", str(tmp_path / "cal")]) == 1
+    assert "--component" in capsys.readouterr().err and not (tmp_path / "cal").exists()
+    assert export_main([str(tmp_path / "pipeline"), str(tmp_path / "out"), "--component", "second"]) == 0
+    assert (tmp_path / "out" / "config.json").is_file()
+
+
+def test_scores_follow_their_entities_through_merge_entities(ents_nlp):
+    from spacy_repsl.label.records import doc_spans
+
+    text = "Yesterday John Smith met Mary Ann Lee in New York and Berlin ."
+    patterns = [{"label": "PER", "pattern": "John Smith"}, {"label": "PER", "pattern": "Mary Ann Lee"},
+                {"label": "LOC", "pattern": "New York"}, {"label": "LOC", "pattern": "Berlin"}]
+    ruler = spacy.blank("en", vocab=ents_nlp.vocab)
+    ruler.add_pipe("entity_ruler").add_patterns(patterns)
+    tagger = ents_nlp.get_pipe("repsl_tagger")
+    before = tagger(ruler(text))  # the ruler's entities, kept and scored by the tagger
+    merged = spacy.blank("en", vocab=ents_nlp.vocab).add_pipe("merge_entities")(tagger(ruler(text)))
+    assert len(merged) < len(before) and len(before.ents) >= 4
+    expected = doc_spans(before, ["ents"], {"ents": "ents"})
+    found = doc_spans(merged, ["ents"], {"ents": "ents"})
+    assert [(s["start"], s["end"], s["label"], s["text"]) for s in found] == \
+        [(s["start"], s["end"], s["label"], s["text"]) for s in expected]
+    assert all(s["score"] is not None for s in found)
+    assert [s["score"] for s in found] == [s["score"] for s in expected]

@@ -67,10 +67,11 @@ def give_default_modes(root: Path) -> None:
     """The modes a plain mkdir / open would give under the umask, for the folder and all it holds:
     mkdtemp makes 0700 folders and some writers (safetensors) 0600 files, which other users could
     not load."""
-    os.chmod(root, default_mode(directory=True))
+    folder_mode, file_mode = default_mode(directory=True), default_mode(directory=False)
+    os.chmod(root, folder_mode)
     for folder, folders, files in os.walk(root):
         for name in folders:
-            os.chmod(os.path.join(folder, name), default_mode(directory=True))
+            os.chmod(os.path.join(folder, name), folder_mode)
         for name in files:
             if not os.path.islink(os.path.join(folder, name)):
-                os.chmod(os.path.join(folder, name), default_mode(directory=False))
+                os.chmod(os.path.join(folder, name), file_mode)

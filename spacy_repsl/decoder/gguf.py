@@ -217,26 +217,28 @@ CACHE_ERRNOS = (errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOSPC, errno.EDQU
 def _convert_locked(path: Path, target: Path, digest: str, info: Dict[str, Any], quiet: bool) -> None:
     # Checked under the lock: another process may have finished this conversion since the check
     # before it (then it is used), and only then is a non-empty folder someone else's.
-    if _is_conversion_of(target, digest):
+    record = _source_record(target)
+    if _is_complete(target, record, digest):
         return
-    if _is_damaged_conversion_of(target, digest):  # ours, with a file truncated or gone: rebuilt
-        why = ("a file is missing or has another size than written" if "files" in _source_record(target)
+    ours = hidden_prefix(target, "converting")  # == f".{target.name}.{TMP_MARK}"
+    if record.get("sha256") == digest:  # our conversion of this file, with a file truncated or gone: rebuilt
+        why = ("a file is missing or has another size than written" if "files" in record
                else "written by an older spacy-repsl, which did not record its files' sizes")
         print(f"The conversion of {path.name} in {target} cannot be trusted ({why}); converting it again.",
               file=sys.stderr, flush=True)
-        aside = Path(tempfile.mkdtemp(prefix=hidden_prefix(target, "converting"), dir=target.parent))
+        aside = Path(tempfile.mkdtemp(prefix=ours, dir=target.parent))
         os.replace(target, aside / "damaged")
         shutil.rmtree(aside, ignore_errors=True)
     if target.exists() and (not target.is_dir() or any(target.iterdir())):
         raise FileExistsError(f"'{target}' exists and is not a conversion of '{path}': choose an empty or new "
                               "folder.")
-    for stale in target.parent.glob(f"{hidden_prefix(target, 'converting')}*"):  # ours, left by a killed conversion
+    for stale in target.parent.glob(f"{ours}*"):  # ours, left by a killed conversion
         if stale.is_dir():
             shutil.rmtree(stale, ignore_errors=True)
     if not quiet:
         print(f"Converting {path.name} ({path.stat().st_size / 2**20:.0f} MiB, {info['architecture']}) to a "
               f"checkpoint in {target} (once; later loads reuse it)...", file=sys.stderr, flush=True)
-    tmp = Path(tempfile.mkdtemp(prefix=hidden_prefix(target, "converting"), dir=target.parent))
+    tmp = Path(tempfile.mkdtemp(prefix=ours, dir=target.parent))
     try:
         _write_checkpoint(path, tmp)
         files = {item.name: item.stat().st_size for item in tmp.iterdir() if item.is_file()}
@@ -259,9 +261,13 @@ def _source_record(directory: Path) -> Dict[str, Any]:
 
 
 def _is_conversion_of(directory: Path, digest: str) -> bool:
-    """A complete conversion of the file with this SHA-256: its record names the hash, and every
-    file it lists is there with the size written (a truncated or deleted weights file is not)."""
-    record = _source_record(directory)
+    """A complete conversion of the file with this SHA-256 (see `_is_complete`)."""
+    return _is_complete(directory, _source_record(directory), digest)
+
+
+def _is_complete(directory: Path, record: Dict[str, Any], digest: str) -> bool:
+    """`record` (the folder's SOURCE_FILE) names the hash, and every file it lists is there with the
+    size written (a truncated or deleted weights file is not)."""
     files = record.get("files")
     if record.get("sha256") != digest or not isinstance(files, dict) or not files:
         return False
@@ -269,11 +275,6 @@ def _is_conversion_of(directory: Path, digest: str) -> bool:
         return all((directory / name).stat().st_size == size for name, size in files.items())
     except (OSError, TypeError):
         return False
-
-
-def _is_damaged_conversion_of(directory: Path, digest: str) -> bool:
-    """Our conversion of this file, no longer complete (or from before file sizes were recorded)."""
-    return _source_record(directory).get("sha256") == digest and not _is_conversion_of(directory, digest)
 
 
 class GGUFCacheError(OSError):

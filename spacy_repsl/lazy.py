@@ -1,6 +1,7 @@
 """Lazy package attributes: a package names what it exports and where, and the module that
 holds a name is imported only when the name is first used (spaCy imports every plugin's factory
 module on each `spacy.blank`, so torch-heavy modules must not load with the package)."""
+
 from __future__ import annotations
 
 from importlib import import_module

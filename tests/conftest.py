@@ -1,4 +1,5 @@
 """Session fixtures: tiny random decoders of every family, built once and loaded by path."""
+
 from __future__ import annotations
 
 import os

@@ -1,4 +1,5 @@
 """spaCy imports every installed plugin on each spacy.blank: ours must stay light."""
+
 import subprocess
 import sys
 import textwrap
@@ -23,7 +24,7 @@ def test_factory_module_imports_without_torch_or_transformers():
         sys.meta_path.insert(0, Block())
         import spacy
         nlp = spacy.blank("en")
-        import spacy_repsl.pipeline.tagger, spacy_repsl.scoring
+        import spacy_repsl.pipeline.tagger, spacy_repsl.iob.scoring
         assert "repsl_tagger" in spacy.registry.factories
         print("ok")
         """
@@ -76,24 +77,43 @@ sys.meta_path.insert(0, Block())
 def test_the_local_engine_runs_without_ray_and_the_ray_engine_says_how_to_install_it(tmp_path):
     # A grid with nothing to do except one failing run: the local engine gets that far without Ray.
     cfg = Path(__file__).parent.parent / "configs" / "tiny.cfg"
-    args = ["--root", str(tmp_path), "--config", str(cfg), "--datasets", "demo", "--models", "m", "--repetitions", "0", "--unmasking=",
-            "--seeds", "1"]
-    local = run(BLOCK_RAY + f"""
+    args = [
+        "--root",
+        str(tmp_path),
+        "--config",
+        str(cfg),
+        "--datasets",
+        "demo",
+        "--models",
+        "m",
+        "--repetitions",
+        "0",
+        "--unmasking=",
+        "--seeds",
+        "1",
+    ]
+    local = run(
+        BLOCK_RAY
+        + f"""
 from spacy_repsl.experiments.__main__ import main
 try:
     main(["train", *{args!r}])
 except SystemExit as e:
     print("exit", e.code, "ray" in sys.modules)
-""")
+"""
+    )
     assert "exit 1 False" in local.stdout, local.stdout + local.stderr
     assert "run the preprocess-demo command first" in local.stdout
     for command in (["train", "--engine", "ray"], ["search"]):
-        result = run(BLOCK_RAY + f"""
+        result = run(
+            BLOCK_RAY
+            + f"""
 from spacy_repsl.experiments.__main__ import main
 try:
     main([*{command!r}, *{args!r}])
 except SystemExit as e:
     print("exit", e.code)
-""")
+"""
+        )
         assert "exit 2" in result.stdout, result.stdout + result.stderr
         assert 'pip install "spacy-repsl[ray]"' in result.stderr

@@ -1,4 +1,5 @@
 """`spacy package` builds a wheel that installs into a fresh venv and loads with no hub."""
+
 import json
 import os
 import subprocess
@@ -31,8 +32,23 @@ def test_packaged_pipeline_installs_and_runs_offline_in_a_fresh_venv(tmp_path):
     nlp.to_disk(tmp_path / "pipeline")
     dist = tmp_path / "dist"
     dist.mkdir()
-    run([sys.executable, "-m", "spacy", "package", tmp_path / "pipeline", dist, "--name", "repsl_tiny",
-         "--version", "0.0.1", "--build", "wheel", "--force"])
+    run(
+        [
+            sys.executable,
+            "-m",
+            "spacy",
+            "package",
+            tmp_path / "pipeline",
+            dist,
+            "--name",
+            "repsl_tiny",
+            "--version",
+            "0.0.1",
+            "--build",
+            "wheel",
+            "--force",
+        ]
+    )
     (wheel,) = dist.glob("*/dist/*.whl")
     meta = json.loads(next(dist.glob("*/meta.json")).read_text())
     assert any(r.startswith("spacy-repsl") for r in meta["requirements"])

@@ -1,5 +1,6 @@
 """`spacy project run all` end to end: a tiny local decoder, a few sentences of every dataset,
 two seeds, a reduced grid. Produces the tables, the plots, the speed table and wheels."""
+
 import os
 import shutil
 import subprocess
@@ -15,15 +16,53 @@ ROOT = Path(__file__).parent.parent
 
 def run_project(workdir: Path, command: str, tiny: Path, data: Path, encoder: Path) -> subprocess.CompletedProcess:
     args = [
-        sys.executable, "-m", "spacy", "project", "run", command, str(workdir / "project"),
-        "--vars.models", str(tiny), "--vars.encoders", str(encoder),
-        "--vars.conll03_dir", str(data / "conll"), "--vars.rest14_dir", str(data / "rest"),
-        "--vars.nlupp_dir", str(data / "nlupp"), "--vars.ace05_dir", str(data / "ace"),
-        "--vars.seeds", "1,2", "--vars.repetitions", "0,1", "--vars.exit_layers", "2",
-        "--vars.exit_repetitions", "1", "--vars.groups", "2", "--vars.config", "../configs/tiny.cfg",
-        "--vars.max_epochs", "2", "--vars.eval_frequency", "2",
-        "--vars.bench_model", str(tiny), "--vars.bench_repetitions", "0,1", "--vars.bench_docs", "16",
-        "--vars.baseline_max_steps", "6", "--vars.sweep_datasets", "conll03", "--vars.more_seeds", "3",
+        sys.executable,
+        "-m",
+        "spacy",
+        "project",
+        "run",
+        command,
+        str(workdir / "project"),
+        "--vars.models",
+        str(tiny),
+        "--vars.encoders",
+        str(encoder),
+        "--vars.conll03_dir",
+        str(data / "conll"),
+        "--vars.rest14_dir",
+        str(data / "rest"),
+        "--vars.nlupp_dir",
+        str(data / "nlupp"),
+        "--vars.ace05_dir",
+        str(data / "ace"),
+        "--vars.seeds",
+        "1,2",
+        "--vars.repetitions",
+        "0,1",
+        "--vars.exit_layers",
+        "2",
+        "--vars.exit_repetitions",
+        "1",
+        "--vars.groups",
+        "2",
+        "--vars.config",
+        "../configs/tiny.cfg",
+        "--vars.max_epochs",
+        "2",
+        "--vars.eval_frequency",
+        "2",
+        "--vars.bench_model",
+        str(tiny),
+        "--vars.bench_repetitions",
+        "0,1",
+        "--vars.bench_docs",
+        "16",
+        "--vars.baseline_max_steps",
+        "6",
+        "--vars.sweep_datasets",
+        "conll03",
+        "--vars.more_seeds",
+        "3",
     ]
     env = dict(os.environ, HF_HUB_OFFLINE="1")
     result = subprocess.run(args, capture_output=True, text=True, env=env, cwd=workdir, timeout=1200)
@@ -36,7 +75,11 @@ def test_project_runs_all_end_to_end(tmp_path):
     from spacy_repsl.decoder.tiny import build_tiny_decoder
     from spacy_repsl.encoders.tiny import build_tiny_encoder
 
-    shutil.copytree(ROOT / "project", tmp_path / "project", ignore=shutil.ignore_patterns("assets", "corpus", "training", "metrics", "packages"))
+    shutil.copytree(
+        ROOT / "project",
+        tmp_path / "project",
+        ignore=shutil.ignore_patterns("assets", "corpus", "training", "metrics", "packages"),
+    )
     shutil.copytree(ROOT / "configs", tmp_path / "configs")
     data = tmp_path / "data"
     write_conll(data / "conll")
@@ -56,8 +99,13 @@ def test_project_runs_all_end_to_end(tmp_path):
     assert "[train 40/40]" in result.stdout and "[sweep train 8/8]" in result.stdout
     assert "[train 2/2]" in result.stdout
     results = (project / "metrics" / "results.md").read_text()
-    for heading in ("Methods (Table 1 style)", "Repetition sweep (Table 5 style)", "Early exit",
-                    "Layer-group sweep on conll03", "Inference speed-up (Table 2 style)"):
+    for heading in (
+        "Methods (Table 1 style)",
+        "Repetition sweep (Table 5 style)",
+        "Early exit",
+        "Layer-group sweep on conll03",
+        "Inference speed-up (Table 2 style)",
+    ):
         assert heading in results
     assert "| conll03 | rest14 | nlupp | Avg |" in results
     assert "**Skipped datasets**" in results and "- ace05: ACE05 train file not found" in results
@@ -82,12 +130,40 @@ def test_project_yml_is_valid_and_names_what_others_rely_on():
 
     config = load_project_config(ROOT / "project")
     commands = {c["name"] for c in config["commands"]}
-    for name in ("preprocess-conll03", "preprocess-rest14", "preprocess-nlupp", "preprocess-ace05", "train",
-                 "evaluate", "aggregate", "plot", "profile", "package", "sweep", "demo-run", "search", "search-demo-run", "label"):
+    for name in (
+        "preprocess-conll03",
+        "preprocess-rest14",
+        "preprocess-nlupp",
+        "preprocess-ace05",
+        "train",
+        "evaluate",
+        "aggregate",
+        "plot",
+        "profile",
+        "package",
+        "sweep",
+        "demo-run",
+        "search",
+        "search-demo-run",
+        "label",
+    ):
         assert name in commands
     assert {"all", "demo", "search-demo", "conll03", "rest14", "nlupp", "ace05"} <= set(config["workflows"])
-    for var in ("conll03_dir", "rest14_dir", "nlupp_dir", "ace05_dir", "models", "seeds", "gpu_id", "demo_conll03_dir",
-                "engine", "ray_address", "gpus_per_run", "cpus_per_run", "bos"):
+    for var in (
+        "conll03_dir",
+        "rest14_dir",
+        "nlupp_dir",
+        "ace05_dir",
+        "models",
+        "seeds",
+        "gpu_id",
+        "demo_conll03_dir",
+        "engine",
+        "ray_address",
+        "gpus_per_run",
+        "cpus_per_run",
+        "bos",
+    ):
         assert var in config["vars"]
     assert config["vars"]["engine"] == "local" and config["vars"]["bos"] == "every"
     # Every command that trains or evaluates runs of the grid passes the engine settings.
@@ -113,6 +189,13 @@ def test_the_label_command_passes_every_label_setting():
 
     config = load_project_config(ROOT / "project")
     script = " ".join(next(c for c in config["commands"] if c["name"] == "label")["script"])
-    for piece in ("spacy_repsl.label", "--resume", "--engine", "--ray-address", "--num-workers", "--gpus-per-worker",
-                  "--gpu-id"):
+    for piece in (
+        "spacy_repsl.label",
+        "--resume",
+        "--engine",
+        "--ray-address",
+        "--num-workers",
+        "--gpus-per-worker",
+        "--gpu-id",
+    ):
         assert piece in script

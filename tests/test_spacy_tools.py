@@ -1,4 +1,5 @@
 """spaCy's own tools accept every shipped config: `debug config`, `init fill-config`, `debug data`."""
+
 import os
 import subprocess
 import sys
@@ -11,13 +12,21 @@ ENV = dict(os.environ, HF_HUB_OFFLINE="1")
 
 
 def spacy(*args, cwd=None):
-    return subprocess.run([sys.executable, "-m", "spacy", *map(str, args)], capture_output=True, text=True, env=ENV,
-                          cwd=cwd)
+    return subprocess.run(
+        [sys.executable, "-m", "spacy", *map(str, args)], capture_output=True, text=True, env=ENV, cwd=cwd
+    )
 
 
 def test_every_shipped_config_is_found():
-    assert {p.name for p in CONFIGS} >= {"tiny.cfg", "repetition.cfg", "middle.cfg", "full.cfg", "early_exit.cfg",
-                                         "lora_cpu.cfg", "spacy_ner.cfg"}
+    assert {p.name for p in CONFIGS} >= {
+        "tiny.cfg",
+        "repetition.cfg",
+        "middle.cfg",
+        "full.cfg",
+        "early_exit.cfg",
+        "lora_cpu.cfg",
+        "spacy_ner.cfg",
+    }
 
 
 @pytest.mark.parametrize("config", CONFIGS, ids=lambda p: p.name)
@@ -52,8 +61,16 @@ def test_debug_data_runs_on_the_tiny_config(tiny_decoders, tmp_path):
     from spacy_repsl.datasets import demo
 
     demo.convert(seed=0, sizes=(150, 30, 10)).write(tmp_path / "corpus")
-    done = spacy("debug", "data", CONFIGS[[p.name for p in CONFIGS].index("tiny.cfg")],
-                 "--paths.train", tmp_path / "corpus" / "train.spacy", "--paths.dev", tmp_path / "corpus" / "dev.spacy",
-                 "--paths.decoder", tiny_decoders["llama"])
+    done = spacy(
+        "debug",
+        "data",
+        CONFIGS[[p.name for p in CONFIGS].index("tiny.cfg")],
+        "--paths.train",
+        tmp_path / "corpus" / "train.spacy",
+        "--paths.dev",
+        tmp_path / "corpus" / "dev.spacy",
+        "--paths.decoder",
+        tiny_decoders["llama"],
+    )
     assert done.returncode == 0, done.stdout + done.stderr
     assert "Summary" in done.stdout and "validation error" not in done.stdout

@@ -1,4 +1,5 @@
 """`spacy train` and `spacy evaluate` on the shipped configs, as a user runs them."""
+
 import json
 import os
 import subprocess
@@ -29,7 +30,9 @@ def write_docbin(nlp, path, copies=1):
 
 def spacy_cli(*args, cwd=None):
     env = dict(os.environ, HF_HUB_OFFLINE="1")
-    return subprocess.run([sys.executable, "-m", "spacy", *args], capture_output=True, text=True, env=env, cwd=cwd, timeout=900)
+    return subprocess.run(
+        [sys.executable, "-m", "spacy", *args], capture_output=True, text=True, env=env, cwd=cwd, timeout=900
+    )
 
 
 def train_on_examples(config: str, base: str, path, tmp_path, *overrides: str):
@@ -39,13 +42,31 @@ def train_on_examples(config: str, base: str, path, tmp_path, *overrides: str):
     write_docbin(nlp, tmp_path / "train.spacy", copies=4)
     write_docbin(nlp, tmp_path / "dev.spacy")
     return spacy_cli(
-        "train", str(CONFIGS / config), "--output", str(tmp_path / "out"), "--paths.train", str(tmp_path / "train.spacy"),
-        "--paths.dev", str(tmp_path / "dev.spacy"), f"--paths.{base}", str(path), *overrides)
+        "train",
+        str(CONFIGS / config),
+        "--output",
+        str(tmp_path / "out"),
+        "--paths.train",
+        str(tmp_path / "train.spacy"),
+        "--paths.dev",
+        str(tmp_path / "dev.spacy"),
+        f"--paths.{base}",
+        str(path),
+        *overrides,
+    )
 
 
 def test_tiny_config_trains_and_evaluates(tiny_decoders, tmp_path):
-    result = train_on_examples("tiny.cfg", "decoder", tiny_decoders["llama"], tmp_path,
-                               "--training.max_epochs", "10", "--training.eval_frequency", "4")
+    result = train_on_examples(
+        "tiny.cfg",
+        "decoder",
+        tiny_decoders["llama"],
+        tmp_path,
+        "--training.max_epochs",
+        "10",
+        "--training.eval_frequency",
+        "4",
+    )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "ENTS_F" in result.stdout and "LOSS REPSL" in result.stdout  # spaCy's table
     best = tmp_path / "out" / "model-best"
@@ -54,7 +75,9 @@ def test_tiny_config_trains_and_evaluates(tiny_decoders, tmp_path):
     doc = trained("John Smith lives in Paris .")
     assert len(doc) == 6
     assert trained.meta["performance"]["ents_f"] > 0.5
-    evaluated = spacy_cli("evaluate", str(best), str(tmp_path / "dev.spacy"), "--output", str(tmp_path / "metrics.json"))
+    evaluated = spacy_cli(
+        "evaluate", str(best), str(tmp_path / "dev.spacy"), "--output", str(tmp_path / "metrics.json")
+    )
     assert evaluated.returncode == 0, evaluated.stdout + evaluated.stderr
     metrics = json.loads((tmp_path / "metrics.json").read_text())
     assert metrics["ents_f"] == pytest.approx(trained.meta["performance"]["ents_f"], abs=1e-6)
@@ -66,7 +89,10 @@ def test_paper_configs_follow_the_recipe(name):
     model = config["components"]["repsl_tagger"]["model"]
     assert model["quantization"] == "nf4" and model["max_length"] == 256
     assert dict(model["lora"]) == {
-        "@misc": "spacy-repsl.lora.v1", "r": 16, "alpha": 16, "dropout": 0.1,
+        "@misc": "spacy-repsl.lora.v1",
+        "r": 16,
+        "alpha": 16,
+        "dropout": 0.1,
         "target_modules": ["q_proj", "k_proj", "v_proj", "o_proj"],
     }
     training = config["training"]
@@ -96,7 +122,7 @@ def test_paper_configs_differ_only_in_the_method():
 def lora_b(path):
     from safetensors.numpy import load_file
 
-    from spacy_repsl.serialization import TRAINABLE_FILE
+    from spacy_repsl.pipeline.weights import TRAINABLE_FILE
 
     weights = load_file(str(path / "repsl_tagger" / TRAINABLE_FILE))
     return {k: v for k, v in weights.items() if "lora_B" in k}
@@ -120,8 +146,18 @@ def test_adapters_train_when_the_tagger_annotates_between_accumulated_updates(ti
         path = tmp_path / f"annotating{len(annotating)}.cfg"
         config.to_disk(path)
         out = tmp_path / f"out{len(annotating)}"
-        result = spacy_cli("train", str(path), "--output", str(out), "--paths.train", str(tmp_path / "train.spacy"),
-                           "--paths.dev", str(tmp_path / "dev.spacy"), "--paths.decoder", str(tiny_decoders["llama"]))
+        result = spacy_cli(
+            "train",
+            str(path),
+            "--output",
+            str(out),
+            "--paths.train",
+            str(tmp_path / "train.spacy"),
+            "--paths.dev",
+            str(tmp_path / "dev.spacy"),
+            "--paths.decoder",
+            str(tiny_decoders["llama"]),
+        )
         assert result.returncode == 0, result.stdout + result.stderr
         adapters[len(annotating)] = lora_b(out / "model-last")
     assert adapters[1] and all(abs(v).max() > 0 for v in adapters[1].values())
@@ -129,8 +165,14 @@ def test_adapters_train_when_the_tagger_annotates_between_accumulated_updates(ti
         numpy.testing.assert_allclose(adapters[1][name], value, atol=1e-6)
 
 
-ENCODER_OVERRIDES = ("--training.max_steps", "40", "--training.eval_frequency", "20",
-                     "--training.optimizer.learn_rate.initial_rate", "0.002")  # a random tiny model learns slowly at 5e-5
+ENCODER_OVERRIDES = (
+    "--training.max_steps",
+    "40",
+    "--training.eval_frequency",
+    "20",
+    "--training.optimizer.learn_rate.initial_rate",
+    "0.002",
+)  # a random tiny model learns slowly at 5e-5
 
 
 def test_the_encoder_config_fine_tunes_an_encoder(tiny_encoders, tmp_path):
@@ -143,7 +185,17 @@ def test_the_encoder_config_fine_tunes_an_encoder(tiny_encoders, tmp_path):
     assert model["repetitions"] == 0 and model["lora"] is None and model["quantization"] is None
     assert config["training"]["optimizer"]["learn_rate"]["initial_rate"] == 5e-5
     stopped = spacy_cli(
-        "train", str(CONFIGS / "encoder.cfg"), "--paths.train", str(tmp_path / "train.spacy"),
-        "--paths.dev", str(tmp_path / "dev.spacy"), "--paths.encoder", str(tiny_encoders["bert"]),
-        "--training.max_steps", "0", "--training.max_epochs", "3")
+        "train",
+        str(CONFIGS / "encoder.cfg"),
+        "--paths.train",
+        str(tmp_path / "train.spacy"),
+        "--paths.dev",
+        str(tmp_path / "dev.spacy"),
+        "--paths.encoder",
+        str(tiny_encoders["bert"]),
+        "--training.max_steps",
+        "0",
+        "--training.max_epochs",
+        "3",
+    )
     assert stopped.returncode != 0 and "needs total_steps >= 1" in stopped.stdout + stopped.stderr

@@ -41,6 +41,6 @@ else
   echo "skipping Gemma 3 270M: $GEMMA is missing (README \"Model families\" says how to get it)" >&2
 fi
 # 5. a second seed, then Rest14 and NLU++ on their whole training sets
-full --vars.full_seeds 29 --vars.baseline 0 --vars.encoders "" --vars.full_exit_layers 15
+full --vars.full_seeds 29 --vars.baseline 0 --vars.encoders "" --vars.full_repetitions ""   # exit15-r1 and exit15-r0
 full --vars.full_datasets rest14-full,nlupp-full
 python -m spacy project run aggregate . && python -m spacy project run plot .

@@ -3,6 +3,7 @@
 Each runs in its own process (`python -m spacy_repsl.benchmark --worker ...`), so its peak
 memory is its own and one cell's allocations do not slow the next.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -11,18 +12,40 @@ from typing import Any, Callable, Dict, List, Optional, Sequence
 from .flops import Shape, decoder_flops
 from .timing import fastest_per_batch, synchronize
 
-DEFAULT_MODEL = dict(family="mistral", num_layers=32, hidden_size=256, num_heads=8, num_kv_heads=2, intermediate_size=896,
-                     max_positions=32768)
+DEFAULT_MODEL = dict(
+    family="mistral",
+    num_layers=32,
+    hidden_size=256,
+    num_heads=8,
+    num_kv_heads=2,
+    intermediate_size=896,
+    max_positions=32768,
+)
 # Random models of real shapes (a 2000-piece vocabulary: it changes only the embedding's size) for
 # the GPU table of issue 16: Qwen3-0.6B as it is, and Mistral-7B cut to 4 of its 32 layers, whose
 # per-layer cost the exit layers give. Positions as the real models have them, so the default grid's
 # r = 8 on 256-token docs (2,313 positions with a BOS per copy) fits.
 SHAPES: Dict[str, Dict[str, Any]] = {
     "mistral-scaled": DEFAULT_MODEL,
-    "qwen3-0.6b": dict(family="qwen3", num_layers=28, hidden_size=1024, num_heads=16, num_kv_heads=8, head_dim=128,
-                       intermediate_size=3072, max_positions=40960),
-    "mistral-7b-4-layers": dict(family="mistral", num_layers=4, hidden_size=4096, num_heads=32, num_kv_heads=8,
-                                intermediate_size=14336, max_positions=32768),
+    "qwen3-0.6b": dict(
+        family="qwen3",
+        num_layers=28,
+        hidden_size=1024,
+        num_heads=16,
+        num_kv_heads=8,
+        head_dim=128,
+        intermediate_size=3072,
+        max_positions=40960,
+    ),
+    "mistral-7b-4-layers": dict(
+        family="mistral",
+        num_layers=4,
+        hidden_size=4096,
+        num_heads=32,
+        num_kv_heads=8,
+        intermediate_size=14336,
+        max_positions=32768,
+    ),
 }
 
 # Each fast path switched off (or the base changed), against all of them on: r = 1, all layers.
@@ -65,7 +88,9 @@ def benchmark_model(model: str, shape: str) -> Path:
     shape in .benchmark-model/, others in .benchmark-model-<shape>/)."""
     if model:
         return Path(model)
-    return build_default_model(Path(".benchmark-model" if shape == "mistral-scaled" else f".benchmark-model-{shape}"), shape)
+    return build_default_model(
+        Path(".benchmark-model" if shape == "mistral-scaled" else f".benchmark-model-{shape}"), shape
+    )
 
 
 def texts_and_gold(n_docs: int, seed: int):
@@ -79,19 +104,31 @@ def make_nlp(model: str, repetitions: int, exit_layer: Optional[int], args: Dict
 
     nlp = spacy.blank("en")
     lora = {"@misc": "spacy-repsl.lora.v1"} if args["lora"] else None
-    nlp.add_pipe("repsl_tagger", config={"model": {
-        "@architectures": "spacy-repsl.DecoderTagger.v1", "name": model, "repetitions": repetitions,
-        "exit_layer": exit_layer, "quantization": args["quantization"], "lora": lora,
-        "compute_dtype": args.get("compute_dtype", "auto"),
-        "max_length": args["max_length"], "max_batch_tokens": args["max_batch_tokens"],
-    }})
+    nlp.add_pipe(
+        "repsl_tagger",
+        config={
+            "model": {
+                "@architectures": "spacy-repsl.DecoderTagger.v1",
+                "name": model,
+                "repetitions": repetitions,
+                "exit_layer": exit_layer,
+                "quantization": args["quantization"],
+                "lora": lora,
+                "compute_dtype": args.get("compute_dtype", "auto"),
+                "max_length": args["max_length"],
+                "max_batch_tokens": args["max_batch_tokens"],
+            }
+        },
+    )
     return nlp
 
 
 def describe(variant: Dict[str, Any]) -> str:
     if not variant:
-        return ("all fast paths (LoRA merged, inference_mode, length-sorted batches, eval mode set once, "
-                "last layer's MLP on read rows only), fp32")
+        return (
+            "all fast paths (LoRA merged, inference_mode, length-sorted batches, eval mode set once, "
+            "last layer's MLP on read rows only), fp32"
+        )
     return ", ".join(f"{k}={v}" for k, v in variant.items())
 
 
@@ -115,7 +152,7 @@ def use_device(args: Dict[str, Any]) -> str:
 
 def pipe_runner(nlp, batches: Sequence[Sequence[str]], switches: Dict[str, bool]) -> Callable[[int], None]:
     """Runs `nlp.pipe` over batch j, as `nlp.pipe(texts, batch_size)` would meet it."""
-    from ..models.decoder_tagger import FAST_PATHS
+    from ..models.fast_paths import FAST_PATHS
 
     def run(j: int) -> None:
         FAST_PATHS.update(switches)
@@ -196,8 +233,14 @@ def grid_cell(cell: Dict[str, Any]) -> Dict[str, Any]:
         peak_gpu["infer"] = torch.cuda.max_memory_allocated(device)
     runners = {"infer": ours}
     if cell.get("hf_baseline"):
-        runners["hf"] = HFBaseline(cell["model"], batches, runtime.tokenizer, len(tagger.tag_names), device=device,
-                                   dtype=decoder.backbone.get_input_embeddings().weight.dtype)
+        runners["hf"] = HFBaseline(
+            cell["model"],
+            batches,
+            runtime.tokenizer,
+            len(tagger.tag_names),
+            device=device,
+            dtype=decoder.backbone.get_input_embeddings().weight.dtype,
+        )
     if cell.get("paired_reference"):  # speed-ups from turns taken in one process, not across processes
         reference, _ = for_inference(cell["model"], 0, None, args)
         runners["reference"] = pipe_runner(reference, batches, {})
@@ -230,7 +273,7 @@ def grid_cell(cell: Dict[str, Any]) -> Dict[str, Any]:
 
 def fast_paths_cell(cell: Dict[str, Any]) -> Dict[str, Any]:
     """Every variant in this one process, taking turns batch by batch (r = 1, all layers)."""
-    from ..models.decoder_tagger import FAST_PATHS
+    from ..models.fast_paths import FAST_PATHS
 
     variants = cell["variants"]
     use_device(cell["args"])

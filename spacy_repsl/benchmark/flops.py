@@ -3,6 +3,7 @@
 The ideal speed-up of a setting is the ratio of these counts; attention is counted over the
 full T x T score matrix, as an explicitly masked SDPA/eager kernel computes it.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -20,8 +21,13 @@ class Shape:
     @classmethod
     def from_config(cls, config: Any) -> "Shape":
         head_dim = getattr(config, "head_dim", None) or config.hidden_size // config.num_attention_heads
-        return cls(config.hidden_size, config.intermediate_size, config.num_attention_heads,
-                   config.num_key_value_heads, head_dim)
+        return cls(
+            config.hidden_size,
+            config.intermediate_size,
+            config.num_attention_heads,
+            config.num_key_value_heads,
+            head_dim,
+        )
 
 
 def layer_flops(shape: Shape, length: int) -> int:

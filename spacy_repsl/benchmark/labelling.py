@@ -10,6 +10,7 @@ user writes instead, the Ray Data engine with 1 and 2 workers, and peak memory o
 - Memory: `label` in a fresh process over 20k and over 200k documents; peak RSS of each.
 Writes the section 'labelling' of BENCHMARKS.md.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -26,8 +27,10 @@ from typing import Dict, List, Optional, Sequence
 from .sections import write_section
 from .timing import rates
 
-WORDS = ("John Smith lives in Paris and Mary works for Acme Corp in Berlin , the United Nations met in Geneva on "
-         "Monday officials said today people news").split()
+WORDS = (
+    "John Smith lives in Paris and Mary works for Acme Corp in Berlin , the United Nations met in Geneva on "
+    "Monday officials said today people news"
+).split()
 
 
 def write_corpus(path: Path, n: int, seed: int = 0) -> Path:
@@ -47,10 +50,20 @@ def build_pipeline(base: Path) -> Path:
 
     decoder = build_tiny_decoder("llama", base / "tiny", texts=[" ".join(WORDS)], num_layers=4, hidden_size=64)
     nlp = spacy.blank("en")
-    nlp.add_pipe("repsl_tagger", config={"model": {"@architectures": "spacy-repsl.DecoderTagger.v1",
-                                                   "name": str(decoder), "quantization": None, "repetitions": 1}})
-    examples = [Example.from_dict(nlp.make_doc("John Smith lives in Paris ."),
-                                  {"entities": [(0, 10, "PER"), (20, 25, "LOC")]})]
+    nlp.add_pipe(
+        "repsl_tagger",
+        config={
+            "model": {
+                "@architectures": "spacy-repsl.DecoderTagger.v1",
+                "name": str(decoder),
+                "quantization": None,
+                "repetitions": 1,
+            }
+        },
+    )
+    examples = [
+        Example.from_dict(nlp.make_doc("John Smith lives in Paris ."), {"entities": [(0, 10, "PER"), (20, 25, "LOC")]})
+    ]
     optimizer = nlp.initialize(lambda: examples)
     for _ in range(10):
         nlp.update(examples, sgd=optimizer)
@@ -78,13 +91,16 @@ def throughput(pipeline: Path, corpus: Path, out: Path, rounds: int) -> Dict[str
     plain_loop(nlp, corpus)  # warm-up
     times: Dict[str, List[float]] = {"ours": [], "hand": []}  # ours: label; hand: the plain loop
     for i in range(rounds):
-        for name in (("ours", "hand") if i % 2 == 0 else ("hand", "ours")):
+        for name in ("ours", "hand") if i % 2 == 0 else ("hand", "ours"):
             start = time.perf_counter()
             if name == "hand":
                 plain_loop(nlp, corpus)
             else:
-                label(Options(pipeline=str(pipeline), input=str(corpus), output=out, overwrite=True, progress_every=0),
-                      stream=open(os.devnull, "w"), nlp=nlp)
+                label(
+                    Options(pipeline=str(pipeline), input=str(corpus), output=out, overwrite=True, progress_every=0),
+                    stream=open(os.devnull, "w"),
+                    nlp=nlp,
+                )
             times[name].append(time.perf_counter() - start)
     return rates(times, n)
 
@@ -95,17 +111,33 @@ def with_ray(pipeline: Path, corpus: Path, out: Path, workers: int) -> Dict[str,
     from ..label.run import Options, label
 
     start = time.perf_counter()
-    summary = label(Options(pipeline=str(pipeline), input=str(corpus), output=out, overwrite=True, progress_every=0,
-                            engine="ray", num_workers=workers), stream=open(os.devnull, "w"))
-    return {"fixed": summary.first_record, "whole": summary.labelled / (time.perf_counter() - start),
-            "steady": summary.steady_rate}
+    summary = label(
+        Options(
+            pipeline=str(pipeline),
+            input=str(corpus),
+            output=out,
+            overwrite=True,
+            progress_every=0,
+            engine="ray",
+            num_workers=workers,
+        ),
+        stream=open(os.devnull, "w"),
+    )
+    assert summary.first_record is not None and summary.steady_rate is not None, "the Ray run labelled nothing"
+    return {
+        "fixed": summary.first_record,
+        "whole": summary.labelled / (time.perf_counter() - start),
+        "steady": summary.steady_rate,
+    }
 
 
 def peak_rss(pipeline: Path, corpus: Path, out: Path) -> Dict[str, float]:
     """Peak resident memory (MB) and docs/s of `label` in a fresh process."""
-    code = ("import resource, sys, time; from spacy_repsl.label.__main__ import main; t = time.perf_counter(); "
-            f"code = main([{str(pipeline)!r}, {str(corpus)!r}, {str(out)!r}, '--overwrite', '--progress-every', '0']); "
-            "print(time.perf_counter() - t, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss); sys.exit(code)")
+    code = (
+        "import resource, sys, time; from spacy_repsl.label.__main__ import main; t = time.perf_counter(); "
+        f"code = main([{str(pipeline)!r}, {str(corpus)!r}, {str(out)!r}, '--overwrite', '--progress-every', '0']); "
+        "print(time.perf_counter() - t, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss); sys.exit(code)"
+    )
     env = dict(os.environ, HF_HUB_OFFLINE="1", TOKENIZERS_PARALLELISM="false")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True)
     seconds, kb = done.stdout.split()[-2:]
@@ -114,8 +146,11 @@ def peak_rss(pipeline: Path, corpus: Path, out: Path) -> Dict[str, float]:
 
 
 def main(argv: Optional[Sequence[str]] = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m spacy_repsl.benchmark.labelling", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m spacy_repsl.benchmark.labelling",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--docs", type=int, default=5000, help="documents for the throughput and Ray runs")
     parser.add_argument("--large", type=int, default=200000, help="documents for the memory run")
@@ -135,32 +170,46 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
             rays = {w: with_ray(pipeline, corpus, base / f"ray{w}.jsonl", w) for w in (1, 2)}
         finally:
             ray.shutdown()
-        memory = [peak_rss(pipeline, write_corpus(base / f"m{n}.jsonl", n, seed=1), base / f"m{n}.out.jsonl")
-                  for n in (args.large // 10, args.large)]
-    text = "\n".join([
-        "## Labelling a corpus", "",
-        f"Measured with `python -m spacy_repsl.benchmark.labelling --rounds {args.rounds} --docs {args.docs} --large "
-        f"{args.large}` on {where()}: a trained tiny pipeline (random 4-layer, 64-wide Llama with LoRA, r = 1) over "
-        "generated JSONL documents of 5-40 words. No GPU was lent to this session: the GPU table is not measured.", "",
-        "The pipeline loaded once; `label` given it (`spacy_repsl.label.run.label(options, nlp=nlp)`), so the "
-        "ratio is what reading, record building and writing cost:", "",
-        "| way | docs/s (fastest round) | relative to the plain loop | median of per-round ratios |",
-        "|---|---|---|---|",
-        f"| plain loop (`json.loads` each line, `nlp.pipe(texts)`, entities collected, nothing written) | "
-        f"{speed['hand']:.0f} | 1.00 | 1.00 |",
-        f"| `label`, local engine (read, label, write JSONL with spans and ids) | {speed['ours']:.0f} | "
-        f"{speed['ours'] / speed['hand']:.2f} | {speed['median_ratio']:.2f} |", "",
-        f"Ray Data engine on the same {args.docs:,} documents, actors of 1 CPU each on a local Ray instance with "
-        "2 CPUs (started beforehand). Start-up is the time until the first record is written (actors starting, "
-        "each loading the pipeline, the first batch); steady docs/s is after it:", "",
-        "| workers | start-up, s | docs/s, whole run | docs/s, steady | steady relative to the plain loop |",
-        "|---|---|---|---|---|",
-        *[f"| {w} | {r['fixed']:.1f} | {r['whole']:.0f} | {r['steady']:.0f} | {r['steady'] / speed['hand']:.2f} |"
-          for w, r in rays.items()], "",
-        "Peak resident memory of `label` in a fresh process (the pipeline, torch and spaCy included), by corpus size:", "",
-        "| documents | peak RSS, MB | docs/s |", "|---|---|---|",
-        *[f"| {m['docs']:,} | {m['mb']:.0f} | {m['rate']:.0f} |" for m in memory],
-    ])
+        memory = [
+            peak_rss(pipeline, write_corpus(base / f"m{n}.jsonl", n, seed=1), base / f"m{n}.out.jsonl")
+            for n in (args.large // 10, args.large)
+        ]
+    text = "\n".join(
+        [
+            "## Labelling a corpus",
+            "",
+            f"Measured with `python -m spacy_repsl.benchmark.labelling --rounds {args.rounds} --docs {args.docs} --large "
+            f"{args.large}` on {where()}: a trained tiny pipeline (random 4-layer, 64-wide Llama with LoRA, r = 1) over "
+            "generated JSONL documents of 5-40 words. No GPU was lent to this session: the GPU table is not measured.",
+            "",
+            "The pipeline loaded once; `label` given it (`spacy_repsl.label.run.label(options, nlp=nlp)`), so the "
+            "ratio is what reading, record building and writing cost:",
+            "",
+            "| way | docs/s (fastest round) | relative to the plain loop | median of per-round ratios |",
+            "|---|---|---|---|",
+            f"| plain loop (`json.loads` each line, `nlp.pipe(texts)`, entities collected, nothing written) | "
+            f"{speed['hand']:.0f} | 1.00 | 1.00 |",
+            f"| `label`, local engine (read, label, write JSONL with spans and ids) | {speed['ours']:.0f} | "
+            f"{speed['ours'] / speed['hand']:.2f} | {speed['median_ratio']:.2f} |",
+            "",
+            f"Ray Data engine on the same {args.docs:,} documents, actors of 1 CPU each on a local Ray instance with "
+            "2 CPUs (started beforehand). Start-up is the time until the first record is written (actors starting, "
+            "each loading the pipeline, the first batch); steady docs/s is after it:",
+            "",
+            "| workers | start-up, s | docs/s, whole run | docs/s, steady | steady relative to the plain loop |",
+            "|---|---|---|---|---|",
+            *[
+                f"| {w} | {r['fixed']:.1f} | {r['whole']:.0f} | {r['steady']:.0f} | {r['steady'] / speed['hand']:.2f} |"
+                for w, r in rays.items()
+            ],
+            "",
+            "Peak resident memory of `label` in a fresh process (the pipeline, torch and spaCy included), by corpus size:",
+            "",
+            "| documents | peak RSS, MB | docs/s |",
+            "|---|---|---|",
+            *[f"| {m['docs']:,} | {m['mb']:.0f} | {m['rate']:.0f} |" for m in memory],
+        ]
+    )
     write_section(args.output, "labelling", text)
     print(text)
 

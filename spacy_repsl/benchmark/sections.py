@@ -1,5 +1,6 @@
 """BENCHMARKS.md is written by several benchmarks: each owns one marked section and rewrites
 only that, so running one benchmark never erases another's measurements."""
+
 from __future__ import annotations
 
 import os
@@ -13,7 +14,11 @@ def write_section(path: Path, name: str, text: str) -> None:
     block = f"{begin}\n{text.strip()}\n{end}\n"
     old = path.read_text(encoding="utf8") if path.is_file() else ""
     pattern = re.compile(re.escape(begin) + r".*?" + re.escape(end) + r"\n?", re.S)
-    new = pattern.sub(lambda _: block, old, count=1) if pattern.search(old) else (old.rstrip() + "\n\n" + block if old.strip() else block)
+    new = (
+        pattern.sub(lambda _: block, old, count=1)
+        if pattern.search(old)
+        else (old.rstrip() + "\n\n" + block if old.strip() else block)
+    )
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     tmp.write_text(new, encoding="utf8")
     os.replace(tmp, path)

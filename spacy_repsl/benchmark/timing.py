@@ -4,6 +4,7 @@ On a shared machine, whole minutes run 10-25% slower at times. Alternating the c
 every batch puts them under the same conditions, and keeping each batch's fastest time over
 several passes drops what noise adds (it only ever adds time).
 """
+
 from __future__ import annotations
 
 import time
@@ -40,13 +41,20 @@ def rates(times: Dict[str, List[float]], words: int) -> Dict[str, float]:
     """Words/s of each side's fastest round, and the median of the per-round ratios ours/hand
     (each round runs both back to back, so a round's ratio sees one machine load)."""
     paired = sorted(h / o for o, h in zip(times["ours"], times["hand"]))
-    return {"ours": words / min(times["ours"]), "hand": words / min(times["hand"]),
-            "median_ratio": paired[len(paired) // 2]}
+    return {
+        "ours": words / min(times["ours"]),
+        "hand": words / min(times["hand"]),
+        "median_ratio": paired[len(paired) // 2],
+    }
 
 
 def ratio_table(result: Dict[int, Dict[str, float]], theirs: str) -> List[str]:
     """Markdown rows of `rates` per r: ours and theirs in words/s, their ratio, the paired median."""
-    return [f"| r | ours, words/s | {theirs}, words/s | ours / theirs (fastest rounds) | median of per-round ratios |",
-            "|---|---|---|---|---|",
-            *[f"| {r} | {v['ours']:.0f} | {v['hand']:.0f} | {v['ours'] / v['hand']:.2f} | {v['median_ratio']:.2f} |"
-              for r, v in result.items()]]
+    return [
+        f"| r | ours, words/s | {theirs}, words/s | ours / theirs (fastest rounds) | median of per-round ratios |",
+        "|---|---|---|---|---|",
+        *[
+            f"| {r} | {v['ours']:.0f} | {v['hand']:.0f} | {v['ours'] / v['hand']:.2f} | {v['median_ratio']:.2f} |"
+            for r, v in result.items()
+        ],
+    ]

@@ -12,6 +12,7 @@ sentences as raw text through spaCy's English tokenizer (what `label` and `nlp(t
 Chinese sample through spaCy's character segmentation: spaCy's own Chinese example sentences and
 the simplified and traditional Chinese texts of CPython's codec tests (`test/cjkencodings`).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -53,7 +54,8 @@ def corpora(conll_dir: Optional[Path], limit: int) -> Dict[str, List[Any]]:
         en = spacy.blank("en")
         sentences = [[w for w, _ in s] for s in read_sentences(conll_dir / "test.txt")][:limit]
         found["CoNLL-2003 test, its own tokens"] = [
-            Doc(en.vocab, words=w, spaces=[True] * (len(w) - 1) + [False]) for w in sentences]
+            Doc(en.vocab, words=w, spaces=[True] * (len(w) - 1) + [False]) for w in sentences
+        ]
         found["CoNLL-2003 test, raw text (spaCy en)"] = [en(" ".join(w)) for w in sentences]
     zh = spacy.blank("zh")
     found["Chinese sample (spaCy zh, characters)"] = [zh(t) for t in chinese_sample()]
@@ -84,7 +86,7 @@ def measure(tokenizer: Any, docs: Sequence[Any], rounds: int) -> Dict[str, float
     encoder = encoder_for(tokenizer)
     texts = [d.text for d in docs]
     re_docs = re_tokens = tokens_total = 0
-    for doc, (ids, offsets) in zip(docs, encoder.encode(texts)):
+    for doc, (_ids, offsets) in zip(docs, encoder.encode(texts)):
         tokens = [(s, s + n) for s, n in doc.to_array([IDX, LENGTH]).tolist()]
         tokens_total += len(tokens)
         regions = shared_regions(tokens, offsets, align_pieces(tokens, offsets))
@@ -118,21 +120,29 @@ def measure(tokenizer: Any, docs: Sequence[Any], rounds: int) -> Dict[str, float
 
 
 def table(results: Dict[str, Dict[str, Dict[str, float]]]) -> List[str]:
-    rows = ["| tokenizer | corpus | docs | docs re-encoded | tokens re-encoded | tokenizer call, µs/doc "
-            "| ours without re-encoding, µs/doc | ours, µs/doc | ours / without |",
-            "|---|---|---|---|---|---|---|---|---|"]
+    rows = [
+        "| tokenizer | corpus | docs | docs re-encoded | tokens re-encoded | tokenizer call, µs/doc "
+        "| ours without re-encoding, µs/doc | ours, µs/doc | ours / without |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
     for name, per_corpus in results.items():
         for corpus, r in per_corpus.items():
-            rows.append(f"| {name} | {corpus} | {r['docs']:,} | {100 * r['re_docs'] / max(1, r['docs']):.1f}% "
-                        f"| {100 * r['re_tokens'] / max(1, r['tokens']):.2f}% | {r['raw']:.0f} | {r['plain']:.0f} "
-                        f"| {r['ours']:.0f} | {r['ours'] / r['plain']:.2f} |")
+            rows.append(
+                f"| {name} | {corpus} | {r['docs']:,} | {100 * r['re_docs'] / max(1, r['docs']):.1f}% "
+                f"| {100 * r['re_tokens'] / max(1, r['tokens']):.2f}% | {r['raw']:.0f} | {r['plain']:.0f} "
+                f"| {r['ours']:.0f} | {r['ours'] / r['plain']:.2f} |"
+            )
     return rows
 
 
 def main(argv: Optional[Sequence[str]] = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--tokenizers", type=Path, default=SHARED / "tokenizers",
-                        help="a folder of tokenizer folders (default: ../shared/tokenizers)")
+    parser.add_argument(
+        "--tokenizers",
+        type=Path,
+        default=SHARED / "tokenizers",
+        help="a folder of tokenizer folders (default: ../shared/tokenizers)",
+    )
     parser.add_argument("--conll03", type=Path, default=SHARED / "data" / "conll2003")
     parser.add_argument("--docs", type=int, default=3453, help="CoNLL-2003 test sentences to use (default: all)")
     parser.add_argument("--rounds", type=int, default=15)
@@ -140,7 +150,11 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
     args = parser.parse_args(argv)
     from transformers import AutoTokenizer
 
-    folders = sorted(p for p in args.tokenizers.iterdir() if (p / "tokenizer.json").is_file()) if args.tokenizers.is_dir() else []
+    folders = (
+        sorted(p for p in args.tokenizers.iterdir() if (p / "tokenizer.json").is_file())
+        if args.tokenizers.is_dir()
+        else []
+    )
     if not folders:
         parser.error(f"no tokenizer folders (with tokenizer.json) in {args.tokenizers}")
     docs = corpora(args.conll03 if args.conll03.is_dir() else None, args.docs)
@@ -155,17 +169,19 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
     from .report import machine
 
     where = machine(-1)
-    text = "\n".join([
-        "## Tokenization: every token its own pieces",
-        "",
-        f"`python -m spacy_repsl.benchmark.tokenization --rounds {args.rounds}` on {where['cpus']} CPU cores "
-        f"({where['processor']}), tokenizers {tokenizers.__version__}, transformers {transformers.__version__}. A doc is "
-        "re-encoded when one of its pieces crosses a spaCy token boundary; only the region of such pieces is "
-        "encoded again. Times: the fastest of the interleaved rounds, per doc, tokenization and alignment only "
-        "(no model).",
-        "",
-        *table(results),
-    ])
+    text = "\n".join(
+        [
+            "## Tokenization: every token its own pieces",
+            "",
+            f"`python -m spacy_repsl.benchmark.tokenization --rounds {args.rounds}` on {where['cpus']} CPU cores "
+            f"({where['processor']}), tokenizers {tokenizers.__version__}, transformers {transformers.__version__}. A doc is "
+            "re-encoded when one of its pieces crosses a spaCy token boundary; only the region of such pieces is "
+            "encoded again. Times: the fastest of the interleaved rounds, per doc, tokenization and alignment only "
+            "(no model).",
+            "",
+            *table(results),
+        ]
+    )
     write_section(args.output, "tokenization", text)
     print(text)
 

@@ -6,6 +6,7 @@ fp32): the process's peak RSS after loading and one warm-up update on a short do
 one `nlp.update` on a doc of N tokens. The growth is what the long doc cost. Writes the section
 'training-memory' of BENCHMARKS.md.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -29,13 +30,23 @@ def worker(decoder: str, tokens: int, recompute: bool) -> Dict[str, Any]:
     import spacy
     from spacy.training import Example
 
-    from ..models import decoder_tagger
+    from ..models import fast_paths
 
-    decoder_tagger.RECOMPUTE_SUB_BATCHES["enabled"] = recompute
+    fast_paths.RECOMPUTE_SUB_BATCHES["enabled"] = recompute
     nlp = spacy.blank("en")
-    nlp.add_pipe("repsl_tagger", config={"model": {"@architectures": "spacy-repsl.DecoderTagger.v1", "name": decoder,
-                                                   "quantization": None, "lora": None, "repetitions": 1,
-                                                   "max_batch_tokens": 8192}})
+    nlp.add_pipe(
+        "repsl_tagger",
+        config={
+            "model": {
+                "@architectures": "spacy-repsl.DecoderTagger.v1",
+                "name": decoder,
+                "quantization": None,
+                "lora": None,
+                "repetitions": 1,
+                "max_batch_tokens": 8192,
+            }
+        },
+    )
     short = Example.from_dict(nlp.make_doc("John lives in Paris ."), {"entities": [(0, 4, "PER")]})
     optimizer = nlp.initialize(lambda: [short])
     nlp.update([short], sgd=optimizer)
@@ -44,28 +55,44 @@ def worker(decoder: str, tokens: int, recompute: bool) -> Dict[str, Any]:
     doc = nlp.make_doc(" ".join(words))
     long = Example.from_dict(doc, {"entities": [(0, 4, "PER")]})
     nlp.update([long], sgd=optimizer)
-    return {"tokens": len(doc), "recompute": recompute, "before_mb": before, "peak_mb": peak_mb(),
-            "growth_mb": peak_mb() - before}
+    return {
+        "tokens": len(doc),
+        "recompute": recompute,
+        "before_mb": before,
+        "peak_mb": peak_mb(),
+        "growth_mb": peak_mb() - before,
+    }
 
 
 def section(rows: List[Dict[str, Any]]) -> str:
-    lines = ["## Training memory: one update on one long document", "",
-             "Measured with `python -m spacy_repsl.benchmark.training_memory`: a tiny 4-layer, 64-wide Llama, r = 1, "
-             "max_length 256, max_batch_tokens 8192 (the training default), one `nlp.update` on one doc, each in its own "
-             "process; growth is the peak RSS after the update minus the peak after loading and a short warm-up "
-             "update.", "",
-             "| doc tokens | growth, sub-batches recomputed (default) | growth, all activations kept |", "|---|---|---|"]
+    lines = [
+        "## Training memory: one update on one long document",
+        "",
+        "Measured with `python -m spacy_repsl.benchmark.training_memory`: a tiny 4-layer, 64-wide Llama, r = 1, "
+        "max_length 256, max_batch_tokens 8192 (the training default), one `nlp.update` on one doc, each in its own "
+        "process; growth is the peak RSS after the update minus the peak after loading and a short warm-up "
+        "update.",
+        "",
+        "| doc tokens | growth, sub-batches recomputed (default) | growth, all activations kept |",
+        "|---|---|---|",
+    ]
     by = {(r["tokens"], r["recompute"]): r for r in rows}
     for tokens in sorted({r["tokens"] for r in rows}):
         on, off = by.get((tokens, True)), by.get((tokens, False))
-        cell = lambda r: f"{r['growth_mb']:.0f} MB" if r else "–"
+
+        def cell(r):
+            return f"{r['growth_mb']:.0f} MB" if r else "–"
+
         lines.append(f"| {tokens} | {cell(on)} | {cell(off)} |")
     return "\n".join(lines)
 
 
 def main(argv: Optional[Sequence[str]] = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m spacy_repsl.benchmark.training_memory", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m spacy_repsl.benchmark.training_memory",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("--tokens", default="1000,8000,24000")
     parser.add_argument("--output", type=Path, default=Path("BENCHMARKS.md"))
     parser.add_argument("--worker", nargs=3, help=argparse.SUPPRESS)
@@ -81,8 +108,20 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
         for tokens in [int(t) for t in args.tokens.split(",")]:
             for recompute in (True, False):
                 env = dict(os.environ, HF_HUB_OFFLINE="1", TOKENIZERS_PARALLELISM="false")
-                out = subprocess.run([sys.executable, "-m", "spacy_repsl.benchmark.training_memory", "--worker", decoder,
-                                      str(tokens), "1" if recompute else "0"], capture_output=True, text=True, env=env)
+                out = subprocess.run(
+                    [
+                        sys.executable,
+                        "-m",
+                        "spacy_repsl.benchmark.training_memory",
+                        "--worker",
+                        decoder,
+                        str(tokens),
+                        "1" if recompute else "0",
+                    ],
+                    capture_output=True,
+                    text=True,
+                    env=env,
+                )
                 if out.returncode != 0:
                     raise RuntimeError(out.stderr[-3000:])
                 rows.append(json.loads(out.stdout.strip().splitlines()[-1]))

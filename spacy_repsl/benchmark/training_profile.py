@@ -14,11 +14,12 @@ intercept of forward + backward time against padded pieces over single docs of s
 (`TRAIN_PASS_ROWS` is it in rows of the repeated input).
 Writes the section 'training-step' of BENCHMARKS.md.
 """
+
 from __future__ import annotations
 
 import argparse
-import sys
 import random
+import sys
 import time
 from contextlib import contextmanager
 from pathlib import Path
@@ -55,11 +56,13 @@ def part_timers(totals: Dict[str, float]) -> Iterator[None]:
         finish(self, optimizer)
         totals["optimizer"] += time.perf_counter() - start
 
-    TaggerShim.begin_update, TaggerShim.finish_update = timed_begin, timed_finish
+    TaggerShim.begin_update = timed_begin  # type: ignore[method-assign]  # put back below
+    TaggerShim.finish_update = timed_finish  # type: ignore[method-assign]
     try:
         yield
     finally:
-        TaggerShim.begin_update, TaggerShim.finish_update = begin, finish
+        TaggerShim.begin_update = begin  # type: ignore[method-assign]
+        TaggerShim.finish_update = finish  # type: ignore[method-assign]
 
 
 def build(model: str, train: Path, repetitions: int, exit_layer: Optional[int]) -> Any:
@@ -68,9 +71,13 @@ def build(model: str, train: Path, repetitions: int, exit_layer: Optional[int]) 
     from spacy.training.initialize import init_nlp
     from spacy.util import registry
 
-    overrides = {"paths.decoder": model, "paths.train": str(train), "paths.dev": str(train),
-                 "components.repsl_tagger.model.repetitions": repetitions,
-                 "components.repsl_tagger.model.exit_layer": exit_layer}
+    overrides = {
+        "paths.decoder": model,
+        "paths.train": str(train),
+        "paths.dev": str(train),
+        "components.repsl_tagger.model.repetitions": repetitions,
+        "components.repsl_tagger.model.exit_layer": exit_layer,
+    }
     config = util.load_config(CONFIG, overrides=overrides, interpolate=False)
     nlp = init_nlp(config)
     optimizer = registry.resolve(nlp.config.interpolate()["training"])["optimizer"]
@@ -91,22 +98,24 @@ VARIANTS = {  # FAST_PATHS switches of each way of training, "before" first
     "grouped": {"train_groups": True, "read_rows": False},
     "now": {"train_groups": True, "read_rows": True},
 }
-LABELS = {"before": "padded to the batch's longest, every row of the last layer (before)",
-          "grouped": "grouped by length (`padding_groups`)",
-          "now": "grouped, and the last layer's MLP on the read rows only (now)"}
+LABELS = {
+    "before": "padded to the batch's longest, every row of the last layer (before)",
+    "grouped": "grouped by length (`padding_groups`)",
+    "now": "grouped, and the last layer's MLP on the read rows only (now)",
+}
 
 
 def profile(nlp: Any, optimizer: Any, batches: List[List[Any]], passes: int) -> Dict[str, Dict[str, float]]:
     """Per variant: seconds per part summed over batches (each batch's fastest pass)."""
-    from ..models import decoder_tagger
+    from ..models import fast_paths
     from .timing import fastest_per_batch
 
     best: Dict[str, List[Dict[str, float]]] = {name: [{} for _ in batches] for name in VARIANTS}
-    saved = dict(decoder_tagger.FAST_PATHS)
+    saved = dict(fast_paths.FAST_PATHS)
 
     def runner(name: str) -> Any:
         def run(j: int) -> None:
-            decoder_tagger.FAST_PATHS.update(VARIANTS[name])
+            fast_paths.FAST_PATHS.update(VARIANTS[name])
             totals = dict.fromkeys(PARTS[:3], 0.0)
             start = time.perf_counter()
             with part_timers(totals):
@@ -115,12 +124,13 @@ def profile(nlp: Any, optimizer: Any, batches: List[List[Any]], passes: int) -> 
             totals["overhead"] = totals["total"] - sum(totals[p] for p in PARTS[:3])
             if not best[name][j] or totals["total"] < best[name][j]["total"]:
                 best[name][j] = totals
+
         return run
 
     try:
         fastest_per_batch([runner(name) for name in VARIANTS], len(batches), passes)
     finally:
-        decoder_tagger.FAST_PATHS.update(saved)
+        fast_paths.FAST_PATHS.update(saved)
     return {name: {part: sum(r[part] for r in rows) for part in (*PARTS, "total")} for name, rows in best.items()}
 
 
@@ -146,8 +156,7 @@ def pass_cost(nlp: Any, optimizer: Any, docs: List[Any], passes: int) -> Dict[st
     mean_x, mean_y = sum(x for x, _ in points) / n, sum(y for _, y in points) / n
     slope = sum((x - mean_x) * (y - mean_y) for x, y in points) / sum((x - mean_x) ** 2 for x, _ in points)
     intercept = mean_y - slope * mean_x
-    return {"intercept_ms": intercept * 1000, "ms_per_piece": slope * 1000, "pieces": intercept / slope,
-            "docs": n}
+    return {"intercept_ms": intercept * 1000, "ms_per_piece": slope * 1000, "pieces": intercept / slope, "docs": n}
 
 
 def useful_fraction(nlp: Any, batches: List[List[Any]], grouped: bool) -> float:
@@ -158,8 +167,9 @@ def useful_fraction(nlp: Any, batches: List[List[Any]], grouped: bool) -> float:
     runtime = get_runtime(nlp.get_pipe("repsl_tagger").model)
     real = padded = 0
     for batch in batches:
-        sizes = [len(p.ids) for p in tokenize_docs(runtime.tokenizer, [eg.predicted for eg in batch],
-                                                    runtime.placeholder_id)]
+        sizes = [
+            len(p.ids) for p in tokenize_docs(runtime.tokenizer, [eg.predicted for eg in batch], runtime.placeholder_id)
+        ]
         cost = train_pass_cost(runtime)
         groups = padding_groups(sizes, 128, 8192, cost) if grouped and cost is not None else [list(range(len(sizes)))]
         real += sum(sizes)
@@ -169,32 +179,45 @@ def useful_fraction(nlp: Any, batches: List[List[Any]], grouped: bool) -> float:
 
 def section(result: Dict[str, Any]) -> str:
     words, rows = result["words"], result["profile"]
-    lines = ["## Training step: where the time goes on the CPU", "",
-             f"Measured with `{result['command']}` on {result['machine']}: {result['model']}, "
-             f"`configs/lora_cpu.cfg` (LoRA r = 16, q/k/v/o), r = {result['repetitions']}, exit layer "
-             f"{result['exit_layer'] or 'none (all layers)'}, {result['batches']} batches of 8 random CoNLL-2003 "
-             f"training sentences ({words} words), the three variants taking turns batch by batch, each batch's "
-             f"fastest of {result['passes']} passes.", "",
-             "| batching | forward | backward | optimizer | overhead (spaCy, alignment, loss) | step | training words/s | "
-             "real pieces / padded |", "|---|---|---|---|---|---|---|---|"]
+    lines = [
+        "## Training step: where the time goes on the CPU",
+        "",
+        f"Measured with `{result['command']}` on {result['machine']}: {result['model']}, "
+        f"`configs/lora_cpu.cfg` (LoRA r = 16, q/k/v/o), r = {result['repetitions']}, exit layer "
+        f"{result['exit_layer'] or 'none (all layers)'}, {result['batches']} batches of 8 random CoNLL-2003 "
+        f"training sentences ({words} words), the three variants taking turns batch by batch, each batch's "
+        f"fastest of {result['passes']} passes.",
+        "",
+        "| batching | forward | backward | optimizer | overhead (spaCy, alignment, loss) | step | training words/s | "
+        "real pieces / padded |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
     for name, label in LABELS.items():
         r = rows[name]
-        share = lambda part: f"{r[part] / result['batches'] * 1000:.0f} ms ({r[part] / r['total']:.0%})"
-        lines.append(f"| {label} | {share('forward')} | {share('backward')} | {share('optimizer')} | {share('overhead')} "
-                     f"| {r['total'] / result['batches'] * 1000:.0f} ms | {words / r['total']:.0f} | "
-                     f"{result['useful'][name != 'before']:.0%} |")
+
+        def share(part: str, r: Dict[str, float] = r) -> str:
+            return f"{r[part] / result['batches'] * 1000:.0f} ms ({r[part] / r['total']:.0%})"
+
+        lines.append(
+            f"| {label} | {share('forward')} | {share('backward')} | {share('optimizer')} | {share('overhead')} "
+            f"| {r['total'] / result['batches'] * 1000:.0f} ms | {words / r['total']:.0f} | "
+            f"{result['useful'][name != 'before']:.0%} |"
+        )
     fit = result["pass_cost"]
-    lines += ["", f"Speed-up of the training step: {rows['before']['total'] / rows['grouped']['total']:.2f}x from "
-              f"grouping, {rows['before']['total'] / rows['now']['total']:.2f}x with both. "
-              f"A pass's fixed cost (forward + backward against pieces over {fit['docs']} single docs): "
-              f"{fit['intercept_ms']:.0f} ms + {fit['ms_per_piece']:.1f} ms per piece, i.e. {fit['pieces']:.0f} pieces "
-              f"(the grouping above used `TRAIN_PASS_ROWS` = {result['pass_cost_used']} rows, i.e. "
-              f"{result['pass_cost_used'] / (result['repetitions'] + 1):.0f} pieces of one copy, "
-              "`models/decoder_tagger.py`; the fit moves by several pieces between runs). Grouping changes only the time: a doc's outputs and "
-              "gradients do not depend on its group (padding is masked), and the last layer's unread rows (earlier "
-              "copies, BOS, padding, later pieces of a word) reach no loss (`decoder/read_rows.py`): with dropout off, "
-              "the same loss and gradients (tests). Dropout masks are drawn over other shapes, so a seeded run does "
-              "not repeat one of the earlier code bit for bit."]
+    lines += [
+        "",
+        f"Speed-up of the training step: {rows['before']['total'] / rows['grouped']['total']:.2f}x from "
+        f"grouping, {rows['before']['total'] / rows['now']['total']:.2f}x with both. "
+        f"A pass's fixed cost (forward + backward against pieces over {fit['docs']} single docs): "
+        f"{fit['intercept_ms']:.0f} ms + {fit['ms_per_piece']:.1f} ms per piece, i.e. {fit['pieces']:.0f} pieces "
+        f"(the grouping above used `TRAIN_PASS_ROWS` = {result['pass_cost_used']} rows, i.e. "
+        f"{result['pass_cost_used'] / (result['repetitions'] + 1):.0f} pieces of one copy, "
+        "`models/decoder_tagger.py`; the fit moves by several pieces between runs). Grouping changes only the time: a doc's outputs and "
+        "gradients do not depend on its group (padding is masked), and the last layer's unread rows (earlier "
+        "copies, BOS, padding, later pieces of a word) reach no loss (`decoder/read_rows.py`): with dropout off, "
+        "the same loss and gradients (tests). Dropout masks are drawn over other shapes, so a seeded run does "
+        "not repeat one of the earlier code bit for bit.",
+    ]
     return "\n".join(lines)
 
 
@@ -204,8 +227,11 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
     from ..models.decoder_tagger import TRAIN_PASS_ROWS
     from .report import machine
 
-    parser = argparse.ArgumentParser(prog="python -m spacy_repsl.benchmark.training_profile", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m spacy_repsl.benchmark.training_profile",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("model", help="a local decoder (directory or GGUF file), e.g. SmolLM2-135M")
     parser.add_argument("train", type=Path, help="a .spacy training file (e.g. the project's CoNLL-2003 train.spacy)")
     parser.add_argument("--repetitions", type=int, default=1)
@@ -219,19 +245,27 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
     torch.manual_seed(0)
     nlp, optimizer = build(args.model, args.train, args.repetitions, args.exit_layer or None)
     sample = examples(nlp, args.train, 8 * args.batches + 8)
-    batches = [sample[i:i + 8] for i in range(0, 8 * args.batches, 8)]
+    batches = [sample[i : i + 8] for i in range(0, 8 * args.batches, 8)]
     nlp.update(batches[0], sgd=optimizer)  # warm-up
     print(f"profiling {len(batches)} batches x {args.passes} passes", flush=True)
     rows = profile(nlp, optimizer, batches, args.passes)
-    singles = sorted(sample[8 * args.batches:], key=len)
-    result = {"profile": rows, "pass_cost": pass_cost(nlp, optimizer, singles, args.passes),
-              "useful": {False: useful_fraction(nlp, batches, False), True: useful_fraction(nlp, batches, True)},
-              "words": sum(len(eg) for batch in batches for eg in batch), "batches": len(batches),
-              "pass_cost_used": TRAIN_PASS_ROWS,
-              "passes": args.passes, "repetitions": args.repetitions, "exit_layer": args.exit_layer,
-              "model": Path(args.model).name, "machine": "{cpus} CPUs ({processor}), {torch_threads} torch threads, "
-              "torch {torch}, transformers {transformers}".format(**machine(-1)),
-              "command": "python -m spacy_repsl.benchmark.training_profile " + " ".join(argv if argv is not None else sys.argv[1:])}
+    singles = sorted(sample[8 * args.batches :], key=len)
+    result = {
+        "profile": rows,
+        "pass_cost": pass_cost(nlp, optimizer, singles, args.passes),
+        "useful": {False: useful_fraction(nlp, batches, False), True: useful_fraction(nlp, batches, True)},
+        "words": sum(len(eg) for batch in batches for eg in batch),
+        "batches": len(batches),
+        "pass_cost_used": TRAIN_PASS_ROWS,
+        "passes": args.passes,
+        "repetitions": args.repetitions,
+        "exit_layer": args.exit_layer,
+        "model": Path(args.model).name,
+        "machine": "{cpus} CPUs ({processor}), {torch_threads} torch threads, "
+        "torch {torch}, transformers {transformers}".format(**machine(-1)),
+        "command": "python -m spacy_repsl.benchmark.training_profile "
+        + " ".join(argv if argv is not None else sys.argv[1:]),
+    }
     text = section(result)
     print(text, flush=True)
     write_section(args.output, "training-step", text)

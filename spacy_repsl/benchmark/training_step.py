@@ -9,6 +9,7 @@ Adam settings (learning rate 0.001, betas 0.9/0.99, no weight decay). Ours: `nlp
 sgd=optimizer)` with thinc's Adam as `configs/*.cfg` set it, spaCy tokenization, alignment and
 the gold IOB2 tags included.
 """
+
 from __future__ import annotations
 
 import random
@@ -17,7 +18,7 @@ import time
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional, Sequence
 
-from .timing import ratio_table, rates
+from .timing import rates, ratio_table
 
 LABELS = ("PER", "LOC", "ORG")
 
@@ -40,21 +41,43 @@ def optimizer_from_configs() -> Any:
     """thinc's Adam with the settings of the shipped configs' [training.optimizer]."""
     from thinc.api import Adam
 
-    return Adam(learn_rate=0.001, beta1=0.9, beta2=0.99, eps=1e-8, L2=0.0, L2_is_weight_decay=True,
-                grad_clip=1.0, use_averages=False)
+    return Adam(
+        learn_rate=0.001,
+        beta1=0.9,
+        beta2=0.99,
+        eps=1e-8,
+        L2=0.0,
+        L2_is_weight_decay=True,
+        grad_clip=1.0,
+        use_averages=False,
+    )
 
 
-def ours(model_dir: str, records: Sequence[Dict[str, Any]], repetitions: int, quantization: Optional[str] = None,
-         compute_dtype: str = "auto") -> Callable[[Sequence[int]], float]:
+def ours(
+    model_dir: str,
+    records: Sequence[Dict[str, Any]],
+    repetitions: int,
+    quantization: Optional[str] = None,
+    compute_dtype: str = "auto",
+) -> Callable[[Sequence[int]], float]:
     """A `repsl_tagger` pipeline (LoRA; on the GPU when thinc's ops are, as under `spacy train
     --gpu-id`); returns a step over the records at given indices."""
     import spacy
     from spacy.training import Example
 
     nlp = spacy.blank("en")
-    nlp.add_pipe("repsl_tagger", config={"model": {"@architectures": "spacy-repsl.DecoderTagger.v1",
-                                                   "name": model_dir, "quantization": quantization,
-                                                   "compute_dtype": compute_dtype, "repetitions": repetitions}})
+    nlp.add_pipe(
+        "repsl_tagger",
+        config={
+            "model": {
+                "@architectures": "spacy-repsl.DecoderTagger.v1",
+                "name": model_dir,
+                "quantization": quantization,
+                "compute_dtype": compute_dtype,
+                "repetitions": repetitions,
+            }
+        },
+    )
     examples = [Example.from_dict(nlp.make_doc(r["text"]), {"entities": r["entities"]}) for r in records]
     nlp.initialize(lambda: examples[:32])
     optimizer = optimizer_from_configs()
@@ -66,8 +89,14 @@ def ours(model_dir: str, records: Sequence[Dict[str, Any]], repetitions: int, qu
     return step
 
 
-def hand_written(model_dir: str, records: Sequence[Dict[str, Any]], repetitions: int, quantization: Optional[str] = None,
-                 compute_dtype: str = "auto", device: str = "cpu") -> Callable[[Sequence[int]], float]:
+def hand_written(
+    model_dir: str,
+    records: Sequence[Dict[str, Any]],
+    repetitions: int,
+    quantization: Optional[str] = None,
+    compute_dtype: str = "auto",
+    device: str = "cpu",
+) -> Callable[[Sequence[int]], float]:
     """The transformers + peft step described above (QLoRA the way peft's docs write it when
     `quantization` is set: bitsandbytes config, `prepare_model_for_kbit_training`, LoRA);
     returns a step over the records at given indices."""
@@ -96,11 +125,20 @@ def hand_written(model_dir: str, records: Sequence[Dict[str, Any]], repetitions:
     else:
         model.to(device)
     lora = LoraSettings()
-    model = get_peft_model(model, LoraConfig(r=lora.r, lora_alpha=lora.alpha, lora_dropout=lora.dropout,
-                                             target_modules=list(lora.target_modules), modules_to_save=["score"]))
+    model = get_peft_model(
+        model,
+        LoraConfig(
+            r=lora.r,
+            lora_alpha=lora.alpha,
+            lora_dropout=lora.dropout,
+            target_modules=list(lora.target_modules),
+            modules_to_save=["score"],
+        ),
+    )
     model.train()
-    optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=0.001,
-                                  betas=(0.9, 0.99), eps=1e-8, weight_decay=0.0)
+    optimizer = torch.optim.AdamW(
+        [p for p in model.parameters() if p.requires_grad], lr=0.001, betas=(0.9, 0.99), eps=1e-8, weight_decay=0.0
+    )
     bos = [tokenizer.bos_token_id] if tokenizer.bos_token_id is not None else []
     pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
 
@@ -138,9 +176,15 @@ def hand_written(model_dir: str, records: Sequence[Dict[str, Any]], repetitions:
     return step
 
 
-def versus_hand_written(path: Path, texts: Sequence[str], rounds: int, batch_size: int = 32,
-                        quantization: Optional[str] = None, compute_dtype: str = "auto",
-                        device: str = "cpu") -> Dict[int, Dict[str, float]]:
+def versus_hand_written(
+    path: Path,
+    texts: Sequence[str],
+    rounds: int,
+    batch_size: int = 32,
+    quantization: Optional[str] = None,
+    compute_dtype: str = "auto",
+    device: str = "cpu",
+) -> Dict[int, Dict[str, float]]:
     """Training words/s of ours and the hand-written step at r = 0 and 1: the same batches (in
     the same order) for both, one epoch per round, taking turns. On a GPU (`device`), thinc's
     ops must be on it already (`cells.use_device`)."""
@@ -149,13 +193,15 @@ def versus_hand_written(path: Path, texts: Sequence[str], rounds: int, batch_siz
     words = sum(len(t.split()) for t in texts)
     out: Dict[int, Dict[str, float]] = {}
     for r in (0, 1):
-        steps = {"ours": ours(str(path), records, r, quantization, compute_dtype),
-                 "hand": hand_written(str(path), records, r, quantization, compute_dtype, device)}
+        steps = {
+            "ours": ours(str(path), records, r, quantization, compute_dtype),
+            "hand": hand_written(str(path), records, r, quantization, compute_dtype, device),
+        }
         for step in steps.values():
             step(batches[0])  # warm-up
         times: Dict[str, List[float]] = {name: [] for name in steps}
         for i in range(rounds):
-            for name in (("ours", "hand") if i % 2 == 0 else ("hand", "ours")):
+            for name in ("ours", "hand") if i % 2 == 0 else ("hand", "ours"):
                 start = time.perf_counter()
                 for batch in batches:
                     steps[name](batch)
@@ -174,7 +220,9 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
     from .sections import write_section
 
     parser = argparse.ArgumentParser(prog="python -m spacy_repsl.benchmark.training_step", description=main.__doc__)
-    parser.add_argument("--model", default="", help="a local decoder directory (default: build a random one of --shape)")
+    parser.add_argument(
+        "--model", default="", help="a local decoder directory (default: build a random one of --shape)"
+    )
     parser.add_argument("--shape", default="mistral-scaled", choices=sorted(SHAPES))
     parser.add_argument("--gpu-id", type=int, default=-1)
     parser.add_argument("--quantization", default=None, choices=[None, "nf4", "int8"])
@@ -189,16 +237,22 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
     model = benchmark_model(args.model, args.shape)
     device = use_device({"gpu_id": args.gpu_id})
     texts = [text for text, _ in texts_and_gold(args.docs, 0)]
-    result = versus_hand_written(model, texts, args.rounds, args.batch_size, args.quantization, args.compute_dtype, device)
+    result = versus_hand_written(
+        model, texts, args.rounds, args.batch_size, args.quantization, args.compute_dtype, device
+    )
     on = f"GPU {args.gpu_id}" if args.gpu_id >= 0 else "the CPU"
-    text = "\n".join([
-        f"## Training step on {on}: ours vs transformers + peft", "",
-        f"Measured with `python -m spacy_repsl.benchmark.training_step {' '.join(sys.argv[1:] if argv is None else argv)}`"
-        f" on {where(args.gpu_id)}: model {args.model or args.shape}, quantization {args.quantization}, compute "
-        f"dtype {args.compute_dtype}, {args.docs} texts in batches of {args.batch_size}, one epoch per round, "
-        f"{args.rounds} rounds taking turns, fastest round each.", "",
-        *ratio_table(result, "transformers + peft step"),
-    ])
+    text = "\n".join(
+        [
+            f"## Training step on {on}: ours vs transformers + peft",
+            "",
+            f"Measured with `python -m spacy_repsl.benchmark.training_step {' '.join(sys.argv[1:] if argv is None else argv)}`"
+            f" on {where(args.gpu_id)}: model {args.model or args.shape}, quantization {args.quantization}, compute "
+            f"dtype {args.compute_dtype}, {args.docs} texts in batches of {args.batch_size}, one epoch per round, "
+            f"{args.rounds} rounds taking turns, fastest round each.",
+            "",
+            *ratio_table(result, "transformers + peft step"),
+        ]
+    )
     write_section(args.output, f"training-step-{'gpu' if args.gpu_id >= 0 else 'cpu'}", text)
     print(text)
 

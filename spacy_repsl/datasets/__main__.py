@@ -2,6 +2,7 @@
 
 `python -m spacy_repsl.datasets demo OUTPUT_DIR [--seed N] [--sizes 600,200,200]` writes the demo's
 generated corpus (no input)."""
+
 from __future__ import annotations
 
 import argparse
@@ -10,7 +11,7 @@ import sys
 from pathlib import Path
 from typing import Optional, Sequence
 
-from ..paths import os_error_line
+from ..storage.paths import os_error_line
 from . import DATASETS
 from .skipped import SKIPPED_FILE, mark_skipped
 
@@ -21,25 +22,52 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
         description="Convert a public dataset to train/dev/test .spacy files and a report.json.",
     )
     parser.add_argument("dataset", choices=DATASETS)
-    parser.add_argument("paths", type=Path, nargs="+", metavar="INPUT_DIR OUTPUT_DIR",
-                        help="the dataset's files as published, and where to write (demo: OUTPUT_DIR only)")
-    parser.add_argument("--split", default="paper", choices=["paper", "random"],
-                        help="rest14/nlupp: the paper's split or a seeded random one")
+    parser.add_argument(
+        "paths",
+        type=Path,
+        nargs="+",
+        metavar="INPUT_DIR OUTPUT_DIR",
+        help="the dataset's files as published, and where to write (demo: OUTPUT_DIR only)",
+    )
+    parser.add_argument(
+        "--split",
+        default="paper",
+        choices=["paper", "random"],
+        help="rest14/nlupp: the paper's split or a seeded random one",
+    )
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--ace05-files", nargs=3, metavar=("TRAIN", "DEV", "TEST"),
-                        help="ace05 only: file names (default train.json dev.json test.json)")
+    parser.add_argument(
+        "--ace05-files",
+        nargs=3,
+        metavar=("TRAIN", "DEV", "TEST"),
+        help="ace05 only: file names (default train.json dev.json test.json)",
+    )
     parser.add_argument("--sizes", default="600,200,200", help="demo only: train,dev,test sentences")
-    parser.add_argument("--limit", default="", metavar="TRAIN,DEV,TEST",
-                        help="keep only the first N documents of each split (e.g. 1000,500,1000; 0 or empty keeps "
-                             "a split whole): CPU-sized subsets, recorded in report.json")
-    parser.add_argument("--train-sizes", default="", metavar="N,N,...",
-                        help="also write OUTPUT_DIR-N for each N: the first N training documents with the same dev and "
-                             "test sets (a learning curve's subsets, e.g. 1000,2000,4000,8000)")
-    parser.add_argument("--only-if-listed", metavar="DATASETS",
-                        help="comma-separated dataset names; do nothing unless DATASET is one of them")
-    parser.add_argument("--skip-if-missing", action="store_true",
-                        help="when the input files are missing, write OUTPUT_DIR/SKIPPED.json (why, and how to add "
-                             "them) instead of failing: the experiment commands then leave the dataset out")
+    parser.add_argument(
+        "--limit",
+        default="",
+        metavar="TRAIN,DEV,TEST",
+        help="keep only the first N documents of each split (e.g. 1000,500,1000; 0 or empty keeps "
+        "a split whole): CPU-sized subsets, recorded in report.json",
+    )
+    parser.add_argument(
+        "--train-sizes",
+        default="",
+        metavar="N,N,...",
+        help="also write OUTPUT_DIR-N for each N: the first N training documents with the same dev and "
+        "test sets (a learning curve's subsets, e.g. 1000,2000,4000,8000)",
+    )
+    parser.add_argument(
+        "--only-if-listed",
+        metavar="DATASETS",
+        help="comma-separated dataset names; do nothing unless DATASET is one of them",
+    )
+    parser.add_argument(
+        "--skip-if-missing",
+        action="store_true",
+        help="when the input files are missing, write OUTPUT_DIR/SKIPPED.json (why, and how to add "
+        "them) instead of failing: the experiment commands then leave the dataset out",
+    )
     args = parser.parse_args(argv)
     wanted = 1 if args.dataset == "demo" else 2
     if len(args.paths) != wanted:
@@ -59,9 +87,11 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
     except FileNotFoundError as err:
         if args.skip_if_missing:
             mark_skipped(output_dir, args.dataset, str(err))
-            print(f"{args.dataset}: SKIPPED, its files are not there: {err}\nThe experiment commands leave "
-                  f"{args.dataset} out and results.md lists it as skipped; to add it, put the files there (or set "
-                  f"--vars.{args.dataset}_dir) and run the workflow again.")
+            print(
+                f"{args.dataset}: SKIPPED, its files are not there: {err}\nThe experiment commands leave "
+                f"{args.dataset} out and results.md lists it as skipped; to add it, put the files there (or set "
+                f"--vars.{args.dataset}_dir) and run the workflow again."
+            )
             return
         print(f"error: {err}", file=sys.stderr)
         sys.exit(2)
@@ -88,7 +118,9 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
     except ValueError:
         parser.error(f"--train-sizes takes whole numbers N,N,..., got {args.train_sizes!r}")
     # The whole conversion first, then ever smaller training subsets of it (each a prefix of the last).
-    for output, size in [(output_dir, None)] + [(output_dir.with_name(f"{output_dir.name}-{n}"), n) for n in train_sizes]:
+    for output, size in [(output_dir, None)] + [
+        (output_dir.with_name(f"{output_dir.name}-{n}"), n) for n in train_sizes
+    ]:
         try:
             if size is not None:
                 conversion.limit({"train": size})

@@ -6,6 +6,7 @@ has `words` and `golden-event-mentions` whose `trigger` has token `start`/`end` 
 the label is the event type lower-cased ("Personnel:End-Position" -> "personnel:end-position"):
 33 types. The tool's tokens are kept as they are.
 """
+
 from __future__ import annotations
 
 import json
@@ -43,7 +44,8 @@ def convert(input_dir: Path, files=None, **_: object) -> Conversion:
     vocab = tokenizer().vocab
     for split, name in (files or FILES).items():
         path = require(
-            input_dir / name, f"ACE05 {split} file",
+            input_dir / name,
+            f"ACE05 {split} file",
             "ACE 2005 is an LDC corpus: preprocess it with nlpcl-lab/ace2005-preprocessing and point ace05_dir at its output.",
         )
         for item in json.loads(path.read_text(encoding="utf8")):

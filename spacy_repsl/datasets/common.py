@@ -1,4 +1,5 @@
 """What every converter shares: placing character spans on tokens, reporting, writing."""
+
 from __future__ import annotations
 
 import json
@@ -6,15 +7,15 @@ import random
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Dict, Iterable, List, Optional, Sequence, Tuple
+from typing import Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
 
 import spacy
 from spacy.language import Language
 from spacy.tokens import Doc, DocBin, Span
 from spacy.util import filter_spans
 
-from ..paths import why_unusable
-from ..scoring import target_spans
+from ..iob.scoring import target_spans
+from ..storage.paths import why_unusable
 
 SPLITS = ("train", "dev", "test")
 CharSpan = Tuple[int, int, str]
@@ -135,7 +136,7 @@ def char_spans(doc: Doc, spans: Iterable[CharSpan]) -> Tuple[List[Span], List[st
     return placed, unaligned
 
 
-def from_texts(dataset: str, target: str, parts: Dict[str, Sequence[Tuple[str, Sequence[CharSpan]]]]) -> Conversion:
+def from_texts(dataset: str, target: str, parts: Mapping[str, Sequence[Tuple[str, Sequence[CharSpan]]]]) -> Conversion:
     """Tokenize (text, character spans) items per split and place their spans on tokens."""
     nlp = tokenizer()
     conversion = Conversion(dataset, target)
@@ -164,9 +165,14 @@ def require(path: Path, what: str, hint: Optional[str] = None) -> Path:
     if problem and problem != f"{path} does not exist":  # a dangling link, a FIFO: say that
         raise FileNotFoundError(f"{what}: {problem}." + (f" {hint}" if hint else ""))
     if problem:
-        where = "" if path.is_absolute() else (
-            f" Relative paths are read from the current directory, {Path.cwd()}; `spacy project run` runs "
-            "commands inside the project directory, so give --vars paths relative to project/ (a folder beside "
-            "the repository is ../../NAME from there) or absolute.")
+        where = (
+            ""
+            if path.is_absolute()
+            else (
+                f" Relative paths are read from the current directory, {Path.cwd()}; `spacy project run` runs "
+                "commands inside the project directory, so give --vars paths relative to project/ (a folder beside "
+                "the repository is ../../NAME from there) or absolute."
+            )
+        )
         raise FileNotFoundError(f"{what} not found at {path}." + (f" {hint}" if hint else "") + where)
     return path

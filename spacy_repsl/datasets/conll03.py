@@ -7,6 +7,7 @@ and, where a file has the four columns, the POS tags as `token.tag_` and the chu
 read as IOB2; an I-X that does not continue X (IOB1 style) starts an entity, so no gold entity
 is lost whichever scheme a copy uses.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -14,7 +15,7 @@ from typing import Iterator, List, Tuple
 
 from spacy.tokens import Doc, Span
 
-from ..tags import repair_iob2, strict_spans
+from ..iob.tags import repair_iob2, strict_spans
 from .common import Conversion, require, tokenizer
 
 FILES = {"train": "train.txt", "dev": "valid.txt", "test": "test.txt"}

@@ -5,11 +5,12 @@ river" a LOC), the type of the other by the word right *before* it ("buy kolbar"
 the names themselves carry no information. A causal decoder cannot see the deciding word for the
 first kind. Used by the demo, the config search's test, and `python -m spacy_repsl.datasets demo`.
 """
+
 from __future__ import annotations
 
 import random
 from pathlib import Path
-from typing import List, Optional, Tuple
+from typing import List, Optional, Set, Tuple
 
 from spacy.tokens import Doc, Span
 
@@ -24,7 +25,7 @@ Example = Tuple[str, List[Tuple[int, int, str]]]
 
 
 def make_names(rng: random.Random, n: int) -> List[str]:
-    names = set()
+    names: Set[str] = set()
     while len(names) < n:
         names.add("".join(rng.choice(SYLLABLES) for _ in range(rng.choice((2, 3)))))
     return sorted(names)
@@ -69,8 +70,9 @@ def generate_corpus(n: int, seed: int = 0) -> List[Example]:
     return corpus
 
 
-
-def convert(input_dir: Optional[Path] = None, *, seed: int = 0, sizes: Tuple[int, int, int] = (600, 200, 200), **_: object) -> Conversion:
+def convert(
+    input_dir: Optional[Path] = None, *, seed: int = 0, sizes: Tuple[int, int, int] = (600, 200, 200), **_: object
+) -> Conversion:
     """Generated train/dev/test splits (nothing is read: `input_dir` is ignored), with the
     annotations of `add_multitask` beside the entities."""
     parts = {split: generate_corpus(n, seed + i) for i, (split, n) in enumerate(zip(("train", "dev", "test"), sizes))}
@@ -91,7 +93,9 @@ def add_multitask(doc: Doc) -> Doc:
     `doc.spans["sc"]`: each entity and, overlapping it, its phrase with the deciding cue (PHRASE)."""
     named = {i for ent in doc.ents for i in range(ent.start, ent.end)}
     for token in doc:
-        token.tag_ = "NAME" if token.i in named else "CUE" if token.text in CUES else "PUNCT" if token.is_punct else "FILLER"
+        token.tag_ = (
+            "NAME" if token.i in named else "CUE" if token.text in CUES else "PUNCT" if token.is_punct else "FILLER"
+        )
     phrases, right_first = [], None
     for ent in doc.ents:
         right = ent.end < len(doc) and doc[ent.end].text in RIGHT_CUES

@@ -9,6 +9,7 @@ Split: "paper" uses the SR paper's folds in both domains (train = folds 0-9, 12,
 dev = 11, 16; test = 10, 13, 15, 18: 2152 / 309 / 619 utterances); "random" is a seeded
 70/10/20 split of all utterances.
 """
+
 from __future__ import annotations
 
 import json

@@ -8,6 +8,7 @@ Validation: "paper" takes the SR paper's validation sentences (`reference_split/
 matched by their tokens joined without spaces, so tokenizer differences do not matter);
 "random" holds out a seeded 10% of the training file. The official test file is the test set.
 """
+
 from __future__ import annotations
 
 import ast
@@ -30,7 +31,7 @@ def read_xml(path: Path) -> List[Tuple[str, List[Tuple[int, int, str]]]]:
     for sentence in ET.parse(path).getroot().iter("sentence"):
         text = sentence.findtext("text") or ""
         terms = [
-            (int(t.get("from")), int(t.get("to")), t.get("polarity"))
+            (int(t.attrib["from"]), int(t.attrib["to"]), t.attrib.get("polarity", ""))
             for t in sentence.iter("aspectTerm")
             if t.get("term") not in (None, "NULL")
         ]

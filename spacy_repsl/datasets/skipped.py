@@ -1,6 +1,7 @@
 """Datasets a workflow had to leave out (their files are not there, e.g. the licensed ACE05):
 a `SKIPPED.json` in the dataset's corpus folder says why, so the experiment commands skip it
 and the results say so, instead of the whole workflow failing."""
+
 from __future__ import annotations
 
 import json

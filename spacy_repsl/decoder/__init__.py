@@ -7,6 +7,7 @@ loaded by `loading`; `encoder.RepSLDecoder` puts them together.
 Names are imported lazily: `settings` and the pure modules load without torch, so spaCy's
 plugin discovery stays cheap; torch, transformers and peft load when a model is built.
 """
+
 from ..lazy import lazy_exports
 
 _EXPORTS = {

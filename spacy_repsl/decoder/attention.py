@@ -11,6 +11,7 @@ see `LayerMasks.for_layer`), taken from a
 the backward pass gets the same kwargs. After every forward the encoder checks that each
 hook ran, so a model that bypasses them fails loudly instead of computing causally.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -93,6 +94,7 @@ class LayerMasks:
         CUDA) need no dense mask. What padded queries compute is never read."""
         self.seen.add(index)
         layer = self.plan[index]
+        assert layer is not None, f"layer {index} has no attention to mask"
         if self.boolean and not layer.bidirectional and layer.window is None:
             return None
         return self._mask(layer, dtype)
@@ -147,6 +149,5 @@ class LayerMaskHook:
 def install_mask_hooks(attention_modules: Dict[int, torch.nn.Module]) -> List[Any]:
     """Hook each attention layer's module (layer index -> module); returns the handles (keep them to remove)."""
     return [
-        module.register_forward_pre_hook(LayerMaskHook(i), with_kwargs=True)
-        for i, module in attention_modules.items()
+        module.register_forward_pre_hook(LayerMaskHook(i), with_kwargs=True) for i, module in attention_modules.items()
     ]

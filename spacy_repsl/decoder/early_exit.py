@@ -6,11 +6,11 @@ output (the output equals `norm(hidden_states[L])` of the full model): the norm'
 learned for the last layer, but a fine-tuned head adapts to it and it keeps the scale of the
 features comparable across exit layers.
 """
+
 from __future__ import annotations
 
 import copy
 from typing import Any, Optional
-
 
 # Config lists with one entry per layer (cut to the kept layers), and lists of layer indices
 # (the kept ones stay): Gemma 3, Qwen3, hybrids' layer_types; SmolLM3's no_rope_layers; LFM2's

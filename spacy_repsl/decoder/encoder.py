@@ -3,6 +3,7 @@
 Input: token ids per example, without special tokens. Output: one hidden vector per input
 token, from the last copy, right-padded to a [batch, max_len, hidden] tensor.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -14,8 +15,8 @@ import torch
 from .attention import MASKS_KWARG, LayerMasks, attention_plan, install_mask_hooks
 from .families import MASKABLE_ATTENTION
 from .lora import apply_lora, make_trainables_fp32, trainable_parameters
-from .read_rows import install_read_rows, worth_pruning
 from .quantization import disable_cpu_weight_packing, quiet_int8_cast_notice
+from .read_rows import install_read_rows, worth_pruning
 from .repetition import RepeatedSequence, repeat_sequence
 from .settings import DecoderSettings
 from .stack import attention_module, check_positions, inspect_stack, layer_list, unmasked_layers
@@ -123,7 +124,8 @@ class RepSLDecoder(AdaptedBase):
             fixes += ", or use positions='restart' (each copy then needs only its own positions)"
         return SequenceTooLongError(
             f"An input of {length} tokens repeated {self.settings.copies} times needs position {highest}, "
-            f"beyond the model's {self.max_positions} positions. {fixes}.")
+            f"beyond the model's {self.max_positions} positions. {fixes}."
+        )
 
     def check_fits(self, length: int) -> None:
         """Refuse, up front, inputs of `length` pieces (e.g. max_length) the model cannot take."""
@@ -147,8 +149,9 @@ class RepSLDecoder(AdaptedBase):
         batch = {"input_ids": torch.tensor([r.input_ids + pad[: longest - len(r)] for r in repeated], dtype=torch.long)}
         if self.uses_layer_masks:
             zeros = [0] * longest
-            batch["position_ids"] = torch.tensor([r.position_ids + zeros[: longest - len(r)] for r in repeated],
-                                                 dtype=torch.long)
+            batch["position_ids"] = torch.tensor(
+                [r.position_ids + zeros[: longest - len(r)] for r in repeated], dtype=torch.long
+            )
             batch["lengths"] = torch.tensor([len(r) for r in repeated])
         return repeated, batch
 
@@ -156,18 +159,23 @@ class RepSLDecoder(AdaptedBase):
         repeated, batch = self.batch_inputs(sequences)
         return self.last_copy(self._run(batch), repeated)
 
-    def read(self, sequences: Sequence[Sequence[int]], windows: Sequence[int], positions: Sequence[int],
-             prune: bool = True) -> torch.Tensor:
+    def read(
+        self, sequences: Sequence[Sequence[int]], windows: Sequence[int], positions: Sequence[int], prune: bool = True
+    ) -> torch.Tensor:
         """The final states at `positions` of the last copies of the sequences `windows`, one row
         per pair: what a tagger reads, without copying out whole last copies. With `prune` the
         last layer's MLP runs only for these rows (see read_rows; in training too, unless the
         layers are checkpointed)."""
         repeated, batch = self.batch_inputs(sequences)
         width = batch["input_ids"].shape[1]
-        rows = torch.tensor([w * width + repeated[w].last_copy_start + p for w, p in zip(windows, positions)],
-                            dtype=torch.long, device=self.device)
-        skip = prune and worth_pruning(len(rows), len(repeated) * width,
-                                       in_training=not self.settings.gradient_checkpointing)
+        rows = torch.tensor(
+            [w * width + repeated[w].last_copy_start + p for w, p in zip(windows, positions)],
+            dtype=torch.long,
+            device=self.device,
+        )
+        skip = prune and worth_pruning(
+            len(rows), len(repeated) * width, in_training=not self.settings.gradient_checkpointing
+        )
         with self.read_rows.reading(rows if skip else None):
             hidden = self._run(batch)
         return hidden.reshape(-1, hidden.shape[-1]).index_select(0, rows)
@@ -231,8 +239,9 @@ def enable_checkpointing(model: torch.nn.Module) -> None:
         model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
 
 
-def adapt_for_training(model: torch.nn.Module, settings: DecoderSettings,
-                       lora_targets: Optional[Tuple[str, ...]] = None) -> torch.nn.Module:
+def adapt_for_training(
+    model: torch.nn.Module, settings: DecoderSettings, lora_targets: Optional[Tuple[str, ...]] = None
+) -> torch.nn.Module:
     """Quantized-training preparation, gradient checkpointing, then LoRA adapters (the only
     trainables) or, for full fine-tuning, every weight trainable in fp32. `lora_targets`: the
     module names the adapters go on, when the caller resolved them (encoders); else the
@@ -249,7 +258,9 @@ def adapt_for_training(model: torch.nn.Module, settings: DecoderSettings,
     if settings.lora is not None:
         for param in model.parameters():
             param.requires_grad_(False)
-        lora = settings.lora if lora_targets is None else dataclasses.replace(settings.lora, target_modules=lora_targets)
+        lora = (
+            settings.lora if lora_targets is None else dataclasses.replace(settings.lora, target_modules=lora_targets)
+        )
         model = apply_lora(model, lora)
     else:
         make_trainables_fp32(model)

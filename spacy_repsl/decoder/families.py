@@ -6,6 +6,7 @@ weight loads: the model is a text decoder at all, and the attention implementati
 run with. `FAMILIES` is the table of model types that have tiny builders and tests (README,
 "Model families"); it documents, it does not gate.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -57,26 +58,34 @@ def check_config(config: Any, name: str = "") -> None:
         raise UnsupportedModelError(
             f"{where} (model_type {model_type!r}) is an encoder-decoder model; spacy-repsl adapts decoder-only "
             f"language models and encoders. Use a decoder-only checkpoint (tested: {tested()}) or an encoder (BERT, "
-            "RoBERTa, DeBERTa, ModernBERT, ...).")
+            "RoBERTa, DeBERTa, ModernBERT, ...)."
+        )
     text_config = getattr(config, "text_config", None)
     if text_config is not None and text_config is not config:
         raise UnsupportedModelError(
             f"{where} is a multimodal checkpoint (model_type {model_type!r}); spacy-repsl runs text decoders. "
             f"Its text decoder is model_type {getattr(text_config, 'model_type', '?')!r}: use a text-only "
-            "checkpoint of it (save the language model alone with `save_pretrained`).")
+            "checkpoint of it (save the language model alone with `save_pretrained`)."
+        )
 
 
 def required_attention(config: Any) -> Optional[Tuple[str, str]]:
     """(implementation, reason) when the model computes correctly under one attention only."""
     cap = getattr(config, "attn_logit_softcapping", None)
     if cap is not None:
-        return "eager", (f"{config.model_type}'s attention-logit soft-capping (attn_logit_softcapping = {cap}) "
-                         "only runs in eager attention")
+        return "eager", (
+            f"{config.model_type}'s attention-logit soft-capping (attn_logit_softcapping = {cap}) "
+            "only runs in eager attention"
+        )
     return None
 
 
-SUPPORT_FLAGS = {"sdpa": "_supports_sdpa", "flash_attention_2": "_supports_flash_attn",
-                 "flash_attention_3": "_supports_flash_attn", "flex_attention": "_supports_flex_attn"}
+SUPPORT_FLAGS = {
+    "sdpa": "_supports_sdpa",
+    "flash_attention_2": "_supports_flash_attn",
+    "flash_attention_3": "_supports_flash_attn",
+    "flex_attention": "_supports_flex_attn",
+}
 
 
 def supports_attention(config: Any, implementation: str) -> bool:

@@ -14,6 +14,7 @@ The cache is `$SPACY_REPSL_CACHE/gguf` (default `$XDG_CACHE_HOME/spacy-repsl`, e
 `~/.cache/spacy-repsl`); `python -m spacy_repsl.decoder.gguf FILE [--output DIR]` converts ahead
 of time.
 """
+
 from __future__ import annotations
 
 import errno
@@ -26,7 +27,7 @@ import tempfile
 from pathlib import Path
 from typing import Any, Dict, Optional, Sequence
 
-from ..paths import HIDDEN_MARK, give_default_modes, hidden_prefix, why_unusable
+from ..storage.paths import HIDDEN_MARK, give_default_modes, hidden_prefix, why_unusable
 from .families import UnsupportedModelError
 
 SOURCE_FILE = "gguf_source.json"  # written into a converted checkpoint: which file it came from
@@ -69,8 +70,10 @@ def gguf_file(name: str) -> Optional[Path]:
     if path.is_dir() and not (path / "config.json").is_file():
         found = sorted(p for p in path.iterdir() if p.suffix.lower() == ".gguf" and p.is_file())
         if len(found) > 1:
-            raise GGUFError(f"'{name}' holds {len(found)} GGUF files ({', '.join(p.name for p in found)}): "
-                            "set the decoder's `name` to the one to use.")
+            raise GGUFError(
+                f"'{name}' holds {len(found)} GGUF files ({', '.join(p.name for p in found)}): "
+                "set the decoder's `name` to the one to use."
+            )
         return found[0] if found else None
     return None
 
@@ -101,8 +104,13 @@ def file_sha256(path: Path) -> str:
     stat = path.stat()
     key = hashlib.sha256(str(path.resolve()).encode()).hexdigest()[:32]
     memo = cache_root() / "gguf" / "hashes" / f"{key}.json"
-    stamp = {"device": stat.st_dev, "inode": stat.st_ino, "size": stat.st_size, "mtime_ns": stat.st_mtime_ns,
-             "ctime_ns": stat.st_ctime_ns}
+    stamp = {
+        "device": stat.st_dev,
+        "inode": stat.st_ino,
+        "size": stat.st_size,
+        "mtime_ns": stat.st_mtime_ns,
+        "ctime_ns": stat.st_ctime_ns,
+    }
     try:
         saved = json.loads(memo.read_text())
         if {k: saved.get(k) for k in stamp} == stamp and len(saved.get("sha256", "")) == 64:
@@ -122,8 +130,9 @@ def require_gguf_package() -> None:
     import importlib.util
 
     if importlib.util.find_spec("gguf") is None:
-        raise ImportError("Loading a GGUF file needs the `gguf` package: pip install \"spacy-repsl[gguf]\" "
-                          "(or pip install gguf).")
+        raise ImportError(
+            'Loading a GGUF file needs the `gguf` package: pip install "spacy-repsl[gguf]" (or pip install gguf).'
+        )
 
 
 def inspect_gguf(path: Path) -> Dict[str, Any]:
@@ -139,29 +148,35 @@ def inspect_gguf(path: Path) -> Dict[str, Any]:
     try:
         reader = GGUFReader(str(path))
     except Exception as error:  # the reader raises ValueError, struct/numpy errors on damaged files
-        raise GGUFError(f"'{path}' cannot be read as GGUF ({type(error).__name__}: {error}): the file is "
-                        "damaged or incomplete (a download cut short?). Copy or download it again.") from None
+        raise GGUFError(
+            f"'{path}' cannot be read as GGUF ({type(error).__name__}: {error}): the file is "
+            "damaged or incomplete (a download cut short?). Copy or download it again."
+        ) from None
     end = max((int(t.data_offset) + int(t.n_bytes) for t in reader.tensors), default=0)
     if end > size:
-        raise GGUFError(f"'{path}' is truncated: its tensors need {end:,} bytes, the file has {size:,}. "
-                        "Copy or download it again.")
+        raise GGUFError(
+            f"'{path}' is truncated: its tensors need {end:,} bytes, the file has {size:,}. Copy or download it again."
+        )
     field = reader.fields.get("general.architecture")
     architecture = bytes(field.parts[field.data[0]]).decode() if field is not None else None
     if not reader.tensors:
-        raise GGUFError(f"'{path}' holds no weights (a vocabulary-only GGUF, architecture {architecture!r}): "
-                        "it can give a tokenizer but not a model. Use the GGUF file of the model itself.")
+        raise GGUFError(
+            f"'{path}' holds no weights (a vocabulary-only GGUF, architecture {architecture!r}): "
+            "it can give a tokenizer but not a model. Use the GGUF file of the model itself."
+        )
     from transformers.integrations.ggml import GGUF_CONFIG_MAPPING
 
     # transformers names the model type after the GGUF architecture ("gemma3" becomes gemma3_text,
     # a "llama" GGUF whose name says Mistral becomes "mistral"); whether the model offers what the
     # settings need is checked on the loaded stack, as for any checkpoint.
-    model_type = GGUF_MODEL_TYPES.get(architecture, architecture)
+    model_type = GGUF_MODEL_TYPES.get(architecture or "", architecture)
     if architecture not in GGUF_CONFIG_MAPPING or architecture in GGUF_NOT_DECODERS:
         readable = sorted(set(GGUF_CONFIG_MAPPING) - set(GGUF_NOT_DECODERS) - {"general", "tokenizer"})
         raise UnsupportedModelError(
             f"'{path}' is a GGUF of architecture {architecture!r}, which spacy-repsl cannot use: transformers "
             f"reads GGUF decoders of {', '.join(readable)}. Use a GGUF of one of these, or a checkpoint "
-            "directory of any decoder-only transformers model.")
+            "directory of any decoder-only transformers model."
+        )
     return {"architecture": architecture, "model_type": model_type, "tensors": len(reader.tensors)}
 
 
@@ -222,28 +237,38 @@ def _convert_locked(path: Path, target: Path, digest: str, info: Dict[str, Any],
         return
     ours = hidden_prefix(target, "converting")  # == f".{target.name}.{TMP_MARK}"
     if record.get("sha256") == digest:  # our conversion of this file, with a file truncated or gone: rebuilt
-        why = ("a file is missing or has another size than written" if "files" in record
-               else "written by an older spacy-repsl, which did not record its files' sizes")
-        print(f"The conversion of {path.name} in {target} cannot be trusted ({why}); converting it again.",
-              file=sys.stderr, flush=True)
+        why = (
+            "a file is missing or has another size than written"
+            if "files" in record
+            else "written by an older spacy-repsl, which did not record its files' sizes"
+        )
+        print(
+            f"The conversion of {path.name} in {target} cannot be trusted ({why}); converting it again.",
+            file=sys.stderr,
+            flush=True,
+        )
         aside = Path(tempfile.mkdtemp(prefix=ours, dir=target.parent))
         os.replace(target, aside / "damaged")
         shutil.rmtree(aside, ignore_errors=True)
     if target.exists() and (not target.is_dir() or any(target.iterdir())):
-        raise FileExistsError(f"'{target}' exists and is not a conversion of '{path}': choose an empty or new "
-                              "folder.")
+        raise FileExistsError(f"'{target}' exists and is not a conversion of '{path}': choose an empty or new folder.")
     for stale in target.parent.glob(f"{ours}*"):  # ours, left by a killed conversion
         if stale.is_dir():
             shutil.rmtree(stale, ignore_errors=True)
     if not quiet:
-        print(f"Converting {path.name} ({path.stat().st_size / 2**20:.0f} MiB, {info['architecture']}) to a "
-              f"checkpoint in {target} (once; later loads reuse it)...", file=sys.stderr, flush=True)
+        print(
+            f"Converting {path.name} ({path.stat().st_size / 2**20:.0f} MiB, {info['architecture']}) to a "
+            f"checkpoint in {target} (once; later loads reuse it)...",
+            file=sys.stderr,
+            flush=True,
+        )
     tmp = Path(tempfile.mkdtemp(prefix=ours, dir=target.parent))
     try:
         _write_checkpoint(path, tmp)
         files = {item.name: item.stat().st_size for item in tmp.iterdir() if item.is_file()}
-        (tmp / SOURCE_FILE).write_text(json.dumps({"file": path.name, "sha256": digest, **info, "files": files},
-                                                  indent=2))
+        (tmp / SOURCE_FILE).write_text(
+            json.dumps({"file": path.name, "sha256": digest, **info, "files": files}, indent=2)
+        )
         give_default_modes(tmp)
         if target.exists():
             target.rmdir()  # empty, checked above
@@ -283,10 +308,15 @@ class GGUFCacheError(OSError):
 
 def _cache_error(error: OSError, path: Path, target: Path) -> GGUFCacheError:
     need = max(1, path.stat().st_size * 5 // 2**20)  # float32 weights of a 4-bit file, and the tokenizer
-    fix = ("pass --output DIR, or set SPACY_REPSL_CACHE" if target.parent != cache_root() / "gguf"
-           else "set SPACY_REPSL_CACHE") + f" to a writable folder with about {need:,} MiB free"
-    cache_error = GGUFCacheError(f"Cannot write the conversion of {path.name} into {target.parent} "
-                                 f"({error.strerror or error}): {fix}, or free space there")
+    fix = (
+        "pass --output DIR, or set SPACY_REPSL_CACHE"
+        if target.parent != cache_root() / "gguf"
+        else "set SPACY_REPSL_CACHE"
+    ) + f" to a writable folder with about {need:,} MiB free"
+    cache_error = GGUFCacheError(
+        f"Cannot write the conversion of {path.name} into {target.parent} "
+        f"({error.strerror or error}): {fix}, or free space there"
+    )
     cache_error.errno = error.errno  # the cause's, for callers that test it; the message stays one line
     return cache_error
 
@@ -309,8 +339,10 @@ def _write_checkpoint(path: Path, out: Path) -> None:
     missing, unexpected = fresh.load_state_dict(state, strict=False)
     missing = [k for k in missing if k not in _tied_keys(fresh)]
     if missing or unexpected:
-        raise GGUFError(f"Converting '{path}': the weights do not fit its config ({len(missing)} missing, e.g. "
-                        f"{missing[:3]}; {len(unexpected)} unexpected, e.g. {unexpected[:3]}).")
+        raise GGUFError(
+            f"Converting '{path}': the weights do not fit its config ({len(missing)} missing, e.g. "
+            f"{missing[:3]}; {len(unexpected)} unexpected, e.g. {unexpected[:3]})."
+        )
     fresh.save_pretrained(out)
     tokenizer.save_pretrained(out)
 
@@ -334,8 +366,12 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
 
     parser = argparse.ArgumentParser(prog="python -m spacy_repsl.decoder.gguf", description=main.__doc__)
     parser.add_argument("gguf", help="a .gguf file, or a folder holding exactly one")
-    parser.add_argument("--output", type=Path, default=None,
-                        help="write the checkpoint here (default: the cache, keyed by the file's SHA-256)")
+    parser.add_argument(
+        "--output",
+        type=Path,
+        default=None,
+        help="write the checkpoint here (default: the cache, keyed by the file's SHA-256)",
+    )
     args = parser.parse_args(argv)
     try:
         path = gguf_file(args.gguf)

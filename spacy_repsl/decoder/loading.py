@@ -4,6 +4,7 @@ Weight loading is kept apart from the adaptations: this module only decides what
 transformers for (config cut for early exit, attention implementation, quantization, dtype,
 device) and turns "not available" into an error that says how to make it available.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -15,7 +16,14 @@ from typing import Any, Iterator, Optional
 import torch
 
 from .early_exit import truncate_config
-from .families import MASKABLE_ATTENTION, UnsupportedModelError, check_config, required_attention, supports_attention, tested
+from .families import (
+    MASKABLE_ATTENTION,
+    UnsupportedModelError,
+    check_config,
+    required_attention,
+    supports_attention,
+    tested,
+)
 from .precision import resolve_compute_dtype, resolve_device
 from .quantization import check_quantization_support, quantization_config
 from .settings import DecoderSettings
@@ -33,7 +41,9 @@ def is_offline(local_files_only: bool = False) -> bool:
     return bool(constants.HF_HUB_OFFLINE) or os.environ.get("HF_HUB_OFFLINE", "") in ("1", "true", "True", "YES", "ON")
 
 
-def _not_available(name: str, revision: Optional[str], what: str, offline: bool, error: Exception) -> DecoderNotAvailableError:
+def _not_available(
+    name: str, revision: Optional[str], what: str, offline: bool, error: Exception
+) -> DecoderNotAvailableError:
     at = f" at revision {revision!r}" if revision else ""
     if Path(name).exists():
         return DecoderNotAvailableError(
@@ -45,9 +55,10 @@ def _not_available(name: str, revision: Optional[str], what: str, offline: bool,
         return DecoderNotAvailableError(
             f"Base model directory '{name}' does not exist (moved or deleted?). A pipeline saved without "
             "bundle_base = true refers to its base by this path. Point it at the base's new location when "
-            "loading: spacy.load(PIPELINE, config={\"components.repsl_tagger.model.name\": \"NEW/PATH\"}) "
+            'loading: spacy.load(PIPELINE, config={"components.repsl_tagger.model.name": "NEW/PATH"}) '
             "(the base's fingerprint is still checked), or save the pipeline with bundle_base = true to carry "
-            "the base inside it.")
+            "the base inside it."
+        )
     how = (
         "the hub is not used (HF_HUB_OFFLINE=1 or local_files_only) and it is not in the local cache"
         if offline
@@ -101,13 +112,9 @@ def load_config(settings: DecoderSettings) -> Any:
     offline = is_offline(settings.local_files_only)
     local = Path(settings.name)
     if local.is_dir() and not (local / "config.json").is_file():
-        raise _not_available(
-            settings.name, None, "config", offline, FileNotFoundError(f"no config.json in {local}")
-        )
+        raise _not_available(settings.name, None, "config", offline, FileNotFoundError(f"no config.json in {local}"))
     try:
-        return AutoConfig.from_pretrained(
-            settings.name, revision=settings.revision, local_files_only=offline
-        )
+        return AutoConfig.from_pretrained(settings.name, revision=settings.revision, local_files_only=offline)
     except OSError as error:
         raise _not_available(settings.name, settings.revision, "config", offline, error) from error
     except ValueError as error:  # a config.json whose model_type transformers does not know
@@ -122,9 +129,7 @@ def load_tokenizer(settings: DecoderSettings) -> Any:
 
     offline = is_offline(settings.local_files_only)
     try:
-        return AutoTokenizer.from_pretrained(
-            settings.name, revision=settings.revision, local_files_only=offline
-        )
+        return AutoTokenizer.from_pretrained(settings.name, revision=settings.revision, local_files_only=offline)
     except (OSError, ValueError) as error:
         raise _not_available(settings.name, settings.revision, "tokenizer", offline, error) from error
 
@@ -147,9 +152,10 @@ def choose_attention(settings: DecoderSettings, config: Any) -> Optional[str]:
     if not supports_attention(config, requested):
         raise ValueError(
             f"attn_implementation={requested!r} is not available for {config.model_type} in this transformers "
-            "release (a model without attention layers has none to run in it). Use 'sdpa' (the default) or 'eager'.")
+            "release (a model without attention layers has none to run in it). Use 'sdpa' (the default) or 'eager'."
+        )
     if requested not in MASKABLE_ATTENTION and settings.needs_maskable_attention:
-        needs = [f"unmask={str(settings.unmask)!r}"] if not settings.unmask.is_none else []
+        needs = [f"unmask={str(settings.unmask)!r}"] if not settings.unmask_spec.is_none else []
         needs += [f"positions={settings.positions!r}"] if settings.positions != "continuous" else []
         raise ValueError(
             f"attn_implementation={requested!r} cannot take per-layer attention masks, which "
@@ -177,6 +183,9 @@ def load_base_model(settings: DecoderSettings, config: Optional[Any] = None) -> 
         local_files_only=is_offline(settings.local_files_only),
         attn_implementation=attention,
         dtype=weights_dtype,
+        # transformers >= 5.25 swaps layers for hub kernels by default: they would bypass the
+        # per-layer mask hooks and the read-rows MLP, and download code. The stack stays torch's.
+        use_kernels=False,
     )
     if settings.quantization is not None:
         check_quantization_support(settings.quantization, device)

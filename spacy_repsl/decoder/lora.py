@@ -1,4 +1,5 @@
 """LoRA adapters (peft) on the kept layers, with the SR paper's defaults."""
+
 from __future__ import annotations
 
 import warnings
@@ -83,7 +84,9 @@ def target_modules(model: "torch.nn.Module", requested: Tuple[str, ...]) -> Tupl
     if missing:
         import torch
 
-        linear = sorted({name.rsplit(".", 1)[-1] for name, m in model.named_modules() if isinstance(m, torch.nn.Linear)})
+        linear = sorted(
+            {name.rsplit(".", 1)[-1] for name, m in model.named_modules() if isinstance(m, torch.nn.Linear)}
+        )
         raise ValueError(
             f"LoRA target module(s) {missing} do not exist in this model. Its linear layers are named: {linear}; "
             f"\"{MIXERS}\" means every token mixer's projections (an encoder's: its attention's)."
@@ -106,8 +109,11 @@ def mixer_projections(model: "torch.nn.Module") -> Tuple[List[str], List[str]]:
             if kind == FEED_FORWARD_KIND:
                 continue
             skip = MAMBA_FUSED if kind.startswith("state-space") else ()
-            found = [paths[id(m)] for _, m in module.named_modules()
-                     if isinstance(m, torch.nn.Linear) and paths[id(m)].rsplit(".", 1)[-1] not in skip]
+            found = [
+                paths[id(m)]
+                for _, m in module.named_modules()
+                if isinstance(m, torch.nn.Linear) and paths[id(m)].rsplit(".", 1)[-1] not in skip
+            ]
             (attention if kind == "attention" else recurrent).extend(found)
     return attention, recurrent
 
@@ -135,8 +141,11 @@ def fold_adapters(model: Any) -> List[Tuple[Any, str, Any, Any]]:
     needs."""
     from peft.tuners.tuners_utils import BaseTunerLayer
 
-    kept = {id(m): m.get_base_layer().weight.detach().clone() for m in model.modules()
-            if isinstance(m, BaseTunerLayer) and not m.merged}
+    kept = {
+        id(m): m.get_base_layer().weight.detach().clone()
+        for m in model.modules()
+        if isinstance(m, BaseTunerLayer) and not m.merged
+    }
     model.merge_adapter()
     swapped = []
     for name, module in list(model.named_modules()):

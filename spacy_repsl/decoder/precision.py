@@ -4,6 +4,7 @@ bitsandbytes runs 4-bit layers on CPU too, but with a bf16/fp16 compute dtype a 
 step is 30-45x slower than with fp32 (see NOTES). So "auto" means fp32 on CPU and fp16 on
 CUDA, the papers' QLoRA compute dtype.
 """
+
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
@@ -15,7 +16,7 @@ COMPUTE_DTYPES = ("float32", "float16", "bfloat16")
 
 
 def resolve_device(device: str = "auto") -> "torch.device":
-    """"auto" is the first CUDA device when there is one, else the CPU."""
+    """ "auto" is the first CUDA device when there is one, else the CPU."""
     import torch
 
     if device == "auto":
@@ -39,7 +40,5 @@ def resolve_compute_dtype(name: str, device: "torch.device") -> "torch.dtype":
     if name == "auto":
         return torch.float16 if device.type == "cuda" else torch.float32
     if name not in COMPUTE_DTYPES:
-        raise ValueError(
-            f"Invalid compute_dtype {name!r}: use 'auto' or one of {sorted(COMPUTE_DTYPES)}."
-        )
+        raise ValueError(f"Invalid compute_dtype {name!r}: use 'auto' or one of {sorted(COMPUTE_DTYPES)}.")
     return getattr(torch, name)

@@ -1,9 +1,12 @@
 """Weight quantization of the frozen base (bitsandbytes): NF4 as in the papers, or int8."""
+
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Optional
 
 if TYPE_CHECKING:
+    import logging
+
     import torch
 
 QUANTIZATION_MODES = ("nf4", "int8")
@@ -30,8 +33,7 @@ def check_quantization_support(mode: str, device: "torch.device") -> None:
         import bitsandbytes
     except ImportError:
         raise ImportError(
-            f"quantization={mode!r} needs bitsandbytes: pip install 'bitsandbytes>=0.45', or "
-            "set quantization to null."
+            f"quantization={mode!r} needs bitsandbytes: pip install 'bitsandbytes>=0.45', or set quantization to null."
         ) from None
     version = tuple(int(p) for p in bitsandbytes.__version__.split(".")[:2] if p.isdigit())
     if device.type == "cpu" and version < CPU_SUPPORT_SINCE:
@@ -59,7 +61,6 @@ def quantization_config(mode: str, compute_dtype: "torch.dtype") -> Any:
             bnb_4bit_compute_dtype=compute_dtype,
         )
     return BitsAndBytesConfig(load_in_8bit=True)
-
 
 
 def disable_cpu_weight_packing(model: "torch.nn.Module") -> int:

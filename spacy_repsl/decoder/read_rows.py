@@ -11,6 +11,7 @@ in backprop runs after the rows are reset, so it would compute every row and no 
 forward). The rows that are read get the same values, so the same loss and gradients; the others
 get no gradient either way.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -38,6 +39,7 @@ class ReadRows:
     def after(self, module: torch.nn.Module, args: tuple, output: torch.Tensor) -> Optional[torch.Tensor]:
         if self.rows is None:
             return None
+        assert self.shape is not None  # set by `before` whenever rows are
         full = output.new_zeros(self.shape[:-1] + output.shape[-1:])
         full.view(-1, output.shape[-1]).index_copy_(0, self.rows, output)
         return full

@@ -11,6 +11,7 @@ Choices, both documented in the README:
   "restart" gives each copy the positions it would have alone (copies after the first
   continue after the BOS slot when `bos="once"`).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -36,9 +37,7 @@ class RepeatedSequence:
 def check_modes(copies: int, bos: str, positions: str) -> None:
     """Validate repetition settings, with the fix in the message."""
     if not isinstance(copies, int) or copies < 1:
-        raise ValueError(
-            f"Number of copies must be an integer >= 1 (repetitions r >= 0), got {copies!r}."
-        )
+        raise ValueError(f"Number of copies must be an integer >= 1 (repetitions r >= 0), got {copies!r}.")
     if bos not in BOS_MODES:
         raise ValueError(f"Invalid bos mode {bos!r}: use one of {BOS_MODES}.")
     if positions not in POSITION_MODES:
@@ -71,7 +70,7 @@ def repeat_sequence(
         position_ids = list(range(len(input_ids)))
     else:  # each copy numbered as if alone; a copy without its own BOS continues after the BOS slot
         alone = list(range(len(prefix) + n))
-        later = alone if bos == "every" else alone[len(prefix):]
+        later = alone if bos == "every" else alone[len(prefix) :]
         position_ids = alone + later * (copies - 1)
     return RepeatedSequence(
         input_ids=input_ids,

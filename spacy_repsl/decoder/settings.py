@@ -1,4 +1,5 @@
 """Everything that decides how a base decoder is loaded and adapted, checked up front."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -81,13 +82,20 @@ class DecoderSettings:
         return self.repetitions + 1
 
     @property
+    def unmask_spec(self) -> UnmaskSpec:
+        """`unmask` as parsed in `__post_init__` (the field also takes the spec's text)."""
+        assert isinstance(self.unmask, UnmaskSpec)
+        return self.unmask
+
+    @property
     def needs_maskable_attention(self) -> bool:
         """Whether this setup needs our own per-layer masks (flash/flex attention cannot take them)."""
-        return not self.unmask.is_none or self.positions != "continuous"
+        return not self.unmask_spec.is_none or self.positions != "continuous"
 
 
 def require_name(settings: "DecoderSettings") -> None:
     if not settings.name:
         raise ValueError(
             "A decoder needs a `name`: a hub id (e.g. Qwen/Qwen3-0.6B) or a local path. In a spaCy config, set "
-            "paths.decoder: python -m spacy train CONFIG --paths.decoder PATH_OR_HUB_ID ...")
+            "paths.decoder: python -m spacy train CONFIG --paths.decoder PATH_OR_HUB_ID ..."
+        )

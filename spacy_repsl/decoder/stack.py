@@ -7,6 +7,7 @@ takes `position_ids`; unmasking an attention module per layer that takes its mas
 hybrid model offers unmasking on its attention layers only: a recurrence (linear attention, a
 short convolution, a state-space layer) only ever sees the past, so it stays causal.
 """
+
 from __future__ import annotations
 
 import inspect
@@ -45,7 +46,7 @@ def token_mixers(layer: torch.nn.Module) -> List[Tuple[torch.nn.Module, str]]:
 
 
 def mixer_kind(module: torch.nn.Module, label: str) -> str:
-    """"attention", a recurrence's kind, or "feed-forward" for a block that mixes no tokens (a
+    """ "attention", a recurrence's kind, or "feed-forward" for a block that mixes no tokens (a
     Nemotron-H layer whose `mixer` is an MLP or mixture of experts)."""
     if is_attention(module):
         return "attention"
@@ -90,7 +91,8 @@ def layer_list(backbone: torch.nn.Module) -> torch.nn.ModuleList:
         f"model_type {model_type!r} ({type(backbone).__name__}) has no per-layer list `layers`, the decoder "
         "stack spacy-repsl runs, cuts for early exit and hooks for unmasking; it is not a decoder-only model "
         "of the transformers 5 layout (an encoder, or an older architecture such as GPT-2). Use a decoder "
-        "such as Qwen3, Llama, Gemma 3, Phi-3, OLMo 2, Granite, LFM2, Falcon-H1 or Mamba 2.")
+        "such as Qwen3, Llama, Gemma 3, Phi-3, OLMo 2, Granite, LFM2, Falcon-H1 or Mamba 2."
+    )
 
 
 def inspect_stack(backbone: torch.nn.Module) -> DecoderStack:
@@ -103,14 +105,16 @@ def inspect_stack(backbone: torch.nn.Module) -> DecoderStack:
             children = ", ".join(name for name, _ in layer.named_children())
             raise UnsupportedModelError(
                 f"Layer {i} of {model_type} has no token mixer spacy-repsl knows (its parts: {children}; known: "
-                f"{', '.join(name for name, _ in TOKEN_MIXERS)}). Please report the model type.")
+                f"{', '.join(name for name, _ in TOKEN_MIXERS)}). Please report the model type."
+            )
         module = attention_module(layer)
         if module is not None:
             if getattr(module, "is_causal", True) is False:
                 raise UnsupportedModelError(
                     f"Layer {i} of {model_type} attends bidirectionally by its config (e.g. "
                     "use_bidirectional_attention = true): it is an encoder, not a causal decoder. Load it "
-                    "with that flag false and choose unmask='full' to remove the causal mask with spacy-repsl.")
+                    "with that flag false and choose unmask='full' to remove the causal mask with spacy-repsl."
+                )
             maskable = maskable and "attention_mask" in inspect.signature(module.forward).parameters
             attention.append(i)
         kinds.append(" + ".join(mixers))
@@ -131,17 +135,23 @@ def unmasked_layers(stack: DecoderStack, spec: UnmaskSpec, exit_layer: Optional[
     if not requested:
         return frozenset()
     attention = frozenset(stack.attention_layers)
-    cut = (f" With exit_layer = {exit_layer} only layers 0..{exit_layer - 1} run: a higher exit layer may keep "
-           "an attention layer." if exit_layer is not None else "")
+    cut = (
+        f" With exit_layer = {exit_layer} only layers 0..{exit_layer - 1} run: a higher exit layer may keep "
+        "an attention layer."
+        if exit_layer is not None
+        else ""
+    )
     if not attention:
         raise UnsupportedModelError(
             f"unmask={str(spec)!r} cannot run on {stack.model_type}: it has no attention layer (every layer is "
             f"{stack.kinds[0]}, which only ever sees the past, so there is no causal mask to remove). Use "
-            f"repetitions (e.g. repetitions = 1) with unmask = \"none\".{cut}")
+            f'repetitions (e.g. repetitions = 1) with unmask = "none".{cut}'
+        )
     if not stack.maskable:
         raise UnsupportedModelError(
             f"The attention modules of {stack.model_type} take no `attention_mask` keyword, so per-layer masks "
-            f"cannot reach them and unmask={str(spec)!r} cannot run. Use repetitions with unmask = \"none\".")
+            f'cannot reach them and unmask={str(spec)!r} cannot run. Use repetitions with unmask = "none".'
+        )
     if spec.kind == "layers":
         recurrent = sorted(requested - attention)
         if recurrent:
@@ -149,13 +159,15 @@ def unmasked_layers(stack: DecoderStack, spec: UnmaskSpec, exit_layer: Optional[
             raise UnsupportedModelError(
                 f"Layer {first} of {stack.model_type} is a {stack.kinds[first]} layer: it cannot be unmasked (a "
                 "recurrence only ever sees the past). Use repetitions, or unmask only attention layers: "
-                f"layers:{','.join(str(i) for i in sorted(requested & attention) or stack.attention_layers)}.")
+                f"layers:{','.join(str(i) for i in sorted(requested & attention) or stack.attention_layers)}."
+            )
     chosen = requested & attention
     if not chosen:
         raise UnsupportedModelError(
             f"unmask={str(spec)!r} selects layers {sorted(requested)} of {stack.model_type}, none of them an "
             f"attention layer (its attention layers: {list(stack.attention_layers)}). Use repetitions, or "
-            f"unmask layers:{','.join(str(i) for i in stack.attention_layers)}.{cut}")
+            f"unmask layers:{','.join(str(i) for i in stack.attention_layers)}.{cut}"
+        )
     return chosen
 
 
@@ -165,4 +177,5 @@ def check_positions(stack: DecoderStack, positions: str) -> None:
         why = "takes none" if not stack.takes_position_ids else "runs no attention layer that would read them"
         raise UnsupportedModelError(
             f"positions='restart' needs position ids read by attention layers, and {stack.model_type} {why} "
-            "(its layers know order by recurrence alone). Use positions='continuous'.")
+            "(its layers know order by recurrence alone). Use positions='continuous'."
+        )

@@ -5,6 +5,7 @@ benchmark build their own: a transformers config of the family with random weigh
 byte-level BPE tokenizer trained in-process, written with `save_pretrained` so it loads back
 by path exactly like a downloaded checkpoint.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -61,10 +62,13 @@ def tiny_config(
         head_dim=head_dim or hidden_size // num_heads,
     )
     layer_types = hybrid_layer_types(family, num_layers)
-    extra: Dict[str, Any] = {
+    per_family: Dict[str, Dict[str, Any]] = {
         "mistral": dict(sliding_window=sliding_window),
-        "qwen3": dict(use_sliding_window=sliding_window is not None, sliding_window=sliding_window,
-                      max_window_layers=num_layers // 2),
+        "qwen3": dict(
+            use_sliding_window=sliding_window is not None,
+            sliding_window=sliding_window,
+            max_window_layers=num_layers // 2,
+        ),
         "gemma2": dict(sliding_window=sliding_window or 4096),
         # Gemma 3's pattern: five sliding layers, then a full one (here: the last layer is full).
         "gemma3_text": dict(sliding_window=sliding_window or 4096, layer_types=layer_types),
@@ -72,15 +76,39 @@ def tiny_config(
         "smollm3": dict(no_rope_layers=[int((i + 1) % 4 != 0) for i in range(num_layers)]),
         "phi3": dict(sliding_window=sliding_window),
         "granite": dict(embedding_multiplier=2.0, residual_multiplier=0.5, attention_multiplier=0.25),
-        "qwen3_5_text": dict(layer_types=layer_types, linear_num_key_heads=2, linear_num_value_heads=4,
-                             linear_key_head_dim=16, linear_value_head_dim=16, linear_conv_kernel_dim=4),
+        "qwen3_5_text": dict(
+            layer_types=layer_types,
+            linear_num_key_heads=2,
+            linear_num_value_heads=4,
+            linear_key_head_dim=16,
+            linear_value_head_dim=16,
+            linear_conv_kernel_dim=4,
+        ),
         "lfm2": dict(layer_types=layer_types),
-        "falcon_h1": dict(mamba_d_ssm=hidden_size, mamba_n_heads=4, mamba_d_head=hidden_size // 4,
-                          mamba_n_groups=1, mamba_d_state=16, mamba_chunk_size=16, mamba_expand=1),
-    }.get(family, {})
+        "falcon_h1": dict(
+            mamba_d_ssm=hidden_size,
+            mamba_n_heads=4,
+            mamba_d_head=hidden_size // 4,
+            mamba_n_groups=1,
+            mamba_d_state=16,
+            mamba_chunk_size=16,
+            mamba_expand=1,
+        ),
+    }
+    extra = per_family.get(family, {})
     if family == "mamba2":  # no attention: heads x head_dim = expand x hidden
-        common = {k: common[k] for k in ("vocab_size", "hidden_size", "num_hidden_layers", "pad_token_id",
-                                         "bos_token_id", "eos_token_id", "tie_word_embeddings")}
+        common = {
+            k: common[k]
+            for k in (
+                "vocab_size",
+                "hidden_size",
+                "num_hidden_layers",
+                "pad_token_id",
+                "bos_token_id",
+                "eos_token_id",
+                "tie_word_embeddings",
+            )
+        }
         extra = dict(num_heads=8, head_dim=hidden_size * 2 // 8, expand=2, n_groups=1, state_size=16, chunk_size=16)
     if family not in TINY_FAMILIES:
         raise ValueError(f"No tiny config for family {family!r}; use one of {', '.join(TINY_FAMILIES)}.")
@@ -92,8 +120,10 @@ def hybrid_layer_types(family: str, num_layers: int) -> Optional[list]:
     Qwen3.5 (linear attention, every fourth layer full attention), LFM2 (short convolutions, an
     attention layer third)."""
     if family == "gemma3_text":
-        return ["full_attention" if (i + 1) % 6 == 0 or i == num_layers - 1 else "sliding_attention"
-                for i in range(num_layers)]
+        return [
+            "full_attention" if (i + 1) % 6 == 0 or i == num_layers - 1 else "sliding_attention"
+            for i in range(num_layers)
+        ]
     if family == "qwen3_5_text":
         return ["full_attention" if (i + 1) % 4 == 0 else "linear_attention" for i in range(num_layers)]
     if family == "lfm2":
@@ -122,9 +152,7 @@ def train_tokenizer(texts: Iterable[str], *, vocab_size: int = 512, add_bos: boo
         )
     else:
         tokenizer.post_processor = processors.ByteLevel(trim_offsets=False)
-    return PreTrainedTokenizerFast(
-        tokenizer_object=tokenizer, bos_token="<s>", eos_token="</s>", pad_token="<pad>"
-    )
+    return PreTrainedTokenizerFast(tokenizer_object=tokenizer, bos_token="<s>", eos_token="</s>", pad_token="<pad>")
 
 
 def build_tiny_decoder(
@@ -146,21 +174,20 @@ def build_tiny_decoder(
     import transformers
 
     path = Path(path)
+    loaded: Any
     if tokenizer is not None:
-        tokenizer = transformers.AutoTokenizer.from_pretrained(tokenizer)
+        loaded = transformers.AutoTokenizer.from_pretrained(tokenizer)
     else:
-        tokenizer = train_tokenizer(
-            list(TINY_CORPUS) + list(texts), vocab_size=vocab_size, add_bos=family in BOS_FAMILIES
-        )
-    config = tiny_config(family, vocab_size=len(tokenizer), **config_kwargs)
+        loaded = train_tokenizer(list(TINY_CORPUS) + list(texts), vocab_size=vocab_size, add_bos=family in BOS_FAMILIES)
+    config = tiny_config(family, vocab_size=len(loaded), **config_kwargs)
     for name in ("pad", "bos", "eos"):  # a real tokenizer's own ids (the defaults are 0, 1, 2)
-        token_id = getattr(tokenizer, f"{name}_token_id", None)
+        token_id = getattr(loaded, f"{name}_token_id", None)
         if token_id is not None:
             setattr(config, f"{name}_token_id", token_id)
     torch.manual_seed(seed)
     model = transformers.AutoModelForCausalLM.from_config(config)
     model.save_pretrained(path)
-    tokenizer.save_pretrained(path)
+    loaded.save_pretrained(path)
     return path
 
 
@@ -183,22 +210,37 @@ def tiny_parser(description: str, families: Sequence[str]) -> Any:
     parser.add_argument("--layers", type=int, default=4)
     parser.add_argument("--hidden", type=int, default=64)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--texts", type=Path, default=None,
-                        help="train the tokenizer on these texts too: a .spacy file, or one text per line")
+    parser.add_argument(
+        "--texts",
+        type=Path,
+        default=None,
+        help="train the tokenizer on these texts too: a .spacy file, or one text per line",
+    )
     return parser
 
 
 def main(argv: Optional[Sequence[str]] = None) -> None:
     """`python -m spacy_repsl.decoder.tiny FAMILY PATH`: write a tiny random decoder."""
     parser = tiny_parser(main.__doc__ or "", TINY_FAMILIES)
-    parser.add_argument("--tokenizer", type=Path, default=None,
-                        help="use this tokenizer directory (a real vocabulary) instead of training one")
+    parser.add_argument(
+        "--tokenizer",
+        type=Path,
+        default=None,
+        help="use this tokenizer directory (a real vocabulary) instead of training one",
+    )
     args = parser.parse_args(argv)
     if args.texts and args.tokenizer:
         parser.error("--texts trains a tokenizer and --tokenizer uses a given one: pass one of them")
     texts = read_texts(args.texts) if args.texts else ()
-    path = build_tiny_decoder(args.family, args.path, texts=texts, seed=args.seed, num_layers=args.layers,
-                              hidden_size=args.hidden, tokenizer=args.tokenizer)
+    path = build_tiny_decoder(
+        args.family,
+        args.path,
+        texts=texts,
+        seed=args.seed,
+        num_layers=args.layers,
+        hidden_size=args.hidden,
+        tokenizer=args.tokenizer,
+    )
     print(f"Wrote a tiny random {args.family} decoder ({args.layers} layers, hidden {args.hidden}) to {path}")
 
 

@@ -4,6 +4,7 @@ A spec is parsed (syntax only) when settings are read, and resolved to layer ind
 once the number of layers that actually run is known. With early exit that number is
 the exit layer L, so "full", "middle" and "groups:..." describe the model you run.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass

@@ -9,6 +9,7 @@ random encoders of each family for tests, as `decoder.tiny` does for decoders.
 
 Names are imported lazily: `families` loads without torch.
 """
+
 from ..lazy import lazy_exports
 
 _EXPORTS = {

@@ -5,6 +5,7 @@ pretrained to fill in tokens from both sides (no decoder-only family has one). `
 lists the types with tiny builders and tests (README, "Model families"); like the decoders'
 table it documents, it does not gate.
 """
+
 from __future__ import annotations
 
 from typing import Any, Dict
@@ -45,19 +46,23 @@ def check_encoder_settings(settings: Any, config: Any) -> None:
     if getattr(config, "is_decoder", False):
         raise UnsupportedModelError(
             f"'{settings.name}' (model_type {config.model_type!r}) is configured as a decoder (is_decoder = true), "
-            "so it attends causally. Load it with is_decoder = false to use it as an encoder.")
+            "so it attends causally. Load it with is_decoder = false to use it as an encoder."
+        )
     if settings.repetitions:
         raise UnsupportedModelError(
             f"repetitions = {settings.repetitions} does not apply: {where}, which already attends to both sides of "
-            "every token (what sequence repetition gives a decoder). Set repetitions = 0.")
+            "every token (what sequence repetition gives a decoder). Set repetitions = 0."
+        )
     if not settings.unmask.is_none:
         raise UnsupportedModelError(
             f"unmask = {str(settings.unmask)!r} does not apply: {where}, with no causal mask to remove. Set "
-            "unmask = \"none\".")
+            'unmask = "none".'
+        )
     if settings.positions != "continuous":
         raise UnsupportedModelError(
             f"positions = {settings.positions!r} does not apply: {where}, and positions only number the copies of "
-            "a repeated input. Set positions = \"continuous\".")
+            'a repeated input. Set positions = "continuous".'
+        )
 
 
 def tested() -> str:

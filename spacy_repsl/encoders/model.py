@@ -5,6 +5,7 @@ framed by the tokenizer's own special tokens ([CLS] ... [SEP], <s> ... </s>), ri
 run with a padding mask (an encoder attends both ways, so pads must be masked out, unlike a
 causal decoder's trailing pads). Output: the last layer's state at each requested piece.
 """
+
 from __future__ import annotations
 
 import inspect
@@ -26,8 +27,15 @@ ATTENTION_NAMES = ("attention", "attn")  # BERT, RoBERTa, DeBERTa, ELECTRA, MPNe
 class RepSLEncoder(AdaptedBase):
     """A (LoRA-adapted or fully fine-tuned, early-exited) transformers encoder read per piece."""
 
-    def __init__(self, model: torch.nn.Module, settings: DecoderSettings, *, prefix_ids: Sequence[int],
-                 suffix_ids: Sequence[int], pad_token_id: int):
+    def __init__(
+        self,
+        model: torch.nn.Module,
+        settings: DecoderSettings,
+        *,
+        prefix_ids: Sequence[int],
+        suffix_ids: Sequence[int],
+        pad_token_id: int,
+    ):
         super().__init__()
         self.model = model
         self.settings = settings
@@ -49,15 +57,18 @@ class RepSLEncoder(AdaptedBase):
             raise SequenceTooLongError(
                 f"A window of {length} pieces and its {self.n_special} special tokens needs {length + self.n_special} "
                 f"positions, beyond this encoder's {self.max_positions}. Set max_length to at most "
-                f"{self.max_positions - self.n_special} (longer docs are labelled in overlapping windows).")
+                f"{self.max_positions - self.n_special} (longer docs are labelled in overlapping windows)."
+            )
 
     def batch_inputs(self, sequences: Sequence[Sequence[int]]) -> dict:
         """Frame each window with the special tokens, right-pad, and mask the pads."""
         if len(sequences) == 0:
             raise ValueError("The encoder was given an empty batch; pass at least one sequence.")
         if any(len(ids) == 0 for ids in sequences):
-            raise ValueError("Cannot encode an empty sequence: it has no positions to label. Skip empty inputs "
-                             "before calling the encoder.")
+            raise ValueError(
+                "Cannot encode an empty sequence: it has no positions to label. Skip empty inputs "
+                "before calling the encoder."
+            )
         self.check_fits(max(len(ids) for ids in sequences))
         framed = [self.prefix_ids + list(ids) + self.suffix_ids for ids in sequences]
         longest = max(len(f) for f in framed)
@@ -75,8 +86,9 @@ class RepSLEncoder(AdaptedBase):
         valid = torch.arange(states.shape[1], device=hidden.device)[None, :] < lengths[:, None]
         return DecoderOutput(hidden=states * valid[:, :, None], lengths=lengths)
 
-    def read(self, sequences: Sequence[Sequence[int]], windows: Sequence[int], positions: Sequence[int],
-             prune: bool = True) -> torch.Tensor:
+    def read(
+        self, sequences: Sequence[Sequence[int]], windows: Sequence[int], positions: Sequence[int], prune: bool = True
+    ) -> torch.Tensor:
         """The final states at `positions` (piece indices, without special tokens) of the
         sequences `windows`, one row per pair: what a tagger reads. `prune` is accepted for the
         decoder's interface; every row runs (the last layer's blocks are not position-wise here:
@@ -85,14 +97,16 @@ class RepSLEncoder(AdaptedBase):
         hidden = self._run(batch)
         width = hidden.shape[1]
         start = len(self.prefix_ids)
-        rows = torch.tensor([w * width + start + p for w, p in zip(windows, positions)], dtype=torch.long,
-                            device=hidden.device)
+        rows = torch.tensor(
+            [w * width + start + p for w, p in zip(windows, positions)], dtype=torch.long, device=hidden.device
+        )
         return hidden.reshape(-1, hidden.shape[-1]).index_select(0, rows)
 
     def _run(self, batch: dict) -> torch.Tensor:
         device = self.device
-        output = self.backbone(input_ids=batch["input_ids"].to(device),
-                               attention_mask=batch["attention_mask"].to(device))
+        output = self.backbone(
+            input_ids=batch["input_ids"].to(device), attention_mask=batch["attention_mask"].to(device)
+        )
         return output.last_hidden_state
 
 
@@ -107,7 +121,8 @@ def encoder_layers(backbone: torch.nn.Module) -> torch.nn.ModuleList:
     raise UnsupportedModelError(
         f"{type(backbone).__name__} keeps its layers in none of {LAYER_LISTS} (DistilBERT and ALBERT lay them out "
         "otherwise), so early exit and LoRA's defaults cannot find them. Use a BERT, RoBERTa, XLM-RoBERTa, "
-        "DeBERTa-v2/v3, ELECTRA, MPNet or ModernBERT checkpoint.")
+        "DeBERTa-v2/v3, ELECTRA, MPNet or ModernBERT checkpoint."
+    )
 
 
 def attention_projections(backbone: torch.nn.Module) -> Tuple[str, ...]:
@@ -117,11 +132,14 @@ def attention_projections(backbone: torch.nn.Module) -> Tuple[str, ...]:
     paths = {id(m): name for name, m in backbone.named_modules()}
     found: List[str] = []
     for i, layer in enumerate(encoder_layers(backbone)):
-        block = next((getattr(layer, n) for n in ATTENTION_NAMES if isinstance(getattr(layer, n, None), torch.nn.Module)),
-                     None)
+        block = next(
+            (getattr(layer, n) for n in ATTENTION_NAMES if isinstance(getattr(layer, n, None), torch.nn.Module)), None
+        )
         if block is None:
-            raise ValueError(f"Layer {i} of {backbone.config.model_type} has no attention block named "
-                             f"{' or '.join(ATTENTION_NAMES)}: name LoRA's target_modules yourself.")
+            raise ValueError(
+                f"Layer {i} of {backbone.config.model_type} has no attention block named "
+                f"{' or '.join(ATTENTION_NAMES)}: name LoRA's target_modules yourself."
+            )
         found += [paths[id(m)] for m in block.modules() if isinstance(m, torch.nn.Linear)]
     return tuple(found)
 
@@ -154,9 +172,10 @@ def special_frame(tokenizer: Any) -> Tuple[List[int], List[int]]:
     framed = tokenizer("a", add_special_tokens=True)["input_ids"]
     for start in range(len(framed) - len(plain) + 1):
         if framed[start : start + len(plain)] == plain:
-            return list(framed[:start]), list(framed[start + len(plain):])
-    raise ValueError("The tokenizer encodes a word differently with its special tokens than without: cannot tell "
-                     "where they go.")
+            return list(framed[:start]), list(framed[start + len(plain) :])
+    raise ValueError(
+        "The tokenizer encodes a word differently with its special tokens than without: cannot tell where they go."
+    )
 
 
 def build_encoder(settings: DecoderSettings, config: Any) -> Tuple[RepSLEncoder, Any]:
@@ -170,7 +189,8 @@ def build_encoder(settings: DecoderSettings, config: Any) -> Tuple[RepSLEncoder,
         raise UnsupportedModelError(
             f"{type(model).__name__} (model_type {config.model_type!r}) takes no attention mask, so the pads of a batch "
             "would reach every token and a doc's labels would depend on its batch. Use an encoder that takes one "
-            "(BERT, RoBERTa, DeBERTa, ELECTRA, MPNet, ModernBERT).")
+            "(BERT, RoBERTa, DeBERTa, ELECTRA, MPNet, ModernBERT)."
+        )
     encoder_layers(model)  # refuse a layout we cannot cut or adapt before anything else is set up
     if getattr(model, "pooler", None) is not None:
         model.pooler = None  # the [CLS] pooler feeds sentence tasks: never read here, never trained

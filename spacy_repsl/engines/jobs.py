@@ -6,6 +6,7 @@ worker: it writes the job's output to its log (appending, one header per attempt
 torch thread count when asked, and turns an exception into a failed outcome, so one bad run
 never stops the others.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -55,7 +56,9 @@ class Outcome:
             return "already done, skipped"
         if self.status == "cancelled":
             return "cancelled"
-        return f"FAILED after {self.seconds:.1f}s: {error_summary(self.error)}" + (f" (log: {self.log})" if self.log else "")
+        return f"FAILED after {self.seconds:.1f}s: {error_summary(self.error)}" + (
+            f" (log: {self.log})" if self.log else ""
+        )
 
 
 def error_summary(text: Optional[str]) -> str:
@@ -94,7 +97,7 @@ def captured(log: Optional[Path], echo: bool) -> Iterator[Optional[TextIO]]:
     with open(log, "a", encoding="utf8", buffering=1) as handle:
         out = _Tee(handle, sys.stdout) if echo else handle
         err = _Tee(handle, sys.stderr) if echo else handle
-        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):  # type: ignore[type-var]
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
             yield handle
 
 
@@ -132,16 +135,24 @@ def execute(job: Job, threads: Optional[int] = None, echo: bool = True) -> Outco
     host = socket.gethostname()
     missing = missing_paths(job.requires)
     if missing:
-        return Outcome(job.name, "failed", host=host, error=(
-            f"{', '.join(map(str, missing))} not found on {host}: the worker cannot see the project's files. "
-            "On a cluster of several machines every node needs the project at the same path (a shared file "
-            "system such as NFS mounted on every node); see 'Scaling out' in the README."))
+        return Outcome(
+            job.name,
+            "failed",
+            host=host,
+            error=(
+                f"{', '.join(map(str, missing))} not found on {host}: the worker cannot see the project's files. "
+                "On a cluster of several machines every node needs the project at the same path (a shared file "
+                "system such as NFS mounted on every node); see 'Scaling out' in the README."
+            ),
+        )
     attempt = attempt_number(job.log, job.submission)
     start = time.perf_counter()
     with captured(job.log, echo) as handle:
         if handle is not None:
             stamp = time.strftime("%Y-%m-%d %H:%M:%S")
-            handle.write(f"{HEADER} {job.name} attempt {attempt} [{job.submission}] on {host} pid {os.getpid()} at {stamp} ===\n")
+            handle.write(
+                f"{HEADER} {job.name} attempt {attempt} [{job.submission}] on {host} pid {os.getpid()} at {stamp} ===\n"
+            )
         try:
             with torch_threads(threads):
                 done = job.action()
@@ -161,5 +172,9 @@ def report_failures(outcomes: Sequence[Outcome], label: str) -> int:
     if failed:
         print(f"\n[{label}] {len(failed)} of {len(outcomes)} run(s) failed:", flush=True)
         for outcome in failed:
-            print(f"  - {outcome.name}: {error_summary(outcome.error)}" + (f"\n    log: {outcome.log}" if outcome.log else ""), flush=True)
+            print(
+                f"  - {outcome.name}: {error_summary(outcome.error)}"
+                + (f"\n    log: {outcome.log}" if outcome.log else ""),
+                flush=True,
+            )
     return len(failed)

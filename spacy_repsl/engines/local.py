@@ -1,4 +1,5 @@
 """The local engine: jobs one after another in this process. Imports no Ray."""
+
 from __future__ import annotations
 
 from typing import List, Optional, Sequence

@@ -3,6 +3,7 @@
 Ray is an optional extra (`pip install "spacy-repsl[ray]"`); everything that needs it calls
 `require_ray()`, which says how to install it when it is missing.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -47,7 +48,8 @@ def connected(address: Optional[str] = None, num_cpus: Optional[int] = None) -> 
             raise ConnectionError(
                 f"Could not join the Ray cluster at {address!r}: start one with `ray start --head` (and "
                 "`ray start --address HEAD_IP:6379` on the other nodes), or leave --ray-address empty to start "
-                f"a local instance on this machine. ({err})") from err
+                f"a local instance on this machine. ({err})"
+            ) from err
     else:
         ray.init(num_cpus=num_cpus, **kwargs)
     try:

@@ -7,6 +7,7 @@ schema across heterogeneous records, and the caller keeps full control of what a
 The caller supplies a picklable `read(part) -> Iterator[bytes]` and a worker class whose
 instances map a list of payloads to a list of results of the same length.
 """
+
 from __future__ import annotations
 
 from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Sequence
@@ -45,11 +46,16 @@ def parts_datasource(parts: Sequence[Any], read: Callable[[Any], Iterable[bytes]
         def estimate_inmemory_data_size(self) -> Optional[int]:
             return None
 
-        def get_read_tasks(self, parallelism: int, per_task_row_limit: Optional[int] = None,
-                           data_context: Any = None) -> List[Any]:
-            return [ReadTask(lambda part=part: _blocks(read, part, rows),
-                             BlockMetadata(num_rows=None, size_bytes=None, input_files=None, exec_stats=None))
-                    for part in parts]
+        def get_read_tasks(
+            self, parallelism: int, per_task_row_limit: Optional[int] = None, data_context: Any = None
+        ) -> List[Any]:
+            return [
+                ReadTask(
+                    lambda part=part: _blocks(read, part, rows),
+                    BlockMetadata(num_rows=None, size_bytes=None, input_files=None, exec_stats=None),
+                )
+                for part in parts
+            ]
 
     return PartsDatasource()
 
@@ -65,9 +71,18 @@ class PayloadActor:
         return payload_table(results)
 
 
-def map_in_order(parts: Sequence[Any], read: Callable[[Any], Iterable[bytes]], worker_cls: type,
-                 worker_kwargs: Dict[str, Any], *, address: Optional[str] = None, num_workers: int = 1,
-                 gpus_per_worker: float = 0.0, cpus_per_worker: float = 1.0, batch_size: int = 256) -> Iterator[bytes]:
+def map_in_order(
+    parts: Sequence[Any],
+    read: Callable[[Any], Iterable[bytes]],
+    worker_cls: type,
+    worker_kwargs: Dict[str, Any],
+    *,
+    address: Optional[str] = None,
+    num_workers: int = 1,
+    gpus_per_worker: float = 0.0,
+    cpus_per_worker: float = 1.0,
+    batch_size: int = 256,
+) -> Iterator[bytes]:
     """Each result payload, in the order of the parts and of the payloads within them."""
     require_ray()
     with connected(address) as ray:
@@ -77,9 +92,13 @@ def map_in_order(parts: Sequence[Any], read: Callable[[Any], Iterable[bytes]], w
         # Reading is light I/O: it takes no CPU slot, or the actors holding every CPU would starve it.
         dataset = ray.data.read_datasource(parts_datasource(parts, read), num_cpus=0)
         mapped = dataset.map_batches(
-            PayloadActor, fn_constructor_kwargs={"worker_cls": worker_cls, "worker_kwargs": worker_kwargs},
-            batch_format="pyarrow", batch_size=batch_size, compute=ray.data.ActorPoolStrategy(size=num_workers),
+            PayloadActor,
+            fn_constructor_kwargs={"worker_cls": worker_cls, "worker_kwargs": worker_kwargs},
+            batch_format="pyarrow",
+            batch_size=batch_size,
+            compute=ray.data.ActorPoolStrategy(size=num_workers),
             num_cpus=cpus_per_worker,
-            num_gpus=gpus_per_worker or None)
+            num_gpus=gpus_per_worker or None,
+        )
         for batch in mapped.iter_batches(batch_size=None, batch_format="pyarrow"):
             yield from batch.column("payload").to_pylist()

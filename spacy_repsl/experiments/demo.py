@@ -9,6 +9,7 @@ separately. A causal decoder (r = 0) cannot see the deciding word for the right-
 
 python -m spacy_repsl.experiments.demo --output metrics/ [--conll03-dir DIR]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -45,7 +46,7 @@ def conll_corpus(directory: Path, n_train: int, n_test: int) -> Tuple[List[Examp
 
 
 def score(nlp: Any, data: Sequence[Example], labels: Optional[Sequence[str]] = None) -> float:
-    from ..scoring import SpanCounts
+    from ..iob.scoring import SpanCounts
 
     counts = SpanCounts()
     for doc, (_, gold) in zip(nlp.pipe([t for t, _ in data]), data):
@@ -56,7 +57,12 @@ def score(nlp: Any, data: Sequence[Example], labels: Optional[Sequence[str]] = N
 
 
 def train_setting(
-    decoder: Path, settings: Dict[str, Any], train: Sequence[Example], epochs: int, seed: int, batch_size: int = 16,
+    decoder: Path,
+    settings: Dict[str, Any],
+    train: Sequence[Example],
+    epochs: int,
+    seed: int,
+    batch_size: int = 16,
     on_epoch: Optional[Callable[[int], None]] = None,
 ) -> Any:
     import spacy
@@ -65,8 +71,16 @@ def train_setting(
 
     fix_random_seed(seed)
     nlp = spacy.blank("en")
-    model = {"@architectures": "spacy-repsl.DecoderTagger.v2", "name": str(decoder), "quantization": None,
-             "lora": None, "max_length": 128, "head_dropout": 0.1, "unmask": "none", "exit_layer": None}
+    model = {
+        "@architectures": "spacy-repsl.DecoderTagger.v2",
+        "name": str(decoder),
+        "quantization": None,
+        "lora": None,
+        "max_length": 128,
+        "head_dropout": 0.1,
+        "unmask": "none",
+        "exit_layer": None,
+    }
     model.update(settings)
     nlp.add_pipe("repsl_tagger", config={"model": model})
     examples = [SpacyExample.from_dict(nlp.make_doc(t), {"entities": ents}) for t, ents in train]
@@ -116,13 +130,21 @@ def run_demo(
             elapsed = time.perf_counter() - begin
             done = k + epoch / epochs  # settings finished, counting this one's epochs
             left = elapsed / done * (len(names) - done)
-            print(f"  {name} ({k + 1}/{len(names)}): epoch {epoch}/{epochs}, {time.perf_counter() - start:.0f} s; "
-                  f"about {left:.0f} s left for the demo", flush=True)
+            print(
+                f"  {name} ({k + 1}/{len(names)}): epoch {epoch}/{epochs}, {time.perf_counter() - start:.0f} s; "
+                f"about {left:.0f} s left for the demo",
+                flush=True,
+            )
 
         nlp = train_setting(decoder, SETTINGS[name], train, epochs, seed, on_epoch=progress)
         right = None if conll03_dir else score(nlp, test, sorted(set(RIGHT_CUES.values())))
         left = None if conll03_dir else score(nlp, test, sorted(set(LEFT_CUES.values())))
-        results[name] = {"f1_right": right, "f1_left": left, "f1": score(nlp, test), "seconds": time.perf_counter() - start}
+        results[name] = {
+            "f1_right": right,
+            "f1_left": left,
+            "f1": score(nlp, test),
+            "seconds": time.perf_counter() - start,
+        }
         print(f"  {name}: {format_row(name, results[name])}", flush=True)
     write_outputs(output, results, corpus_name)
     return results
@@ -133,17 +155,26 @@ def pct(value: Optional[float]) -> str:
 
 
 def format_row(name: str, r: Dict[str, Optional[float]]) -> str:
-    return (f"F1 right-context {pct(r['f1_right'])}, left-context {pct(r['f1_left'])}, "
-            f"all {pct(r['f1'])} ({r['seconds']:.1f}s)")
+    return (
+        f"F1 right-context {pct(r['f1_right'])}, left-context {pct(r['f1_left'])}, "
+        f"all {pct(r['f1'])} ({r['seconds']:.1f}s)"
+    )
 
 
 def write_outputs(output: Path, results: Dict[str, Dict[str, Optional[float]]], corpus_name: str) -> None:
-    lines = [f"# Demo: {corpus_name}", "",
-             "Test micro-F1 (strict IOB2). Right-context labels are decided by the word after the name,",
-             "left-context labels by the word before it.", "",
-             "| setting | F1 right-context | F1 left-context | F1 all | seconds |", "|---|---|---|---|---|"]
-    lines += [f"| {n} | {pct(r['f1_right'])} | {pct(r['f1_left'])} | {pct(r['f1'])} | {r['seconds']:.1f} |"
-              for n, r in results.items()]
+    lines = [
+        f"# Demo: {corpus_name}",
+        "",
+        "Test micro-F1 (strict IOB2). Right-context labels are decided by the word after the name,",
+        "left-context labels by the word before it.",
+        "",
+        "| setting | F1 right-context | F1 left-context | F1 all | seconds |",
+        "|---|---|---|---|---|",
+    ]
+    lines += [
+        f"| {n} | {pct(r['f1_right'])} | {pct(r['f1_left'])} | {pct(r['f1'])} | {r['seconds']:.1f} |"
+        for n, r in results.items()
+    ]
     table = "\n".join(lines) + "\n"
     (output / "demo.md").write_text(table)
     (output / "demo.json").write_text(json.dumps(results, indent=2) + "\n")
@@ -176,8 +207,11 @@ def plot(path: Path, results: Dict[str, Dict[str, Optional[float]]]) -> None:
 
 
 def main(argv: Optional[Sequence[str]] = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m spacy_repsl.experiments.demo", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m spacy_repsl.experiments.demo",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("--output", type=Path, default=Path("metrics"))
     parser.add_argument("--train", type=int, default=600)
     parser.add_argument("--test", type=int, default=200)
@@ -185,16 +219,27 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--settings", default=",".join(SETTINGS), help=f"comma-separated, from {', '.join(SETTINGS)}")
     parser.add_argument("--conll03-dir", default="", help="use real CoNLL-2003 files from this folder instead")
-    parser.add_argument("--decoder-dir", type=Path, default=None,
-                        help="where the tiny decoder is built (and reused); default OUTPUT/demo-decoder")
+    parser.add_argument(
+        "--decoder-dir",
+        type=Path,
+        default=None,
+        help="where the tiny decoder is built (and reused); default OUTPUT/demo-decoder",
+    )
     args = parser.parse_args(argv)
     settings = [s for s in args.settings.split(",") if s]
     unknown = [s for s in settings if s not in SETTINGS]
     if unknown:
         parser.error(f"unknown setting(s) {unknown}: use {', '.join(SETTINGS)}")
-    run_demo(args.output, n_train=args.train, n_test=args.test, epochs=args.epochs, seed=args.seed,
-             settings=settings, conll03_dir=Path(args.conll03_dir) if args.conll03_dir else None,
-             decoder_dir=args.decoder_dir)
+    run_demo(
+        args.output,
+        n_train=args.train,
+        n_test=args.test,
+        epochs=args.epochs,
+        seed=args.seed,
+        settings=settings,
+        conll03_dir=Path(args.conll03_dir) if args.conll03_dir else None,
+        decoder_dir=args.decoder_dir,
+    )
 
 
 if __name__ == "__main__":

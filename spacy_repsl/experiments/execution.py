@@ -4,6 +4,7 @@ Runs whose outputs exist are skipped here, before any engine starts, so a rerun 
 interruption only does what is missing. The local engine is imported here; the Ray engine only
 when it is asked for.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -75,9 +76,18 @@ def run_stage(
     if options.engine == "ray":
         from ..engines.ray_tasks import run_ray
 
-        outcomes += run_ray(jobs, label, address=options.address, cpus=options.cpus, gpus=options.gpus,
-                            max_failures=options.max_failures, threads=options.threads, num_cpus=options.num_cpus,
-                            offset=len(outcomes), total=len(runs))
+        outcomes += run_ray(
+            jobs,
+            label,
+            address=options.address,
+            cpus=options.cpus,
+            gpus=options.gpus,
+            max_failures=options.max_failures,
+            threads=options.threads,
+            num_cpus=options.num_cpus,
+            offset=len(outcomes),
+            total=len(runs),
+        )
     else:
         from ..engines.local import run_local
 

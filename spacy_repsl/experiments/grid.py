@@ -7,6 +7,7 @@ outputs exist is skipped. Outputs appear atomically: a run trains into a `.parti
 is renamed when training ends, and metrics are written to a temporary file first, so a run that
 was killed (Ctrl-C, a dead worker) is never mistaken for a finished one and simply runs again.
 """
+
 from __future__ import annotations
 
 import json
@@ -17,7 +18,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence
 
-from ..scoring import score_key
+from ..iob.scoring import score_key
 from .methods import ENCODER_METHOD, method_settings, slug
 
 TARGETS = {"conll03": "ents", "rest14": "spans:aspects", "nlupp": "ents", "ace05": "spans:events", "demo": "ents"}
@@ -81,8 +82,10 @@ class Run:
     def target(self) -> str:
         base = base_dataset(self.dataset)
         if base not in TARGETS:
-            raise ValueError(f"Unknown dataset {self.dataset!r}: use one of {sorted(TARGETS)}, optionally with a "
-                             "subset suffix (conll03-quick).")
+            raise ValueError(
+                f"Unknown dataset {self.dataset!r}: use one of {sorted(TARGETS)}, optionally with a "
+                "subset suffix (conll03-quick)."
+            )
         return TARGETS[base]
 
 
@@ -178,22 +181,30 @@ def train_run(
         return False
     corpus = root / "corpus" / run.dataset
     if not (corpus / "train.spacy").is_file():
-        raise FileNotFoundError(f"{corpus / 'train.spacy'} is missing: run the preprocess-{base_dataset(run.dataset)} "
-                                "command first.")
+        raise FileNotFoundError(
+            f"{corpus / 'train.spacy'} is missing: run the preprocess-{base_dataset(run.dataset)} command first."
+        )
     if run.is_baseline:  # its own config and training schedule: only the data and the seed are ours
         config = baseline_config(config)
-        overrides = {"paths.train": str(corpus / "train.spacy"), "paths.dev": str(corpus / "dev.spacy"),
-                     "system.seed": run.seed}
+        overrides = {
+            "paths.train": str(corpus / "train.spacy"),
+            "paths.dev": str(corpus / "dev.spacy"),
+            "system.seed": run.seed,
+        }
         if baseline_max_steps:
-            overrides.update({"training.max_steps": baseline_max_steps,
-                              "training.eval_frequency": max(1, min(200, baseline_max_steps // 2))})
+            overrides.update(
+                {
+                    "training.max_steps": baseline_max_steps,
+                    "training.eval_frequency": max(1, min(200, baseline_max_steps // 2)),
+                }
+            )
     else:
         if run.is_encoder:
             config = sibling_config(config, ENCODER_CONFIG, "the encoder recipe")
         overrides = train_overrides(run, root, bos=bos, location=(locations or {}).get(run.model))
         overrides.update(extra or {})
-        epochs = int(overrides.get("training.max_epochs") or 0)
-        if run.is_encoder and not int(overrides.get("training.max_steps") or 0) and epochs > 0 and not passes:
+        epochs = int(str(overrides.get("training.max_epochs") or 0))
+        if run.is_encoder and not int(str(overrides.get("training.max_steps") or 0)) and epochs > 0 and not passes:
             # Epochs with no step limit (the papers' setup): the encoder's schedule is sized in steps, so
             # the same epochs become steps of its own training set, evaluated once per epoch.
             overrides.update(pass_budget(run, root, config, epochs, epochs))
@@ -204,12 +215,15 @@ def train_run(
         shutil.rmtree(output)
     output.parent.mkdir(parents=True, exist_ok=True)
     seconds = train_into(config, output, overrides, gpu_id)
-    budget = {key.split(".")[-1]: overrides[key] for key in ("training.max_steps", "training.max_epochs") if key in overrides}
+    budget = {
+        key.split(".")[-1]: overrides[key] for key in ("training.max_steps", "training.max_epochs") if key in overrides
+    }
     write_json_atomic(output / TIMING_FILE, {"train_seconds": seconds, "threads": torch_threads(), **budget})
     if not run.is_trained(root):
         raise RuntimeError(
             f"Training {run.name()} ended without a dev evaluation, so there is no model-best: set "
-            "training.eval_frequency below the number of training steps (e.g. -- --training.eval_frequency 50).")
+            "training.eval_frequency below the number of training steps (e.g. -- --training.eval_frequency 50)."
+        )
     return True
 
 
@@ -233,8 +247,10 @@ def pass_budget(run: Run, root: Path, config: Path, passes: int, evals: int) -> 
         return {"training.max_epochs": passes, "training.max_steps": 0, "training.patience": 0}
     docs = train_docs(root, run.dataset)
     if docs is None:
-        raise FileNotFoundError(f"{root / 'corpus' / run.dataset / 'report.json'} does not say how many training "
-                                "documents there are: run the preprocess command again.")
+        raise FileNotFoundError(
+            f"{root / 'corpus' / run.dataset / 'report.json'} does not say how many training "
+            "documents there are: run the preprocess command again."
+        )
     size = Config().from_disk(config, interpolate=False)["training"]["batcher"].get("size")
     if not isinstance(size, int) or size < 1:
         raise ValueError(f"--passes needs a fixed batch size: {config} has training.batcher.size = {size!r}.")
@@ -252,8 +268,10 @@ def sibling_config(config: Path, name: str, what: str) -> Path:
     """configs/NAME beside the grid's training config; FileNotFoundError saying where it belongs."""
     path = config.parent / name
     if not path.is_file():
-        raise FileNotFoundError(f"{what.capitalize()} {path} was not found: it is configs/{name} of the repository, "
-                                "beside the training config (--config).")
+        raise FileNotFoundError(
+            f"{what.capitalize()} {path} was not found: it is configs/{name} of the repository, "
+            "beside the training config (--config)."
+        )
     return path
 
 
@@ -269,7 +287,7 @@ def scores_for(nlp: Any, path: Path, target: str) -> Dict[str, Any]:
     from spacy.tokens import DocBin
     from spacy.training import Example
 
-    from ..scoring import doc_counts, score_examples
+    from ..iob.scoring import doc_counts, score_examples
     from .stats import bootstrap_f1_ci
 
     docs = list(DocBin().from_disk(path).get_docs(nlp.vocab))
@@ -341,8 +359,11 @@ def read_json_record(path: Path, required: Sequence[str], redo: str) -> Optional
         problem = str(err)
     if problem is None:
         return record
-    print(f"warning: {path}: cannot be read ({problem}); counted as not done: {redo} writes it again.",
-          file=sys.stderr, flush=True)
+    print(
+        f"warning: {path}: cannot be read ({problem}); counted as not done: {redo} writes it again.",
+        file=sys.stderr,
+        flush=True,
+    )
     return None
 
 

@@ -6,6 +6,7 @@
 - `groups:<bits>`: layer-group unmasking (bit 0 = bottom group), no repetition
 - `finetune`: an encoder fine-tuned with configs/encoder.cfg (the encoder row, `grid.plan_encoders`)
 """
+
 from __future__ import annotations
 
 import itertools

@@ -11,6 +11,7 @@ single-task ones on the same test sentences, taking turns. Each run trains throu
 `spacy_repsl.training` (resumable: run the command again after a kill); finished runs are
 skipped. Writes OUTPUT_DIR/multitask.json and prints the table.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -22,12 +23,18 @@ from typing import Any, Dict, List, Optional, Sequence
 
 CONFIGS = Path(__file__).resolve().parents[2] / "configs"
 TASKS = {"ner": "ents_f", "tagger": "tag_acc", "spancat": "spans_chunks_f"}
-RUNS = {"joint": ["ner", "tagger", "spancat"], "ner": ["ner"], "tagger": ["tagger"], "spancat": ["spancat"],
-        "repsl_tagger": None}
+RUNS = {
+    "joint": ["ner", "tagger", "spancat"],
+    "ner": ["ner"],
+    "tagger": ["tagger"],
+    "spancat": ["spancat"],
+    "repsl_tagger": None,
+}
 
 
-def run_config(components: Optional[Sequence[str]], decoder: str, exit_layer: Optional[int], repetitions: int,
-               steps: int) -> Any:
+def run_config(
+    components: Optional[Sequence[str]], decoder: str, exit_layer: Optional[int], repetitions: int, steps: int
+) -> Any:
     """The config of one run: configs/shared_decoder.cfg cut to `components` (None:
     configs/lora_cpu.cfg's repsl_tagger), with the decoder settings and a one-pass budget."""
     from thinc.api import Config
@@ -60,8 +67,11 @@ def test_scores(nlp: Any, docs: List[Any]) -> Dict[str, float]:
 
 
 def main(argv: Optional[Sequence[str]] = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m spacy_repsl.experiments.multitask", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m spacy_repsl.experiments.multitask",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("data_dir", type=Path, help="CoNLL-2003 (train.txt, valid.txt, test.txt, four columns)")
     parser.add_argument("output_dir", type=Path)
     parser.add_argument("--decoder", required=True, help="the base: a local checkpoint or GGUF")
@@ -69,8 +79,12 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
     parser.add_argument("--dev", type=int, default=500, help="dev sentences (the first N)")
     parser.add_argument("--test", type=int, default=0, help="test sentences (0: all 3,453)")
     parser.add_argument("--timing-docs", type=int, default=1000, help="test sentences for the prediction timing")
-    parser.add_argument("--timing-rounds", type=int, default=3,
-                        help="rounds of the prediction timing (pipelines take turns; the fastest round counts)")
+    parser.add_argument(
+        "--timing-rounds",
+        type=int,
+        default=3,
+        help="rounds of the prediction timing (pipelines take turns; the fastest round counts)",
+    )
     parser.add_argument("--exit-layer", type=int, default=15)
     parser.add_argument("--repetitions", type=int, default=1)
     parser.add_argument("--runs", default=",".join(RUNS), help=f"comma-separated, of {', '.join(RUNS)}")
@@ -111,25 +125,40 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
         trained = spacy.load(out / "runs" / name / "model-last")
         started = time.perf_counter()
         scores = test_scores(trained, test_docs)
-        results.setdefault("runs", {})[name] = {"train_seconds": seconds, "test_seconds": time.perf_counter() - started,
-                                                "scores": scores, "steps": steps, "train_docs": n_train}
+        results.setdefault("runs", {})[name] = {
+            "train_seconds": seconds,
+            "test_seconds": time.perf_counter() - started,
+            "scores": scores,
+            "steps": steps,
+            "train_docs": n_train,
+        }
         results_path.write_text(json.dumps(results, indent=2) + "\n")
         print(f"[{name}] {scores} ({seconds:.0f} s training)", flush=True)
-    if all(name in results.get("runs", {}) for name in ("joint", "ner", "tagger", "spancat")) and "timing" not in results:
+    if (
+        all(name in results.get("runs", {}) for name in ("joint", "ner", "tagger", "spancat"))
+        and "timing" not in results
+    ):
         texts = [doc.text for doc in test_docs[: args.timing_docs]]
-        pipelines = {name: spacy.load(out / "runs" / name / "model-last") for name in ("joint", "ner", "tagger", "spancat")}
+        pipelines = {
+            name: spacy.load(out / "runs" / name / "model-last") for name in ("joint", "ner", "tagger", "spancat")
+        }
         seconds = {name: [] for name in pipelines}
         names = list(pipelines)
         for round_ in range(args.timing_rounds):  # taking turns, the order rotated each round
-            for name in names[round_ % len(names):] + names[: round_ % len(names)]:
+            for name in names[round_ % len(names) :] + names[: round_ % len(names)]:
                 started = time.perf_counter()
                 for _ in pipelines[name].pipe(texts, batch_size=256):
                     pass
                 seconds[name].append(time.perf_counter() - started)
         best = {name: min(times) for name, times in seconds.items()}
         words = sum(len(doc) for doc in test_docs[: args.timing_docs])
-        results["timing"] = {"docs": len(texts), "words": words, "rounds": args.timing_rounds, "seconds": seconds,
-                             "three_single_over_joint": sum(best[n] for n in ("ner", "tagger", "spancat")) / best["joint"]}
+        results["timing"] = {
+            "docs": len(texts),
+            "words": words,
+            "rounds": args.timing_rounds,
+            "seconds": seconds,
+            "three_single_over_joint": sum(best[n] for n in ("ner", "tagger", "spancat")) / best["joint"],
+        }
         results_path.write_text(json.dumps(results, indent=2) + "\n")
     print(json.dumps(results, indent=2))
 

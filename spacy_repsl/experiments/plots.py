@@ -1,4 +1,5 @@
 """Figures: F1 against r per dataset (Figure 2 style) and the layer-group sweep."""
+
 from __future__ import annotations
 
 import re
@@ -55,7 +56,9 @@ def plot_f1_vs_r(metrics: Sequence[Dict[str, Any]], path: Path) -> bool:
                 errs = [100 * (half or 0.0) for _, (_, half) in points]
                 ax.errorbar(xs, ys, yerr=errs, marker="o", capsize=3, label=Path(model).name or model)
         ax.set_title(dataset)
-        ax.set_xticks(sorted({int(m[1]) for (_, method, d) in test if d == dataset and (m := re.fullmatch(r"r(\d+)", method))}))
+        ax.set_xticks(
+            sorted({int(m[1]) for (_, method, d) in test if d == dataset and (m := re.fullmatch(r"r(\d+)", method))})
+        )
         ax.set_ylim(0, 100)
         ax.set_xlabel("repetitions r")
         ax.set_ylabel("test micro-F1")
@@ -75,12 +78,16 @@ def plot_group_sweep(metrics: Sequence[Dict[str, Any]], path: Path) -> bool:
     if not panels:
         return False
     plt = _pyplot()
-    fig, axes = plt.subplots(len(panels), 1, figsize=(max(6, 0.5 * len(panels[0][2]) + 2), 3.2 * len(panels)), squeeze=False)
+    fig, axes = plt.subplots(
+        len(panels), 1, figsize=(max(6, 0.5 * len(panels[0][2]) + 2), 3.2 * len(panels)), squeeze=False
+    )
     for ax, (model, dataset, rows, best) in zip(axes[:, 0], panels):
         xs = range(len(rows))
         ax.bar([x - 0.2 for x in xs], [100 * r["dev"] for r in rows], width=0.4, label="dev")
         ax.bar([x + 0.2 for x in xs], [100 * r["test"] for r in rows], width=0.4, label="test")
-        ax.set_xticks(list(xs), [r["config"].split(":")[1] + (" *" if r["config"] == best else "") for r in rows], rotation=60)
+        ax.set_xticks(
+            list(xs), [r["config"].split(":")[1] + (" *" if r["config"] == best else "") for r in rows], rotation=60
+        )
         ax.set_title(f"{Path(model).name or model} on {dataset}: unmasked layer groups (bottom first; * best on dev)")
         ax.set_ylabel("micro-F1")
         ax.legend(fontsize=7)
@@ -100,8 +107,10 @@ def plot_methods(metrics: Sequence[Dict[str, Any]], path: Path) -> bool:
         here = [r for r in rows if r["dataset"] == dataset]
         decoders = {x["model"] for x in here if row_kind(x) == 0}
         labels = [r["method"] if len(decoders) <= 1 else f"{Path(r['model']).name}\n{r['method']}" for r in here]
-        labels = ["spaCy ner" if row_kind(r) == 2 else f"{Path(r['model']).name}\nfine-tuned" if row_kind(r) == 1
-                  else label for r, label in zip(here, labels)]
+        labels = [
+            "spaCy ner" if row_kind(r) == 2 else f"{Path(r['model']).name}\nfine-tuned" if row_kind(r) == 1 else label
+            for r, label in zip(here, labels)
+        ]
         ys = [100 * r["f"] for r in here]
         errs = error_bars(here)
         colors = [("#1f77b4", "#2ca02c", "#999999")[row_kind(r)] for r in here]

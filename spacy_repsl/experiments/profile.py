@@ -1,4 +1,5 @@
 """Inference speed of trained runs: words/s through `nlp.pipe`, relative to r = 0 with all layers."""
+
 from __future__ import annotations
 
 import json
@@ -16,7 +17,8 @@ def words_per_second(model_dir: Path, texts: Sequence[str], batch_size: int = 32
     nlp = spacy.load(model_dir)
     list(nlp.pipe(texts[: min(len(texts), 8)]))  # warm-up
     best = 0.0
-    words = sum(len(doc) for doc in nlp.tokenizer.pipe(texts))
+    tokenizer: Any = nlp.tokenizer
+    words = sum(len(doc) for doc in tokenizer.pipe(texts))
     for _ in range(repeats):
         start = time.perf_counter()
         for _ in nlp.pipe(texts, batch_size=batch_size):
@@ -27,8 +29,8 @@ def words_per_second(model_dir: Path, texts: Sequence[str], batch_size: int = 32
 
 def profile(root: Path, runs: Sequence[Run], max_docs: int = 500) -> Dict[str, List[Dict[str, Any]]]:
     """Time the r-sweep and early-exit runs (first seed) of each model on its dataset's test set."""
-    from spacy.tokens import DocBin
     import spacy
+    from spacy.tokens import DocBin
 
     result: Dict[str, List[Dict[str, Any]]] = {}
     for run in runs:
@@ -39,8 +41,13 @@ def profile(root: Path, runs: Sequence[Run], max_docs: int = 500) -> Dict[str, L
         wps = words_per_second(run.best_model(root), [d.text for d in docs])
         settings = method_settings(run.method)
         result.setdefault(run.model, []).append(
-            {"method": run.method, "dataset": run.dataset, "repetitions": settings["repetitions"],
-             "exit_layer": settings["exit_layer"], "words_per_second": wps}
+            {
+                "method": run.method,
+                "dataset": run.dataset,
+                "repetitions": settings["repetitions"],
+                "exit_layer": settings["exit_layer"],
+                "words_per_second": wps,
+            }
         )
         print(f"[profile] {run.model} {run.method}: {wps:.0f} words/s", flush=True)
     for model, cells in result.items():

@@ -1,5 +1,6 @@
 """Tables like the papers': methods x datasets (Table 1), the r-sweep (Table 5), early-exit
 speed-ups (Table 2) and the layer-group sweep, as Markdown and JSON."""
+
 from __future__ import annotations
 
 import json
@@ -57,11 +58,21 @@ def run_rows(metrics: Sequence[Dict[str, Any]]) -> List[Dict[str, Any]]:
             ci, kind = tuple(runs[0]["test"].get("f_ci95") or (None, None)), "bootstrap"
         trains = [r["train_seconds"] for r in runs if r.get("train_seconds") is not None]
         tests = [r["test"]["seconds"] for r in runs if r["test"].get("seconds") is not None]
-        rows.append({"dataset": dataset, "model": model, "method": method, "seeds": sorted(r["run"]["seed"] for r in runs),
-                     "f": mean, "ci95": list(ci), "ci_kind": kind,
-                     "train_seconds": sum(trains) / len(trains) if trains else None,
-                     "test_seconds": sum(tests) / len(tests) if tests else None,
-                     "test_docs": runs[0]["test"].get("docs"), "dev_f": mean_ci([r["dev"]["f"] or 0.0 for r in runs])[0]})
+        rows.append(
+            {
+                "dataset": dataset,
+                "model": model,
+                "method": method,
+                "seeds": sorted(r["run"]["seed"] for r in runs),
+                "f": mean,
+                "ci95": list(ci),
+                "ci_kind": kind,
+                "train_seconds": sum(trains) / len(trains) if trains else None,
+                "test_seconds": sum(tests) / len(tests) if tests else None,
+                "test_docs": runs[0]["test"].get("docs"),
+                "dev_f": mean_ci([r["dev"]["f"] or 0.0 for r in runs])[0],
+            }
+        )
     for row in rows:
         row["vs_r0"] = versus_r0(groups, row)
     order = {d: i for i, d in enumerate(_datasets({(0, 0, r["dataset"]): 0 for r in rows}))}
@@ -86,26 +97,37 @@ def curve_rows(metrics: Sequence[Dict[str, Any]]) -> Dict[Tuple[str, int, str, s
     for m in metrics:
         if m.get("train_docs") and m["test"].get("docs"):
             run = m["run"]
-            groups[(base_dataset(run["dataset"]), m["test"]["docs"], run["model"], run["method"], m["train_docs"])].append(m)
+            groups[
+                (base_dataset(run["dataset"]), m["test"]["docs"], run["model"], run["method"], m["train_docs"])
+            ].append(m)
     curves: Dict[Tuple[str, int, str, str], List[Dict[str, Any]]] = defaultdict(list)
     for (dataset, test_docs, model, method, size), runs in groups.items():
         mean, half = mean_ci([r["test"]["f"] or 0.0 for r in runs])
         ci = [mean - half, mean + half] if half is not None else list(runs[0]["test"].get("f_ci95") or (None, None))
         trains = [r["train_seconds"] for r in runs if r.get("train_seconds") is not None]
         curves[(dataset, test_docs, model, method)].append(
-            {"train_docs": size, "f": mean, "ci95": ci, "train_seconds": sum(trains) / len(trains) if trains else None})
+            {"train_docs": size, "f": mean, "ci95": ci, "train_seconds": sum(trains) / len(trains) if trains else None}
+        )
     return {key: sorted(points, key=lambda p: p["train_docs"]) for key, points in curves.items() if len(points) > 1}
 
 
 def curve_table(curves: Dict[Tuple[str, int, str, str], List[Dict[str, Any]]]) -> List[str]:
     """Markdown: per curve, test F1 (and train seconds) at each training size."""
     sizes = sorted({p["train_docs"] for points in curves.values() for p in points})
-    lines = ["| dataset | model | method | " + " | ".join(f"{n:,} sentences" for n in sizes) + " |",
-             "|---" * (len(sizes) + 3) + "|"]
+    lines = [
+        "| dataset | model | method | " + " | ".join(f"{n:,} sentences" for n in sizes) + " |",
+        "|---" * (len(sizes) + 3) + "|",
+    ]
     for (dataset, _, model, method), points in sorted(curves.items()):
         at = {p["train_docs"]: p for p in points}
-        cells = [f"{100 * at[n]['f']:.2f} ({at[n]['train_seconds']:.0f} s)" if n in at and at[n]["train_seconds"]
-                 else f"{100 * at[n]['f']:.2f}" if n in at else "–" for n in sizes]
+        cells = [
+            f"{100 * at[n]['f']:.2f} ({at[n]['train_seconds']:.0f} s)"
+            if n in at and at[n]["train_seconds"]
+            else f"{100 * at[n]['f']:.2f}"
+            if n in at
+            else "–"
+            for n in sizes
+        ]
         lines.append(f"| {dataset} | {Path(model).name or model} | {method} | " + " | ".join(cells) + " |")
     return lines
 
@@ -127,17 +149,21 @@ def versus_r0(groups: Dict[Tuple[str, str, str], List[Dict[str, Any]]], row: Dic
 
 
 def run_table(rows: Sequence[Dict[str, Any]]) -> List[str]:
-    lines = ["| dataset | model | method | seeds | test F1 | 95% CI | vs r0 (paired 95% CI) | dev F1 | train s/run | test s |",
-             "|---|---|---|---|---|---|---|---|---|---|"]
+    lines = [
+        "| dataset | model | method | seeds | test F1 | 95% CI | vs r0 (paired 95% CI) | dev F1 | train s/run | test s |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
     for r in rows:
         low, high = r["ci95"]
         ci = f"{100 * low:.1f}–{100 * high:.1f} ({r['ci_kind']})" if low is not None else "–"
         diff = r.get("vs_r0")
         vs = f"{100 * diff[0]:+.1f} ({100 * diff[1]:+.1f} to {100 * diff[2]:+.1f})" if diff else "–"
         seconds = [f"{x:.0f}" if x is not None else "–" for x in (r["train_seconds"], r["test_seconds"])]
-        lines.append(f"| {r['dataset']} | {Path(r['model']).name or r['model']} | {r['method']} | "
-                     f"{','.join(map(str, r['seeds']))} | {100 * r['f']:.2f} | {ci} | {vs} | {100 * r['dev_f']:.2f} | "
-                     f"{seconds[0]} | {seconds[1]} |")
+        lines.append(
+            f"| {r['dataset']} | {Path(r['model']).name or r['model']} | {r['method']} | "
+            f"{','.join(map(str, r['seeds']))} | {100 * r['f']:.2f} | {ci} | {vs} | {100 * r['dev_f']:.2f} | "
+            f"{seconds[0]} | {seconds[1]} |"
+        )
     return lines
 
 
@@ -169,10 +195,14 @@ def speed_table(speed: Dict[str, Any]) -> List[str]:
     """Exit layer x r, speed-up relative to the full model at r = 0."""
     lines: List[str] = []
     for model, cells in speed.items():
-        layers = sorted({c["exit_layer"] or 0 for c in cells}, key=lambda l: (l == 0, l))
+        layers = sorted({c["exit_layer"] or 0 for c in cells}, key=lambda layer: (layer == 0, layer))
         reps = sorted({c["repetitions"] for c in cells})
-        lines += [f"**{model}** (words/s relative to all layers at r = 0)", "",
-                  "| exit layer | " + " | ".join(f"r = {r}" for r in reps) + " |", "|---" * (len(reps) + 1) + "|"]
+        lines += [
+            f"**{model}** (words/s relative to all layers at r = 0)",
+            "",
+            "| exit layer | " + " | ".join(f"r = {r}" for r in reps) + " |",
+            "|---" * (len(reps) + 1) + "|",
+        ]
         for layer in layers:
             row = []
             for r in reps:
@@ -192,8 +222,11 @@ def skipped_lines(root: Path) -> List[str]:
     skipped = skipped_datasets(corpus, names)
     if not skipped:
         return []
-    lines = ["**Skipped datasets** (their files were not there when the workflow ran; put them in place, or set "
-             "`--vars.<dataset>_dir`, and run the workflow again):", ""]
+    lines = [
+        "**Skipped datasets** (their files were not there when the workflow ran; put them in place, or set "
+        "`--vars.<dataset>_dir`, and run the workflow again):",
+        "",
+    ]
     return lines + [f"- {dataset}: {reason}" for dataset, reason in skipped.items()] + [""]
 
 
@@ -203,31 +236,49 @@ def aggregate(root: Path, metrics: Sequence[Dict[str, Any]]) -> Dict[str, Any]:
     datasets = _datasets(test)
     models = sorted({m for (m, _, _) in test})
     out: Dict[str, Any] = {"models": {}}
-    md = ["# Results", "", "Test micro-F1 (strict IOB2), mean ± 95% CI over seeds (t * sd / sqrt(n)).",
-          "Rest14, NLU++ and ACE05 are not directly comparable with the SR paper's columns (its scorer's",
-          "label-order bug; see the README).", ""]
+    md = [
+        "# Results",
+        "",
+        "Test micro-F1 (strict IOB2), mean ± 95% CI over seeds (t * sd / sqrt(n)).",
+        "Rest14, NLU++ and ACE05 are not directly comparable with the SR paper's columns (its scorer's",
+        "label-order bug; see the README).",
+        "",
+    ]
     md += skipped_lines(root)
     rows = run_rows(metrics)
     if rows:
-        md += ["## Every run", "",
-               "Test micro-F1 (strict IOB2) per dataset, model and method. 95% CI: over seeds (t) where a method ran",
-               "with two or more seeds, else a bootstrap over the test documents of the one run (1000 resamples).",
-               "vs r0: test F1 minus the same model's r0 on the same documents (first common seed), with a paired",
-               "bootstrap 95% CI: an interval that excludes 0 is a difference this test set shows.",
-               "Times: wall-clock seconds of training per run (set-up and loading included; a run resumed after a",
-               "kill: the work kept, each process to its last checkpoint), and seconds to label the test set, on the",
-               "machine that ran them. `spacy-ner` is spaCy's own `ner` (tok2vec CNN, configs/spacy_ner.cfg) on the same data;",
-               "`finetune` rows are encoders fine-tuned in the same component (configs/encoder.cfg), same steps.",
-               ""] + run_table(rows) + [""]
+        md += (
+            [
+                "## Every run",
+                "",
+                "Test micro-F1 (strict IOB2) per dataset, model and method. 95% CI: over seeds (t) where a method ran",
+                "with two or more seeds, else a bootstrap over the test documents of the one run (1000 resamples).",
+                "vs r0: test F1 minus the same model's r0 on the same documents (first common seed), with a paired",
+                "bootstrap 95% CI: an interval that excludes 0 is a difference this test set shows.",
+                "Times: wall-clock seconds of training per run (set-up and loading included; a run resumed after a",
+                "kill: the work kept, each process to its last checkpoint), and seconds to label the test set, on the",
+                "machine that ran them. `spacy-ner` is spaCy's own `ner` (tok2vec CNN, configs/spacy_ner.cfg) on the same data;",
+                "`finetune` rows are encoders fine-tuned in the same component (configs/encoder.cfg), same steps.",
+                "",
+            ]
+            + run_table(rows)
+            + [""]
+        )
         out["runs"] = rows
     curves = curve_rows(metrics)
     if curves:
-        md += ["## Learning curve", "",
-               "Test micro-F1 against the number of training sentences (same dev and test sets along a row), with",
-               "`spacy train` seconds per run: what amount of data makes which model win, at what cost.", ""]
+        md += [
+            "## Learning curve",
+            "",
+            "Test micro-F1 against the number of training sentences (same dev and test sets along a row), with",
+            "`spacy train` seconds per run: what amount of data makes which model win, at what cost.",
+            "",
+        ]
         md += curve_table(curves) + [""]
-        out["curves"] = [{"dataset": d, "test_docs": t, "model": m, "method": method, "points": points}
-                         for (d, t, m, method), points in sorted(curves.items())]
+        out["curves"] = [
+            {"dataset": d, "test_docs": t, "model": m, "method": method, "points": points}
+            for (d, t, m, method), points in sorted(curves.items())
+        ]
     for model in models:
         methods = _order(method for (m, method, _) in test if m == model)
         main = [x for x in methods if not x.startswith(("exit", "groups:"))]
@@ -245,10 +296,17 @@ def aggregate(root: Path, metrics: Sequence[Dict[str, Any]]) -> Dict[str, Any]:
         for dataset in datasets:
             rows, best = sweep_rows(dev, test, model, dataset)
             if rows:
-                md += ["", f"### Layer-group sweep on {dataset} (best chosen on dev)", "",
-                       "| config | dev F1 | test F1 |", "|---|---|---|"]
-                md += [f"| {r['config']}{' ★' if r['config'] == best else ''} | {100 * r['dev']:.2f} | {100 * r['test']:.2f} |"
-                       for r in rows]
+                md += [
+                    "",
+                    f"### Layer-group sweep on {dataset} (best chosen on dev)",
+                    "",
+                    "| config | dev F1 | test F1 |",
+                    "|---|---|---|",
+                ]
+                md += [
+                    f"| {r['config']}{' ★' if r['config'] == best else ''} | {100 * r['dev']:.2f} | {100 * r['test']:.2f} |"
+                    for r in rows
+                ]
                 entry.setdefault("sweep", {})[dataset] = {"rows": rows, "best_on_dev": best}
         out["models"][model] = entry
         md.append("")

@@ -10,6 +10,7 @@ before weak ones reach them. Output: `metrics/search/<dataset>/<model>.json` and
 `metrics/results.md`; trials train into `training/search/<search>/<method>/`, where <search> names
 the dataset, the model and a digest of the question (candidates, scheduler, recipe).
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -120,30 +121,54 @@ def search(
     corpus = root / "corpus" / dataset
     if not (corpus / "train.spacy").is_file():
         raise FileNotFoundError(f"{corpus / 'train.spacy'} is missing: run the preprocess-{dataset} command first.")
-    static = {"root": str(root), "config": str(config), "dataset": dataset, "model": model,
-              "location": model_location(model), "seed": seed, "bos": bos,
-              "extra": extra, "gpu_id": 0 if gpus > 0 else -1 if gpu_id < 0 else gpu_id, "threads": threads or max(1, int(cpus))}
+    static = {
+        "root": str(root),
+        "config": str(config),
+        "dataset": dataset,
+        "model": model,
+        "location": model_location(model),
+        "seed": seed,
+        "bos": bos,
+        "extra": extra,
+        "gpu_id": 0 if gpus > 0 else -1 if gpu_id < 0 else gpu_id,
+        "threads": threads or max(1, int(cpus)),
+    }
     # The stored experiment is resumed only for the same question (candidates, settings, recipe).
     key = json.dumps([list(methods), scheduler, grace_period, reduction_factor, static], sort_keys=True, default=str)
     name = f"{dataset}-{slug(model)}-{hashlib.sha1(key.encode()).hexdigest()[:10]}"
     static["search"] = name
-    records = run_trials(search_trial, methods, static, name=name, storage=root / "training" / "search" / "ray",
-                         label=f"search {dataset}", scheduler=scheduler, grace_period=grace_period,
-                         reduction_factor=reduction_factor, cpus=cpus, gpus=gpus, max_failures=max_failures,
-                         address=address, num_cpus=num_cpus, ended=partial(_ended, root, name))
+    records = run_trials(
+        search_trial,
+        methods,
+        static,
+        name=name,
+        storage=root / "training" / "search" / "ray",
+        label=f"search {dataset}",
+        scheduler=scheduler,
+        grace_period=grace_period,
+        reduction_factor=reduction_factor,
+        cpus=cpus,
+        gpus=gpus,
+        max_failures=max_failures,
+        address=address,
+        num_cpus=num_cpus,
+        ended=partial(_ended, root, name),
+    )
     trials = []
     for record in records:
         completed = _completed(root, name, record.value)
-        scores = [h.get("dev_f1") for h in record.history if h.get("dev_f1") is not None]
-        trials.append({
-            "method": record.value,
-            "status": "completed" if completed else "failed" if record.error else "stopped",
-            "evaluations": len(scores),
-            "last_step": int(record.metrics.get("step") or 0),
-            "best_dev_f1": max(scores) if scores else None,
-            "error": record.error,
-            "log": str(log_path(root, name, record.value)),
-        })
+        scores = [float(h["dev_f1"]) for h in record.history if h.get("dev_f1") is not None]
+        trials.append(
+            {
+                "method": record.value,
+                "status": "completed" if completed else "failed" if record.error else "stopped",
+                "evaluations": len(scores),
+                "last_step": int(record.metrics.get("step") or 0),
+                "best_dev_f1": max(scores) if scores else None,
+                "error": record.error,
+                "log": str(log_path(root, name, record.value)),
+            }
+        )
     result = summarize(dataset, model, seed, scheduler, trials)
     write_json_atomic(result_path(root, dataset, model), result)
     return result
@@ -156,7 +181,11 @@ def summarize(dataset: str, model: str, seed: int, scheduler: str, trials: List[
     full = max((t["last_step"] for t in trials if t["status"] == "completed"), default=0)
     spent = sum(t["last_step"] for t in trials)
     return {
-        "dataset": dataset, "model": model, "seed": seed, "scheduler": scheduler, "trials": trials,
+        "dataset": dataset,
+        "model": model,
+        "seed": seed,
+        "scheduler": scheduler,
+        "trials": trials,
         "best_method": best["method"] if best else None,
         "best_dev_f1": best["best_dev_f1"] if best else None,
         "stopped_early": sum(t["status"] == "stopped" for t in trials),
@@ -169,12 +198,16 @@ def summarize(dataset: str, model: str, seed: int, scheduler: str, trials: List[
 
 def search_table(results: Sequence[Dict[str, Any]]) -> List[str]:
     """The Markdown table `aggregate` puts in results.md."""
-    lines = ["| dataset | model | best method (dev F1) | trials stopped early | steps spent vs all to the end |",
-             "|---|---|---|---|---|"]
+    lines = [
+        "| dataset | model | best method (dev F1) | trials stopped early | steps spent vs all to the end |",
+        "|---|---|---|---|---|",
+    ]
     for r in results:
         best = f"{r['best_method']} ({100 * r['best_dev_f1']:.2f})" if r["best_method"] else "–"
         fraction = f"{100 * r['fraction_of_steps']:.0f}%" if r["fraction_of_steps"] is not None else "–"
-        lines.append(f"| {r['dataset']} | {r['model']} | {best} | {r['stopped_early']} of {len(r['trials'])} | {fraction} |")
+        lines.append(
+            f"| {r['dataset']} | {r['model']} | {best} | {r['stopped_early']} of {len(r['trials'])} | {fraction} |"
+        )
     return lines
 
 
@@ -182,8 +215,10 @@ def load_searches(root: Path) -> List[Dict[str, Any]]:
     """Every readable search result; damaged files are reported and left out."""
     from .grid import read_json_record
 
-    found = (read_json_record(p, ("trials",), "`python -m spacy_repsl.experiments search`")
-             for p in sorted((root / "metrics" / "search").glob("*/*.json")))
+    found = (
+        read_json_record(p, ("trials",), "`python -m spacy_repsl.experiments search`")
+        for p in sorted((root / "metrics" / "search").glob("*/*.json"))
+    )
     return [record for record in found if record is not None]
 
 
@@ -191,8 +226,8 @@ def trial_lines(result: Dict[str, Any]) -> List[str]:
     lines = []
     for t in result["trials"]:
         f1 = "–" if t["best_dev_f1"] is None else f"{100 * t['best_dev_f1']:.2f}"
-        lines.append(f"  {t['method']:<14} {t['status']:<9} last step {t['last_step']:>6}  best dev F1 {f1}"
-                     + (f"  ({error_summary(t['error'])}; log {t['log']})" if t["error"] else ""))
+        lines.append(
+            f"  {t['method']:<14} {t['status']:<9} last step {t['last_step']:>6}  best dev F1 {f1}"
+            + (f"  ({error_summary(t['error'])}; log {t['log']})" if t["error"] else "")
+        )
     return lines
-
-

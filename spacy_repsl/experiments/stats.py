@@ -1,4 +1,5 @@
 """Mean and 95% confidence interval over seeds, as the papers report (t * sd / sqrt(n))."""
+
 from __future__ import annotations
 
 import math
@@ -6,9 +7,36 @@ from typing import Optional, Sequence, Tuple
 
 # Two-sided 95% quantiles of Student's t, df = 1..30 (beyond that, close to 1.96).
 T_975 = (
-    12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228,
-    2.201, 2.179, 2.160, 2.145, 2.131, 2.120, 2.110, 2.101, 2.093, 2.086,
-    2.080, 2.074, 2.069, 2.064, 2.060, 2.056, 2.052, 2.048, 2.045, 2.042,
+    12.706,
+    4.303,
+    3.182,
+    2.776,
+    2.571,
+    2.447,
+    2.365,
+    2.306,
+    2.262,
+    2.228,
+    2.201,
+    2.179,
+    2.160,
+    2.145,
+    2.131,
+    2.120,
+    2.110,
+    2.101,
+    2.093,
+    2.086,
+    2.080,
+    2.074,
+    2.069,
+    2.064,
+    2.060,
+    2.056,
+    2.052,
+    2.048,
+    2.045,
+    2.042,
 )
 
 
@@ -49,8 +77,12 @@ def bootstrap_f1_ci(counts: Sequence[Tuple[int, int, int]], samples: int = 1000,
     return float(low), float(high)
 
 
-def paired_bootstrap_diff_ci(counts: Sequence[Tuple[int, int, int]], reference: Sequence[Tuple[int, int, int]],
-                             samples: int = 1000, seed: int = 0) -> Tuple[float, float, float]:
+def paired_bootstrap_diff_ci(
+    counts: Sequence[Tuple[int, int, int]],
+    reference: Sequence[Tuple[int, int, int]],
+    samples: int = 1000,
+    seed: int = 0,
+) -> Tuple[float, float, float]:
     """F1(counts) - F1(reference) on the same test documents, with its 95% paired-bootstrap interval
     (the same resampled documents for both systems; Koehn 2004, "Statistical significance tests for
     machine translation evaluation"). An interval that excludes 0 is a difference the test set shows.
@@ -77,7 +109,8 @@ def _resampled_f1(counts: Sequence[Tuple[int, int, int]], picks):
     import numpy
 
     table = numpy.asarray(counts, dtype=numpy.float64)
-    tp, fp, fn = ((table[:, i][picks].sum(axis=1) if picks is not None else table[:, i].sum(keepdims=True))
-                  for i in range(3))
+    tp, fp, fn = (
+        (table[:, i][picks].sum(axis=1) if picks is not None else table[:, i].sum(keepdims=True)) for i in range(3)
+    )
     denominator = 2 * tp + fp + fn
     return numpy.divide(2 * tp, denominator, out=numpy.zeros_like(tp), where=denominator > 0)

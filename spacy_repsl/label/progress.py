@@ -1,6 +1,7 @@
 """Progress of a long labelling run: a bar with docs/s and an ETA on a terminal, a line every
 `every` documents (and at the end) in logs, where a bar would be thousands of lines; inside a
 batch with a long record (thousands of decoder passes), a line of tokens done and their rate."""
+
 from __future__ import annotations
 
 import sys
@@ -18,9 +19,16 @@ LONG_BATCH_SECONDS = 10.0  # at most one line this often per long batch (and one
 
 
 class Progress:
-    def __init__(self, total: Optional[int], *, every: int = 10000, stream: TextIO = sys.stderr,
-                 bar: Optional[bool] = None, long_batch_tokens: Optional[int] = None,
-                 long_batch_seconds: Optional[float] = None):
+    def __init__(
+        self,
+        total: Optional[int],
+        *,
+        every: int = 10000,
+        stream: TextIO = sys.stderr,
+        bar: Optional[bool] = None,
+        long_batch_tokens: Optional[int] = None,
+        long_batch_seconds: Optional[float] = None,
+    ):
         self.total, self.every, self.stream = total, every, stream
         self.long_batch_tokens = LONG_BATCH_TOKENS if long_batch_tokens is None else long_batch_tokens
         self.long_batch_seconds = LONG_BATCH_SECONDS if long_batch_seconds is None else long_batch_seconds

@@ -1,4 +1,5 @@
 """A labelled doc as an output record: the input's fields, its spans, and where it came from."""
+
 from __future__ import annotations
 
 import math
@@ -17,8 +18,12 @@ def targets(nlp: Language, explicit: bool = False) -> List[str]:
     """What the pipeline writes: each `repsl_tagger`'s "ents" or "spans:KEY"; without one, "ents"
     (any component that sets doc.ents). `explicit`: only what some component is known to set,
     so an empty list means the pipeline predicts nothing `label` can write."""
-    found = [pipe.cfg.get("target", "ents") for _, pipe in nlp.pipeline if getattr(pipe, "cfg", None) is not None
-             and type(pipe).__name__ == "RepSLTagger"]
+    pipes: List[Any] = [pipe for _, pipe in nlp.pipeline]
+    found = [
+        pipe.cfg.get("target", "ents")
+        for pipe in pipes
+        if getattr(pipe, "cfg", None) is not None and type(pipe).__name__ == "RepSLTagger"
+    ]
     if found:
         return list(dict.fromkeys(found))
     sets_ents = any("doc.ents" in nlp.get_pipe_meta(name).assigns for name in nlp.pipe_names)
@@ -29,7 +34,8 @@ def score_groups(nlp: Language) -> Dict[str, str]:
     """target -> the span group whose attrs["scores"] hold its spans' confidences: a repsl_tagger's
     `scores_key` for "ents", KEY itself for "spans:KEY"."""
     groups: Dict[str, str] = {}
-    for _, pipe in nlp.pipeline:
+    pipes: List[Any] = [pipe for _, pipe in nlp.pipeline]
+    for pipe in pipes:
         if type(pipe).__name__ == "RepSLTagger" and getattr(pipe, "cfg", None) is not None:
             target = pipe.cfg.get("target", "ents")
             groups[target] = pipe.scores_key if target == "ents" else target.split(":", 1)[1]
@@ -53,16 +59,27 @@ def doc_spans(doc: Doc, wanted: Sequence[str], scored: Optional[Dict[str, str]] 
         spans = groups[0]  # already in text order
     else:
         spans = sorted((s for group in groups for s in group), key=lambda s: (s.start, s.end))
-    scores: Dict[Tuple[int, int, str], float] = {}
+    scores: Dict[Tuple[int, int, str], Optional[float]] = {}
     for target in wanted:
         scores.update(span_scores_of(doc, (scored or {}).get(target)))
     text = doc.text
-    return [{"start": s.start_char, "end": s.end_char, "label": s.label_, "token_start": s.start,
-             "token_end": s.end, "text": text[s.start_char:s.end_char],
-             "score": scores.get((s.start_char, s.end_char, s.label_))} for s in spans]
+    return [
+        {
+            "start": s.start_char,
+            "end": s.end_char,
+            "label": s.label_,
+            "token_start": s.start,
+            "token_end": s.end,
+            "text": text[s.start_char : s.end_char],
+            "score": scores.get((s.start_char, s.end_char, s.label_)),
+        }
+        for s in spans
+    ]
 
 
-def output_record(item: Item, doc: Doc, wanted: Sequence[str], scored: Optional[Dict[str, str]] = None) -> Dict[str, Any]:
+def output_record(
+    item: Item, doc: Doc, wanted: Sequence[str], scored: Optional[Dict[str, str]] = None
+) -> Dict[str, Any]:
     record: Dict[str, Any] = dict(item.fields) if item.fields else {"text": doc.text}
     record["spans"] = doc_spans(doc, wanted, scored)
     record["_source"] = item.source
@@ -80,4 +97,5 @@ def check_fields(item: Item) -> None:
     if taken:
         raise LabelInputError(
             f"{item.where}: the record has its own {', '.join(repr(n) for n in taken)} field(s), which the output "
-            "would replace. Rename them in the input, or pass --replace-spans to replace them.")
+            "would replace. Rename them in the input, or pass --replace-spans to replace them."
+        )

@@ -2,6 +2,7 @@
 processes) or on Ray Data (a pool of actors, each loading the pipeline once). Both engines
 turn docs into records with the same function and write through the same sinks, so their
 outputs are identical; bad records are handled in input order by the same code."""
+
 from __future__ import annotations
 
 import pickle
@@ -15,8 +16,18 @@ from ..models.passes import on_pass
 from .progress import Progress, duration
 from .records import check_fields, output_record, score_groups, targets
 from .sinks import open_sink
-from .sources import (MAX_LENGTH, Item, LabelInputError, Position, check_output_apart, count_items, input_files,
-                      read_file, read_items, start_of)
+from .sources import (
+    MAX_LENGTH,
+    Item,
+    LabelInputError,
+    Position,
+    check_output_apart,
+    count_items,
+    input_files,
+    read_file,
+    read_items,
+    start_of,
+)
 
 ON_ERROR = ("fail", "skip")
 SHOWN_ERRORS = 20  # bad records listed one by one; the rest are counted
@@ -69,13 +80,21 @@ class Summary:
 
     def text(self, output: Path) -> str:
         rate = self.labelled / self.seconds if self.seconds else 0.0
-        lines = [f"Read {self.read:,} record(s); labelled {self.labelled:,}; skipped {self.skipped:,} bad record(s). "
-                 f"Output: {output}. Took {duration(self.seconds)} ({rate:,.1f} docs/s"
-                 + (f"; {self.steady_rate:,.1f} docs/s after the first batch of {self.batch_size:,}, "
-                    f"written at {self.first_batch:.1f} s)." if self.steady_rate else ").")]
+        lines = [
+            f"Read {self.read:,} record(s); labelled {self.labelled:,}; skipped {self.skipped:,} bad record(s). "
+            f"Output: {output}. Took {duration(self.seconds)} ({rate:,.1f} docs/s"
+            + (
+                f"; {self.steady_rate:,.1f} docs/s after the first batch of {self.batch_size:,}, "
+                f"written at {self.first_batch:.1f} s)."
+                if self.steady_rate
+                else ")."
+            )
+        ]
         if self.resumed_after:
-            lines.append(f"Resumed after {self.resumed_after[0]}:{self.resumed_after[1]}, the last record of the "
-                         "earlier run; records before it were not read again.")
+            lines.append(
+                f"Resumed after {self.resumed_after[0]}:{self.resumed_after[1]}, the last record of the "
+                "earlier run; records before it were not read again."
+            )
         return "\n".join(lines)
 
 
@@ -92,8 +111,10 @@ def check_pipeline(name: str) -> None:
     if (path / "config.cfg").is_file() or is_package(name):
         return
     what = f"{path} has no config.cfg" if path.is_dir() else f"no directory or installed package {name!r}"
-    raise LabelInputError(f"Cannot load the pipeline: {what}. Give a directory written by nlp.to_disk or spacy train "
-                          "(e.g. its model-best), or the name of an installed pipeline package.")
+    raise LabelInputError(
+        f"Cannot load the pipeline: {what}. Give a directory written by nlp.to_disk or spacy train "
+        "(e.g. its model-best), or the name of an installed pipeline package."
+    )
 
 
 def load_pipeline(name: str, gpu_id: Optional[int] = None) -> Any:
@@ -103,16 +124,22 @@ def load_pipeline(name: str, gpu_id: Optional[int] = None) -> Any:
         try:
             spacy.require_gpu(gpu_id)
         except Exception as err:
-            raise LabelInputError(f"--gpu-id {gpu_id}: no usable GPU ({err}). Leave --gpu-id out to label on the CPU, "
-                                  'or install CUDA support (pip install "spacy-repsl[cuda]").') from None
+            raise LabelInputError(
+                f"--gpu-id {gpu_id}: no usable GPU ({err}). Leave --gpu-id out to label on the CPU, "
+                'or install CUDA support (pip install "spacy-repsl[cuda]").'
+            ) from None
     try:
         return spacy.load(name)
     except OSError as err:
-        raise LabelInputError(f"Cannot load the pipeline {name!r}: give a directory written by nlp.to_disk or "
-                              f"spacy train, or an installed pipeline package. ({err})") from None
+        raise LabelInputError(
+            f"Cannot load the pipeline {name!r}: give a directory written by nlp.to_disk or "
+            f"spacy train, or an installed pipeline package. ({err})"
+        ) from None
 
 
-def checked(entries: Iterable[Tuple[Any, ...]], summary: Summary, on_error: str, stream: TextIO) -> Iterator[Tuple[Any, ...]]:
+def checked(
+    entries: Iterable[Tuple[Any, ...]], summary: Summary, on_error: str, stream: TextIO
+) -> Iterator[Tuple[Any, ...]]:
     """Count every entry (an `Item` first, then what came with it); one with a bad item ends the
     stream (`fail`: kept in `summary.stopped_by`, raised once the records before it are written)
     or is reported and left out (`skip`)."""
@@ -124,8 +151,10 @@ def checked(entries: Iterable[Tuple[Any, ...]], summary: Summary, on_error: str,
             continue
         message = f"{item.where}: {item.error}"
         if on_error == "fail":
-            summary.stopped_by = BadRecordError(f"{message}. Fix the record, or pass --on-error skip to leave such "
-                                                "records out (each is reported and counted).")
+            summary.stopped_by = BadRecordError(
+                f"{message}. Fix the record, or pass --on-error skip to leave such "
+                "records out (each is reported and counted)."
+            )
             return
         summary.skipped += 1
         summary.errors.append(message)
@@ -139,8 +168,10 @@ def within_length(items: Iterable[Item], max_length: int) -> Iterator[Item]:
     """Items, a text longer than `max_length` characters turned into a bad record."""
     for item in items:
         if item.error is None and item.text is not None and len(item.text) > max_length:
-            item.error = (f"a text of {len(item.text):,} characters, more than --max-length {max_length:,}: "
-                          "raise --max-length (long texts are labelled in windows), or split the record")
+            item.error = (
+                f"a text of {len(item.text):,} characters, more than --max-length {max_length:,}: "
+                "raise --max-length (long texts are labelled in windows), or split the record"
+            )
         yield item
 
 
@@ -150,8 +181,10 @@ def prepare_pipeline(nlp: Any, max_length: int) -> Any:
     repsl_tagger labels a long text in windows)."""
     if not targets(nlp, explicit=True):
         names = ", ".join(nlp.pipe_names) or "none"
-        raise LabelInputError(f"The pipeline has no component that predicts entities or spans (components: {names}): "
-                              "label needs a pipeline with a repsl_tagger (or another component that sets doc.ents).")
+        raise LabelInputError(
+            f"The pipeline has no component that predicts entities or spans (components: {names}): "
+            "label needs a pipeline with a repsl_tagger (or another component that sets doc.ents)."
+        )
     nlp.max_length = max(nlp.max_length, max_length + 1)
     return nlp
 
@@ -177,8 +210,14 @@ class LabelWorker:
     """One Ray Data actor: loads the pipeline once, labels batches of pickled items. Bad items
     pass through untouched, so the driver handles them in input order, as the local engine does."""
 
-    def __init__(self, pipeline: str, gpu_id: Optional[int], batch_size: Optional[int], with_docs: bool,
-                 max_length: int = MAX_LENGTH):
+    def __init__(
+        self,
+        pipeline: str,
+        gpu_id: Optional[int],
+        batch_size: Optional[int],
+        with_docs: bool,
+        max_length: int = MAX_LENGTH,
+    ):
         self.nlp = prepare_pipeline(load_pipeline(pipeline, gpu_id), max_length)
         self.max_length = max_length
         self.wanted, self.scored = targets(self.nlp), score_groups(self.nlp)
@@ -196,8 +235,15 @@ class LabelWorker:
                 out.append(pickle.dumps((item, None, None)))
                 continue
             doc = next(docs)
-            out.append(pickle.dumps((item, doc.to_bytes() if self.with_docs else None,
-                                     output_record(item, doc, self.wanted, self.scored))))
+            out.append(
+                pickle.dumps(
+                    (
+                        item,
+                        doc.to_bytes() if self.with_docs else None,
+                        output_record(item, doc, self.wanted, self.scored),
+                    )
+                )
+            )
         return out
 
 
@@ -217,12 +263,23 @@ def label_ray(files: List[Path], after: Optional[Position], options: Options) ->
     first, line = start_of(files, after)  # as `read_items`: files before the resumed one are not read
     parts = [(str(files[k]), options.text_key, line if k == first else 0) for k in range(first, len(files))]
     with_docs = options.output.suffix.lower() == ".spacy"
-    results = map_in_order(parts, read_payloads, LabelWorker,
-                           {"pipeline": options.pipeline, "gpu_id": options.gpu_id,
-                            "batch_size": options.batch_size, "with_docs": with_docs, "max_length": options.max_length},
-                           address=options.ray_address, num_workers=options.num_workers,
-                           gpus_per_worker=options.gpus_per_worker, cpus_per_worker=options.cpus_per_worker,
-                           batch_size=options.batch_size or RAY_BATCH_SIZE)
+    results = map_in_order(
+        parts,
+        read_payloads,
+        LabelWorker,
+        {
+            "pipeline": options.pipeline,
+            "gpu_id": options.gpu_id,
+            "batch_size": options.batch_size,
+            "with_docs": with_docs,
+            "max_length": options.max_length,
+        },
+        address=options.ray_address,
+        num_workers=options.num_workers,
+        gpus_per_worker=options.gpus_per_worker,
+        cpus_per_worker=options.cpus_per_worker,
+        batch_size=options.batch_size or RAY_BATCH_SIZE,
+    )
     vocab = Vocab()
     for result in results:
         item, doc_bytes, record = pickle.loads(result)
@@ -246,16 +303,19 @@ def label(options: Options, stream: Optional[TextIO] = None, nlp: Any = None) ->
     check_output_apart(options.output, options.input, files)
     sink = open_sink(options.output, resume=options.resume, overwrite=options.overwrite, part_size=options.part_size)
     summary = Summary(resumed_after=sink.position() if options.resume else None)
-    progress = Progress(None if summary.resumed_after else count_items(files), every=options.progress_every, stream=stream)
+    progress = Progress(
+        None if summary.resumed_after else count_items(files), every=options.progress_every, stream=stream
+    )
     start = time.perf_counter()
     # Long records: a line of tokens done inside their batch (the passes of this process; not Ray's)
     with on_pass(progress.tokens):
         try:
             if options.engine == "local":
-                nlp = prepare_pipeline(nlp if nlp is not None else load_pipeline(options.pipeline, options.gpu_id),
-                                       options.max_length)
+                nlp = prepare_pipeline(
+                    nlp if nlp is not None else load_pipeline(options.pipeline, options.gpu_id), options.max_length
+                )
                 items = within_length(read_items(files, options.text_key, summary.resumed_after), options.max_length)
-                good = (item for item, in checked(((item,) for item in items), summary, options.on_error, stream))
+                good = (item for (item,) in checked(((item,) for item in items), summary, options.on_error, stream))
                 labelled = label_local(nlp, good, options)
                 summary.batch_size = options.batch_size or nlp.batch_size
             else:

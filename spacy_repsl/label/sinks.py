@@ -10,6 +10,7 @@
 An existing output is never overwritten silently: `--resume` continues it, `--overwrite`
 starts again.
 """
+
 from __future__ import annotations
 
 import fcntl
@@ -30,7 +31,9 @@ OUTPUT_FORMATS = {".jsonl": "jsonl", ".ndjson": "jsonl", ".parquet": "parquet", 
 def output_format(path: Path) -> str:
     fmt = OUTPUT_FORMATS.get(path.suffix.lower())
     if fmt is None:
-        raise LabelInputError(f"{path}: unknown output format {path.suffix!r}; name the output *.jsonl, *.parquet or *.spacy.")
+        raise LabelInputError(
+            f"{path}: unknown output format {path.suffix!r}; name the output *.jsonl, *.parquet or *.spacy."
+        )
     return fmt
 
 
@@ -44,7 +47,8 @@ class Sink:
         if exists and not (resume or overwrite):
             raise LabelInputError(
                 f"{path} already exists: pass --resume to continue an interrupted run into it, or --overwrite to "
-                "label everything again (its current content is then replaced).")
+                "label everything again (its current content is then replaced)."
+            )
         self._lock = self.lock()
         if exists and overwrite and not resume:
             self.clear()
@@ -57,8 +61,10 @@ class Sink:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             os.close(fd)
-            raise LabelInputError(f"Another `label` run is writing {self.path} right now: wait for it to finish, "
-                                  "or write to another OUTPUT.") from None
+            raise LabelInputError(
+                f"Another `label` run is writing {self.path} right now: wait for it to finish, "
+                "or write to another OUTPUT."
+            ) from None
         return fd
 
     def unlock(self) -> None:
@@ -110,8 +116,10 @@ class JsonlSink(Sink):
             last = json.loads(lines[-1])
             return (last["_source"], int(last["_line"]))
         except (ValueError, KeyError, TypeError):
-            raise LabelInputError(f"{self.path} does not end with a record `label` wrote (no _source/_line): it "
-                                  "cannot be resumed; write to a new output or pass --overwrite.") from None
+            raise LabelInputError(
+                f"{self.path} does not end with a record `label` wrote (no _source/_line): it "
+                "cannot be resumed; write to a new output or pass --overwrite."
+            ) from None
 
     def position(self) -> Optional[Position]:
         return self._last
@@ -134,8 +142,9 @@ class PartsSink(Sink):
 
     def __init__(self, path: Path, *, resume: bool = False, overwrite: bool = False, part_size: int = 10000):
         if path.is_file():
-            raise LabelInputError(f"{path} is a file; a {self.suffix} output is a directory of parts: remove it or "
-                                  "choose another name.")
+            raise LabelInputError(
+                f"{path} is a file; a {self.suffix} output is a directory of parts: remove it or choose another name."
+            )
         path.mkdir(parents=True, exist_ok=True)
         super().__init__(path, resume=resume, overwrite=overwrite)
         for leftover in path.glob(f"*{self.suffix}.tmp"):  # a part a killed run did not finish
@@ -201,14 +210,23 @@ class ParquetSink(PartsSink):
             raise LabelInputError(
                 f"Parquet needs one type per field, and records around {entries[0]['_source']}:{entries[0]['_line']} "
                 f"do not fit the types of the first part ({err}). Write JSONL instead, or make the field's type "
-                "the same in every record.") from None
+                "the same in every record."
+            ) from None
         pa.parquet.write_table(table, path)
 
     @staticmethod
     def _infer(pa: Any, entries: List[Any]) -> Any:
-        span = pa.struct([("start", pa.int64()), ("end", pa.int64()), ("label", pa.string()),
-                          ("token_start", pa.int64()), ("token_end", pa.int64()), ("text", pa.string()),
-                          ("score", pa.float64())])
+        span = pa.struct(
+            [
+                ("start", pa.int64()),
+                ("end", pa.int64()),
+                ("label", pa.string()),
+                ("token_start", pa.int64()),
+                ("token_end", pa.int64()),
+                ("text", pa.string()),
+                ("score", pa.float64()),
+            ]
+        )
         fixed = {"spans": pa.list_(span), "_source": pa.string(), "_line": pa.int64()}
         inferred = pa.Table.from_pylist([{k: v for k, v in e.items() if k not in fixed} for e in entries]).schema
         fields = [pa.field(f.name, pa.string() if pa.types.is_null(f.type) else f.type) for f in inferred]

@@ -7,6 +7,7 @@ line, no text) is an `Item` with an `error`: the caller decides whether it skips
 Memory stays bounded: lines are read one at a time, Parquet in row batches; a DocBin is one
 msgpack blob, so it is read whole (one file at a time).
 """
+
 from __future__ import annotations
 
 import fnmatch
@@ -17,10 +18,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple
 
-from ..paths import why_unusable
+from ..storage.paths import why_unusable
 
-FORMATS = {".jsonl": "jsonl", ".ndjson": "jsonl", ".txt": "txt", ".text": "txt",
-           ".spacy": "spacy", ".parquet": "parquet"}
+FORMATS = {
+    ".jsonl": "jsonl",
+    ".ndjson": "jsonl",
+    ".txt": "txt",
+    ".text": "txt",
+    ".spacy": "spacy",
+    ".parquet": "parquet",
+}
 BOM = "\ufeff"
 MAX_LENGTH = 10_000_000  # characters of one record labelled by default (spaCy's own limit is 1,000,000)
 Position = Tuple[str, int]  # (file, line): the last item an earlier run wrote
@@ -49,7 +56,8 @@ def format_of(path: Path) -> str:
     if fmt is None:
         raise LabelInputError(
             f"{path}: unknown format {path.suffix!r}. Inputs are JSONL (.jsonl), plain text, one document per "
-            "line (.txt), spaCy DocBins (.spacy) or Parquet (.parquet).")
+            "line (.txt), spaCy DocBins (.spacy) or Parquet (.parquet)."
+        )
     return fmt
 
 
@@ -69,7 +77,9 @@ def input_files(spec: str) -> List[Path]:
             format_of(p)
         where = f"{spec!r}"
         if not any(c in spec for c in "*?["):
-            raise LabelInputError(f"Input {why_unusable(path)}: give a file, a directory or a glob such as 'data/*.jsonl'.")
+            raise LabelInputError(
+                f"Input {why_unusable(path)}: give a file, a directory or a glob such as 'data/*.jsonl'."
+            )
     if not found:
         raise LabelInputError(f"No input files in {where} (looked for {', '.join(sorted(FORMATS))}).")
     return found
@@ -100,22 +110,28 @@ def check_output_apart(output: Path, spec: str, files: Sequence[Path]) -> None:
                 if same or name == out:
                     raise LabelInputError(f"OUTPUT {output} is also an input ({path}): {fix}")
                 if _within(name, out):
-                    raise LabelInputError(f"OUTPUT {output} contains the input {path}: writing it would replace or "
-                                          f"delete that input; {fix}")
+                    raise LabelInputError(
+                        f"OUTPUT {output} contains the input {path}: writing it would replace or "
+                        f"delete that input; {fix}"
+                    )
     root = Path(spec)
     if root.is_dir():
         for name in _names(root):
             for out in outputs:
                 if _within(out, name):
-                    raise LabelInputError(f"OUTPUT {output} lies inside the input directory {spec}: its own records "
-                                          f"would be read as input (by --resume, or the next run); {fix}")
+                    raise LabelInputError(
+                        f"OUTPUT {output} lies inside the input directory {spec}: its own records "
+                        f"would be read as input (by --resume, or the next run); {fix}"
+                    )
     elif any(c in spec for c in "*?["):
         pattern = os.path.abspath(spec)
         for out in outputs:  # the output itself, or a part file inside an output directory
             for candidate in (out, out / f"part-000001{out.suffix}"):
                 if fnmatch.fnmatch(str(candidate), pattern):
-                    raise LabelInputError(f"OUTPUT {output} matches the input pattern {spec!r}: its own records "
-                                          f"would be read as input (by --resume, or the next run); {fix}")
+                    raise LabelInputError(
+                        f"OUTPUT {output} matches the input pattern {spec!r}: its own records "
+                        f"would be read as input (by --resume, or the next run); {fix}"
+                    )
 
 
 def parquet() -> Any:
@@ -123,7 +139,9 @@ def parquet() -> Any:
         import pyarrow
         import pyarrow.parquet
     except ImportError as err:
-        raise LabelInputError('Parquet needs pyarrow: pip install "spacy-repsl[parquet]" (or pip install pyarrow).') from err
+        raise LabelInputError(
+            'Parquet needs pyarrow: pip install "spacy-repsl[parquet]" (or pip install pyarrow).'
+        ) from err
     return pyarrow
 
 
@@ -167,8 +185,12 @@ def _lines(path: Path, after_line: int) -> Iterator[Tuple[int, str, Optional[str
             try:
                 line = raw.decode("utf-8")
             except UnicodeDecodeError as err:
-                byte = raw[err.start:err.start + 1].hex().upper()
-                yield number, "", f"not UTF-8 text (byte 0x{byte} at column {err.start + 1}: {err.reason}); convert the file to UTF-8"
+                byte = raw[err.start : err.start + 1].hex().upper()
+                yield (
+                    number,
+                    "",
+                    f"not UTF-8 text (byte 0x{byte} at column {err.start + 1}: {err.reason}); convert the file to UTF-8",
+                )
                 continue
             yield number, line[1:] if line.startswith(BOM) else line, None
 
@@ -194,7 +216,9 @@ def _record_item(record: Any, source: str, number: int, text_key: str) -> Item:
         return Item(source, number, error=f"a JSON {type(record).__name__}, not an object with a {text_key!r} field")
     if text_key not in record:
         keys = ", ".join(repr(k) for k in list(record)[:5]) or "none"
-        return Item(source, number, error=f"no {text_key!r} field (fields: {keys}); name the text field with --text-key")
+        return Item(
+            source, number, error=f"no {text_key!r} field (fields: {keys}); name the text field with --text-key"
+        )
     text = record[text_key]
     if not isinstance(text, str):
         kind = "null" if text is None else type(text).__name__
@@ -210,7 +234,9 @@ def _parquet(path: Path, source: str, text_key: str, after_line: int) -> Iterato
         raise LabelInputError(f"{source}: not a readable Parquet file ({err}).") from None
     names = handle.schema_arrow.names
     if text_key not in names:
-        raise LabelInputError(f"{source}: no column {text_key!r} (columns: {', '.join(names)}); name it with --text-key.")
+        raise LabelInputError(
+            f"{source}: no column {text_key!r} (columns: {', '.join(names)}); name it with --text-key."
+        )
     number = 0
     for batch in handle.iter_batches(batch_size=1024):
         for record in batch.to_pylist():
@@ -247,7 +273,8 @@ def start_of(files: Sequence[Path], after: Optional[Position]) -> Tuple[int, int
     if after[0] not in names:
         raise LabelInputError(
             f"The output was written from {after[0]}, which is not among this run's inputs: resume with the same "
-            "INPUT as the interrupted run, or write to a new OUTPUT.")
+            "INPUT as the interrupted run, or write to a new OUTPUT."
+        )
     return names.index(after[0]), after[1]
 
 

@@ -1,4 +1,5 @@
 """The base a tagger runs on, decoder or encoder, decided by the checkpoint's config."""
+
 from __future__ import annotations
 
 from typing import Any, Tuple

@@ -24,16 +24,10 @@ from ..decoder.lora import PAPER_TARGETS, LoraSettings
 from ..decoder.settings import DecoderSettings
 from ..tokenization.pieces import POOLING_MODES, build_batch, tokenize_docs
 from ..tokenization.windows import default_context_v2, plan_windows
+from .fast_paths import FAST_PATHS, RECOMPUTE_SUB_BATCHES
 
 InT = List[Doc]
 OutT = List[Floats2d]
-
-# Switches for the benchmark's before/after measurements; all are on in normal use.
-FAST_PATHS = {"inference_mode": True, "sort_by_length": True, "eval_once": True, "fold_adapters": True,
-              "read_rows": True, "train_groups": True}
-# Training updates in several sub-batches recompute each one's activations in backprop (bounded
-# memory, identical gradients); off only to measure what it saves.
-RECOMPUTE_SUB_BATCHES = {"enabled": True}
 
 
 # The builders' default LoRA block, as a config promise rather than a LoraSettings object, so that a
@@ -49,7 +43,18 @@ def lora_v1(
     dropout: float = 0.1,
     target_modules: List[str] = list(PAPER_TARGETS),
 ) -> LoraSettings:
-    """LoRA adapter settings (the SR paper's by default); set `lora = null` for full fine-tuning."""
+    """LoRA adapter settings (the SR paper's by default); set `lora = null` for full fine-tuning.
+
+    Args:
+        r: the adapters' rank. Applies to every method.
+        alpha: LoRA's scaling numerator (the update is scaled by alpha / r).
+        dropout: dropout on the adapters' input, in [0, 1).
+        target_modules: the linear layers that get adapters, by name (the paper's: q/k/v/o
+            projections). A name the model lacks is refused with the model's linear layers.
+
+    Returns:
+        LoraSettings: read by the architectures' `lora` setting.
+    """
     return LoraSettings(r=r, alpha=alpha, dropout=dropout, target_modules=tuple(target_modules))
 
 
@@ -76,14 +81,77 @@ def build_decoder_tagger_v1(
     isolate_docs: bool = False,
     nO: Optional[int] = None,
 ) -> Model[InT, OutT]:
-    """A decoder LM (hub id or local path) as a token tagger; see README for every setting."""
+    """A decoder LM as a token tagger: docs -> per-token tag logits (the model of `repsl_tagger`).
+
+    Args:
+        name: the base: a hub id, a local checkpoint directory or a `.gguf` file (converted once into a
+            cache). An encoder checkpoint (BERT ... ModernBERT) also works, as the papers' baseline:
+            repetitions, unmask and positions then must stay at 0 / "none" / "continuous".
+        revision: a branch, tag or commit of a hub id; None: the default branch.
+        repetitions: r, sequence repetition: the input is fed r + 1 times and labelled from the last
+            copy (r = 0: the plain causal decoder). Each copy costs a pass's length again.
+        unmask: causal-mask removal: "none", "full" (every attention layer), "middle" (the SR paper's
+            band), "groups:<bits>" (m equal layer groups, first bit the bottom group) or
+            "layers:<i,j,...>" (0-based). Counted over the layers that run (after `exit_layer`).
+        exit_layer: early exit: load, tune and run layers [0, L) only, with the final norm applied;
+            None runs them all. Works with every method.
+        quantization: the frozen base's weights: "nf4" (4-bit, QLoRA as the papers), "int8" or None
+            (the compute dtype). On a CPU, None is far faster.
+        compute_dtype: "auto" (float16 on CUDA, float32 on a CPU), "float32", "float16" or "bfloat16".
+            Trainable weights are always float32.
+        lora: a `spacy-repsl.lora.v1` block (r 16, alpha 16, dropout 0.1 on q/k/v/o), or null for full
+            fine-tuning (unquantized bases only).
+        pooling: how a spaCy token reads its subword pieces: "first" (the papers') or "mean".
+        max_length: subword pieces per window; a longer doc is labelled in overlapping windows.
+        window_context: pieces of context on either side of a window's labelled core. null:
+            `max_length // 4` in v1, `max_length // 16` in v2 (a long doc then costs about 1.1x its
+            sentences, against 1.9x; BENCHMARKS.md "long documents").
+        head_dropout: dropout before the tag head, in [0, 1). (DecoderTagger only.)
+        gradient_checkpointing: recompute activations in backprop (less memory, same gradients).
+        attn_implementation: "sdpa", "eager", "flash_attention_2/3" or "flex_attention"; flash and
+            flex take no custom masks, so they are refused with unmasking or restarted positions.
+        bos: with repetition, where the BOS token goes: "once" (before the first copy) or "every"
+            (before each copy, as the reference code does for Gemma and Mistral).
+        positions: with repetition, "continuous" (0..len-1 over all copies, as the papers) or
+            "restart" (each copy numbered as if alone).
+        max_batch_tokens: padded pieces per decoder pass; null picks by device (512 for prediction on
+            a CPU, 8192 on a GPU and for training).
+        local_files_only: never contact the model hub (also set by HF_HUB_OFFLINE=1).
+        isolate_docs: run every doc in a pass of its own, so its probabilities are bit-identical
+            whatever its batch (slower; by default they agree to float rounding).
+        nO: the number of tags (2 x labels + 1), set from the labels at initialization.
+
+    Returns:
+        Model: `List[Doc] -> List[Floats2d]`, per doc a `(len(doc), nO)` array of logits.
+
+    Raises:
+        ValueError: a setting out of its range, or a combination the model cannot run (the message
+            names the fix); at initialization, a base that cannot be loaded.
+    """
     return _decoder_model(
-        "repsl_decoder_tagger", name=name, revision=revision, repetitions=repetitions, unmask=unmask,
-        exit_layer=exit_layer, quantization=quantization, compute_dtype=compute_dtype, lora=lora, pooling=pooling,
-        max_length=max_length, window_context=window_context, head_dropout=head_dropout,
-        gradient_checkpointing=gradient_checkpointing, attn_implementation=attn_implementation, bos=bos,
-        positions=positions, max_batch_tokens=max_batch_tokens, local_files_only=local_files_only,
-        isolate_docs=isolate_docs, nO=nO, head=True)
+        "repsl_decoder_tagger",
+        name=name,
+        revision=revision,
+        repetitions=repetitions,
+        unmask=unmask,
+        exit_layer=exit_layer,
+        quantization=quantization,
+        compute_dtype=compute_dtype,
+        lora=lora,
+        pooling=pooling,
+        max_length=max_length,
+        window_context=window_context,
+        head_dropout=head_dropout,
+        gradient_checkpointing=gradient_checkpointing,
+        attn_implementation=attn_implementation,
+        bos=bos,
+        positions=positions,
+        max_batch_tokens=max_batch_tokens,
+        local_files_only=local_files_only,
+        isolate_docs=isolate_docs,
+        nO=nO,
+        head=True,
+    )
 
 
 @registry.architectures("spacy-repsl.Decoder.v1")
@@ -110,14 +178,74 @@ def build_decoder_v1(
     """Docs -> one vector per spaCy token (width: the decoder's hidden size, float32), read from
     the copy and layer the method reads, exactly as `spacy-repsl.DecoderTagger.v1` reads them
     before its head: the model of `repsl_decoder`, which `spacy-repsl.DecoderListener.v1` layers
-    in other components listen to. Settings as DecoderTagger.v1's."""
+    in other components listen to.
+
+    Args:
+        name: the base: a hub id, a local checkpoint directory or a `.gguf` file (converted once into a
+            cache). An encoder checkpoint (BERT ... ModernBERT) also works, as the papers' baseline:
+            repetitions, unmask and positions then must stay at 0 / "none" / "continuous".
+        revision: a branch, tag or commit of a hub id; None: the default branch.
+        repetitions: r, sequence repetition: the input is fed r + 1 times and labelled from the last
+            copy (r = 0: the plain causal decoder). Each copy costs a pass's length again.
+        unmask: causal-mask removal: "none", "full" (every attention layer), "middle" (the SR paper's
+            band), "groups:<bits>" (m equal layer groups, first bit the bottom group) or
+            "layers:<i,j,...>" (0-based). Counted over the layers that run (after `exit_layer`).
+        exit_layer: early exit: load, tune and run layers [0, L) only, with the final norm applied;
+            None runs them all. Works with every method.
+        quantization: the frozen base's weights: "nf4" (4-bit, QLoRA as the papers), "int8" or None
+            (the compute dtype). On a CPU, None is far faster.
+        compute_dtype: "auto" (float16 on CUDA, float32 on a CPU), "float32", "float16" or "bfloat16".
+            Trainable weights are always float32.
+        lora: a `spacy-repsl.lora.v1` block (r 16, alpha 16, dropout 0.1 on q/k/v/o), or null for full
+            fine-tuning (unquantized bases only).
+        pooling: how a spaCy token reads its subword pieces: "first" (the papers') or "mean".
+        max_length: subword pieces per window; a longer doc is labelled in overlapping windows.
+        window_context: pieces of context on either side of a window's labelled core. null:
+            `max_length // 4` in v1, `max_length // 16` in v2 (a long doc then costs about 1.1x its
+            sentences, against 1.9x; BENCHMARKS.md "long documents").
+        gradient_checkpointing: recompute activations in backprop (less memory, same gradients).
+        attn_implementation: "sdpa", "eager", "flash_attention_2/3" or "flex_attention"; flash and
+            flex take no custom masks, so they are refused with unmasking or restarted positions.
+        bos: with repetition, where the BOS token goes: "once" (before the first copy) or "every"
+            (before each copy, as the reference code does for Gemma and Mistral).
+        positions: with repetition, "continuous" (0..len-1 over all copies, as the papers) or
+            "restart" (each copy numbered as if alone).
+        max_batch_tokens: padded pieces per decoder pass; null picks by device (512 for prediction on
+            a CPU, 8192 on a GPU and for training).
+        local_files_only: never contact the model hub (also set by HF_HUB_OFFLINE=1).
+        isolate_docs: run every doc in a pass of its own, so its probabilities are bit-identical
+            whatever its batch (slower; by default they agree to float rounding).
+
+    Returns:
+        Model: `List[Doc] -> List[Floats2d]`, per doc a `(len(doc), hidden size)` array.
+
+    Raises:
+        ValueError: as `spacy-repsl.DecoderTagger.v1`.
+    """
     return _decoder_model(
-        "repsl_decoder", name=name, revision=revision, repetitions=repetitions, unmask=unmask,
-        exit_layer=exit_layer, quantization=quantization, compute_dtype=compute_dtype, lora=lora, pooling=pooling,
-        max_length=max_length, window_context=window_context, head_dropout=0.0,
-        gradient_checkpointing=gradient_checkpointing, attn_implementation=attn_implementation, bos=bos,
-        positions=positions, max_batch_tokens=max_batch_tokens, local_files_only=local_files_only,
-        isolate_docs=isolate_docs, nO=None, head=False)
+        "repsl_decoder",
+        name=name,
+        revision=revision,
+        repetitions=repetitions,
+        unmask=unmask,
+        exit_layer=exit_layer,
+        quantization=quantization,
+        compute_dtype=compute_dtype,
+        lora=lora,
+        pooling=pooling,
+        max_length=max_length,
+        window_context=window_context,
+        head_dropout=0.0,
+        gradient_checkpointing=gradient_checkpointing,
+        attn_implementation=attn_implementation,
+        bos=bos,
+        positions=positions,
+        max_batch_tokens=max_batch_tokens,
+        local_files_only=local_files_only,
+        isolate_docs=isolate_docs,
+        nO=None,
+        head=False,
+    )
 
 
 def _context_v2(build_v1: Callable[..., Model[InT, OutT]], name: str) -> Callable[..., Model[InT, OutT]]:
@@ -138,21 +266,42 @@ def _context_v2(build_v1: Callable[..., Model[InT, OutT]], name: str) -> Callabl
         return build_v1(*bound.args, **bound.kwargs)
 
     build_v2.__name__ = build_v2.__qualname__ = name
-    build_v2.__doc__ = f"{build_v1.__doc__}\n\n    v2: `window_context = null` means `max_length // 16` pieces (v1: `max_length // 4`)."
+    # v2's docstring is v1's: its `window_context` entry already says both defaults.
+    build_v2.__doc__ = "(v2: `window_context = null` is `max_length // 16`.) " + (build_v1.__doc__ or "").lstrip()
     return build_v2
 
 
 build_decoder_tagger_v2 = registry.architectures("spacy-repsl.DecoderTagger.v2")(
-    _context_v2(build_decoder_tagger_v1, "build_decoder_tagger_v2"))
+    _context_v2(build_decoder_tagger_v1, "build_decoder_tagger_v2")
+)
 build_decoder_v2 = registry.architectures("spacy-repsl.Decoder.v2")(_context_v2(build_decoder_v1, "build_decoder_v2"))
 
 
-def _decoder_model(model_name: str, *, name: str, revision: Optional[str], repetitions: int, unmask: str,
-                   exit_layer: Optional[int], quantization: Optional[str], compute_dtype: str,
-                   lora: Optional[LoraSettings], pooling: str, max_length: int, window_context: Optional[int],
-                   head_dropout: float, gradient_checkpointing: bool, attn_implementation: str, bos: str,
-                   positions: str, max_batch_tokens: Optional[int], local_files_only: bool, isolate_docs: bool,
-                   nO: Optional[int], head: bool) -> Model[InT, OutT]:
+def _decoder_model(
+    model_name: str,
+    *,
+    name: str,
+    revision: Optional[str],
+    repetitions: int,
+    unmask: str,
+    exit_layer: Optional[int],
+    quantization: Optional[str],
+    compute_dtype: str,
+    lora: Optional[LoraSettings],
+    pooling: str,
+    max_length: int,
+    window_context: Optional[int],
+    head_dropout: float,
+    gradient_checkpointing: bool,
+    attn_implementation: str,
+    bos: str,
+    positions: str,
+    max_batch_tokens: Optional[int],
+    local_files_only: bool,
+    isolate_docs: bool,
+    nO: Optional[int],
+    head: bool,
+) -> Model[InT, OutT]:
     if isinstance(lora, dict):  # DEFAULT_LORA (or another block) passed outside a config
         lora = registry.resolve({"lora": lora})["lora"]
     settings = DecoderSettings(
@@ -170,11 +319,17 @@ def _decoder_model(model_name: str, *, name: str, revision: Optional[str], repet
         bos=bos,
         positions=positions,
     )
-    for key, value in (("max_length", max_length), ("max_batch_tokens", max_batch_tokens),
-                       ("window_context", window_context), ("repetitions", repetitions)):
+    for key, value in (
+        ("max_length", max_length),
+        ("max_batch_tokens", max_batch_tokens),
+        ("window_context", window_context),
+        ("repetitions", repetitions),
+    ):
         if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
-            raise TypeError(f"{key} must be a whole number, got {value!r} ({type(value).__name__}): write "
-                            f"{key} = {str(value).strip(chr(34))} in the config, without quotes.")
+            raise TypeError(
+                f"{key} must be a whole number, got {value!r} ({type(value).__name__}): write "
+                f"{key} = {str(value).strip(chr(34))} in the config, without quotes."
+            )
     if pooling not in POOLING_MODES:
         raise ValueError(f"Unknown pooling {pooling!r}: use 'first' (the papers') or 'mean'.")
     plan_windows(0, max_length, window_context)  # validates max_length and the context
@@ -259,15 +414,23 @@ def load_runtime(model: Model, base_path: Optional[Path] = None, revision: Optio
         overrides.update(revision=revision)
     decoder, tokenizer = build_base(dataclasses.replace(settings, **overrides))
     decoder.check_fits(model.attrs["max_length"])  # at initialize, not when the first long doc arrives
-    module = TaggerModule(decoder, n_tags if head else None, dropout=model.attrs["head_dropout"],
-                          pooling=model.attrs["pooling"])
+    module = TaggerModule(
+        decoder, n_tags if head else None, dropout=model.attrs["head_dropout"], pooling=model.attrs["pooling"]
+    )
     if not head:
         model.set_dim("nO", module.n_tags, force=True)
     placeholder = tokenizer.unk_token_id if tokenizer.unk_token_id is not None else decoder.pad_token_id
-    runtime = TaggerRuntime(tokenizer=tokenizer, module=module, placeholder_id=int(placeholder), base_path=base_path,
-                            revision=None if base_path is not None else overrides.get("revision", settings.revision))
+    runtime = TaggerRuntime(
+        tokenizer=tokenizer,
+        module=module,
+        placeholder_id=int(placeholder),
+        base_path=base_path,
+        revision=None if base_path is not None else overrides.get("revision", settings.revision),
+    )
     model.attrs["runtime"] = runtime
-    model.shims.append(TaggerShim(module, device=decoder.device, before_step=functools.partial(set_folded, runtime, False)))
+    model.shims.append(
+        TaggerShim(module, device=decoder.device, before_step=functools.partial(set_folded, runtime, False))
+    )
     return runtime
 
 
@@ -325,7 +488,8 @@ def get_runtime(model: Model) -> TaggerRuntime:
     if "settings" not in model.attrs:
         raise ValueError(
             "This model reads a shared repsl_decoder through a listener (spacy-repsl.ListenerTagger.v1): the "
-            "decoder, its adapters and its base belong to the repsl_decoder component; use that one.")
+            "decoder, its adapters and its base belong to the repsl_decoder component; use that one."
+        )
     runtime = model.attrs["runtime"]
     if runtime is None:
         raise ValueError(
@@ -389,7 +553,7 @@ def padding_groups(sizes: Sequence[int], max_length: int, max_tokens: int, pass_
     groups: List[List[int]] = []
     end = len(order)
     while end > 0:
-        groups.append(order[cut[end]:end])
+        groups.append(order[cut[end] : end])
         end = cut[end]
     return groups[::-1]
 
@@ -448,12 +612,16 @@ def forward(model: Model[InT, OutT], docs: InT, is_train: bool) -> Tuple[OutT, C
     sizes = [len(p.ids) for p in pieces]
     if model.attrs["isolate_docs"] and not is_train:  # bit-identical whatever the batch, but slower
         groups = [[i] for i in range(len(docs))]
-    elif is_train and FAST_PATHS["train_groups"] and train_pass_cost(runtime) is not None:
-        groups = padding_groups(sizes, model.attrs["max_length"], budget, train_pass_cost(runtime))
+    elif is_train and FAST_PATHS["train_groups"] and (pass_cost := train_pass_cost(runtime)) is not None:
+        groups = padding_groups(sizes, model.attrs["max_length"], budget, pass_cost)
     else:
         groups = sub_batches(sizes, model.attrs["max_length"], budget)
-    batches = [build_batch([pieces[i] for i in group], model.attrs["max_length"], model.attrs["window_context"],
-                           model.attrs["pooling"]) for group in groups]
+    batches = [
+        build_batch(
+            [pieces[i] for i in group], model.attrs["max_length"], model.attrs["window_context"], model.attrs["pooling"]
+        )
+        for group in groups
+    ]
     # A batch beyond the budget runs its windows in several passes; in training, each pass then
     # keeps only its logits and recomputes its activations in backprop, so memory stays bounded.
     budgets = [windows_per_pass(b, budget) for b in batches]
@@ -480,7 +648,7 @@ def forward(model: Model[InT, OutT], docs: InT, is_train: bool) -> Tuple[OutT, C
 
     def backprop(d_outputs: OutT) -> InT:
         for group, logits, backprop_torch in callbacks:
-            d_group = ops.xp.concatenate([d_outputs[i] for i in group]) if group else None
+            d_group = ops.xp.concatenate([d_outputs[i] for i in group])
             d_logits = xp2torch(d_group, device=logits.device)
             backprop_torch(ArgsKwargs(args=(logits,), kwargs={"grad_tensors": (d_logits,)}))
         return []

@@ -8,6 +8,7 @@ gradient back, scaled by `grad_factor`; the decoder sums them and takes one step
 decoder has already stored its vectors on each doc (`doc._.repsl_vectors[name]`), and the
 listener reads them there, because components may batch docs differently when predicting.
 """
+
 from typing import Any, Callable, Dict, Iterable, List, Optional, Tuple
 
 from spacy.tokens import Doc
@@ -24,14 +25,29 @@ def register_extension() -> None:
 
 
 @registry.architectures("spacy-repsl.DecoderListener.v1")
-def build_decoder_listener_v1(width: Optional[int] = None, upstream: str = "*",
-                              grad_factor: float = 1.0) -> Model[List[Doc], List[Floats2d]]:
-    """One vector per spaCy token from the `repsl_decoder` named `upstream` ("*": the pipeline's
-    only one). width: the decoder's hidden size (None: set from the decoder when it is
-    initialized; a number that differs is refused then, with the right one). grad_factor: the
-    weight of this component's gradient in the decoder's update (0: the decoder is not trained
-    through this component). Raises ValueError for a negative or non-finite grad_factor."""
-    if isinstance(grad_factor, bool) or not isinstance(grad_factor, (int, float)) or not 0 <= grad_factor < float("inf"):
+def build_decoder_listener_v1(
+    width: Optional[int] = None, upstream: str = "*", grad_factor: float = 1.0
+) -> Model[List[Doc], List[Floats2d]]:
+    """One vector per spaCy token from a `repsl_decoder`, in place of a component's `tok2vec`.
+
+    Args:
+        width: the decoder's hidden size; None: set from the decoder when it is initialized (a
+            number that differs is refused then, with the right one).
+        upstream: the `repsl_decoder` component's name; "*": the pipeline's only one.
+        grad_factor: the weight of this component's gradient in the decoder's update, >= 0 (0: the
+            decoder is not trained through this component).
+
+    Returns:
+        Model: `List[Doc] -> List[Floats2d]`, per doc a `(len(doc), width)` array.
+
+    Raises:
+        ValueError: a negative or non-finite grad_factor, a width that is not a positive integer.
+    """
+    if (
+        isinstance(grad_factor, bool)
+        or not isinstance(grad_factor, (int, float))
+        or not 0 <= grad_factor < float("inf")
+    ):
         raise ValueError(f"grad_factor must be a finite number >= 0, got {grad_factor!r}.")
     if width is not None and (isinstance(width, bool) or not isinstance(width, int) or width < 1):
         raise ValueError(f"width must be a positive whole number or null (from the decoder), got {width!r}.")
@@ -44,8 +60,14 @@ class DecoderListener(Model):
     name = "repsl_decoder_listener"
 
     def __init__(self, upstream_name: str, width: Optional[int], grad_factor: float) -> None:
-        Model.__init__(self, name=self.name, forward=forward, init=init, dims={"nO": width},
-                       attrs={"grad_factor": grad_factor, "upstream_pipe": None})
+        Model.__init__(
+            self,
+            name=self.name,
+            forward=forward,
+            init=init,
+            dims={"nO": width},
+            attrs={"grad_factor": grad_factor, "upstream_pipe": None},
+        )
         self.upstream_name = upstream_name
         self._batch_id: Optional[int] = None
         self._outputs: Optional[List[Floats2d]] = None
@@ -81,8 +103,10 @@ def forward(model: DecoderListener, docs: List[Doc], is_train: bool) -> Tuple[Li
             raise ValueError(
                 f"{model.name} got a batch the decoder '{model.attrs['upstream_pipe']}' did not run on "
                 f"(batch {batch_id}, decoder's {model._batch_id}): the decoder must come before this "
-                "component in the pipeline and be updated on the same examples.")
+                "component in the pipeline and be updated on the same examples."
+            )
         outputs, backprop = model._outputs, model._backprop
+        assert outputs is not None and backprop is not None  # stored with the batch id above
         factor = model.attrs["grad_factor"]
 
         def backprop_scaled(d_outputs: List[Floats2d]) -> List[Doc]:
@@ -105,4 +129,5 @@ def vectors_of(model: DecoderListener, doc: Doc, initializing: bool) -> Floats2d
     raise ValueError(
         f"No vectors from the repsl_decoder '{upstream}' on this doc: it must run before the components that "
         "listen to it (do not disable or exclude it, and put it first). When the decoder is frozen in "
-        f"training, add it to [training] annotating_components.")
+        f"training, add it to [training] annotating_components."
+    )

@@ -5,6 +5,7 @@ The tagger's own model (`DecoderTagger`) runs a decoder; this one reads the vect
 top of them: dropout and a linear layer to one logit per tag. The decoder, its adapters and its
 base checks live in the `repsl_decoder` component.
 """
+
 from typing import List, Optional
 
 from spacy.tokens import Doc
@@ -16,15 +17,27 @@ OUTPUT_LAYER = "output_layer"
 
 
 @registry.architectures("spacy-repsl.ListenerTagger.v1")
-def build_listener_tagger_v1(tok2vec: Model[List[Doc], List[Floats2d]], head_dropout: float = 0.1,
-                             nO: Optional[int] = None) -> Model[List[Doc], List[Floats2d]]:
-    """tok2vec: a `spacy-repsl.DecoderListener.v1`; head_dropout as DecoderTagger's (the
-    dropout before the head); nO: the number of tags (set from the labels). Output: per doc,
-    (n tokens, nO) logits. Raises ValueError for a dropout outside [0, 1)."""
+def build_listener_tagger_v1(
+    tok2vec: Model[List[Doc], List[Floats2d]], head_dropout: float = 0.1, nO: Optional[int] = None
+) -> Model[List[Doc], List[Floats2d]]:
+    """`repsl_tagger`'s BIO head on a shared `repsl_decoder`'s vectors.
+
+    Args:
+        tok2vec: a `spacy-repsl.DecoderListener.v1`.
+        head_dropout: the dropout before the head, in [0, 1).
+        nO: the number of tags (2 x labels + 1), set from the labels.
+
+    Returns:
+        Model: `List[Doc] -> List[Floats2d]`, per doc a `(len(doc), nO)` array of logits.
+
+    Raises:
+        ValueError: a dropout outside [0, 1).
+    """
     if not 0.0 <= head_dropout < 1.0:
         raise ValueError(f"head_dropout must be in [0, 1), got {head_dropout!r}.")
     output = Linear(nO=nO)
-    model = chain(tok2vec, with_array(chain(Dropout(head_dropout), output)))
+    head: Model[Floats2d, Floats2d] = chain(Dropout(head_dropout), output)
+    model: Model[List[Doc], List[Floats2d]] = chain(tok2vec, with_array(head))
     model.set_ref("tok2vec", tok2vec)
     model.set_ref(OUTPUT_LAYER, output)
     return model

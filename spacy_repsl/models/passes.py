@@ -6,6 +6,7 @@ A batch with a long document runs in many passes (its windows, `max_batch_tokens
 end. `label` listens here to print a line per long batch (tokens done, rate). No torch here: the
 listener's side imports nothing heavy.
 """
+
 from __future__ import annotations
 
 from contextlib import contextmanager

@@ -5,6 +5,7 @@ OpenMP thread pool whose threads do not exist there: the child's first parallel 
 waits for them forever. Children therefore start on one torch thread (spaCy's workers each
 take one process's share of the machine anyway), which never touches that pool.
 """
+
 from __future__ import annotations
 
 import os

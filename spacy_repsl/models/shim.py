@@ -11,6 +11,7 @@ modes only when the module is in the other one, and visits only the trainable pa
 Before an optimizer step, `before_step` runs (the model unfolds LoRA adapters that a prediction
 between the update and the step folded into the base weights, so the step sees and updates them).
 """
+
 from __future__ import annotations
 
 from typing import Any, Callable, Optional
@@ -19,7 +20,7 @@ import torch
 from thinc.api import ArgsKwargs, PyTorchShim
 from thinc.util import convert_recursive, iterate_recursive, torch2xp, xp2torch
 
-from .decoder_tagger import FAST_PATHS
+from .fast_paths import FAST_PATHS
 
 
 class TaggerShim(PyTorchShim):
@@ -29,8 +30,11 @@ class TaggerShim(PyTorchShim):
 
     def _trainables(self) -> list:
         module = self._model
-        return module.trainable_named_parameters() if hasattr(module, "trainable_named_parameters") else [
-            (n, p) for n, p in module.named_parameters() if p.requires_grad]
+        return (
+            module.trainable_named_parameters()
+            if hasattr(module, "trainable_named_parameters")
+            else [(n, p) for n, p in module.named_parameters() if p.requires_grad]
+        )
 
     def begin_update(self, inputs: ArgsKwargs):
         """thinc's `begin_update`, walking only what it must (see the module docstring)."""
@@ -45,7 +49,9 @@ class TaggerShim(PyTorchShim):
             grads.kwargs["grad_tensors"] = self._grad_scaler.scale(grads.kwargs["grad_tensors"], inplace=True)
             torch.autograd.backward(*grads.args, **grads.kwargs)
             grad_tensors = [p.grad for _, p in self._trainables() if p.grad is not None]
-            grad_tensors += [x.grad for x in iterate_recursive(lambda x: hasattr(x, "grad"), inputs) if x.grad is not None]
+            grad_tensors += [
+                x.grad for x in iterate_recursive(lambda x: hasattr(x, "grad"), inputs) if x.grad is not None
+            ]
             found_inf = self._grad_scaler.unscale(grad_tensors)
             grad_get = (lambda x: x.grad.zero_() if x.grad is not None else x.grad) if found_inf else (lambda x: x.grad)
             return convert_recursive(lambda x: hasattr(x, "grad"), grad_get, inputs)

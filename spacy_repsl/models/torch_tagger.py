@@ -1,14 +1,15 @@
 """The torch module the tagger trains: decoder core -> token vectors -> dropout + linear head
 (or, for the shared decoder `repsl_decoder`, the token vectors themselves)."""
+
 from __future__ import annotations
 
-from typing import Optional
+from typing import Any, List, Optional, Tuple
 
 import torch
 
 from ..decoder.encoder import RepSLDecoder
 from ..tokenization.pieces import PieceBatch, split_batch
-from .decoder_tagger import FAST_PATHS
+from .fast_paths import FAST_PATHS
 from .passes import listening, report_pass
 
 
@@ -22,8 +23,11 @@ class TaggerModule(torch.nn.Module):
         self.decoder = decoder
         self.pooling = pooling
         self.dropout = torch.nn.Dropout(dropout if n_tags is not None else 0.0)
-        self.head: torch.nn.Module = torch.nn.Identity() if n_tags is None else torch.nn.Linear(
-            decoder.hidden_size, n_tags).to(device=decoder.device, dtype=torch.float32)
+        self.head: torch.nn.Module = (
+            torch.nn.Identity()
+            if n_tags is None
+            else torch.nn.Linear(decoder.hidden_size, n_tags).to(device=decoder.device, dtype=torch.float32)
+        )
         # Set per training update by the thinc model: when an update runs in several sub-batches,
         # each keeps only its logits and recomputes its activations in backprop (same dropout
         # masks, same gradients), so training memory is bounded by one sub-batch, not the update.
@@ -49,7 +53,7 @@ class TaggerModule(torch.nn.Module):
 
     def forward(self, batch: PieceBatch, max_windows: Optional[int] = None) -> torch.Tensor:
         """Logits for the batch's tokens, in at most `max_windows` windows per decoder pass."""
-        parts = split_batch(batch, max_windows) if max_windows else [(batch, None)]
+        parts: List[Tuple[PieceBatch, Any]] = split_batch(batch, max_windows) if max_windows else [(batch, None)]
         outputs, done = [], 0
         for part, _ in parts:
             outputs.append(self._part(part))
@@ -81,7 +85,9 @@ class TaggerModule(torch.nn.Module):
             states = self.decoder.read(batch.sequences, batch.piece_window, batch.piece_position, prune).float()
             tokens = torch.tensor(batch.piece_token, device=device)
             sums = torch.zeros((batch.n_tokens, states.shape[1]), device=device).index_add(0, tokens, states)
-            counts = torch.zeros(batch.n_tokens, device=device).index_add(0, tokens, torch.ones_like(tokens, dtype=torch.float32))
+            counts = torch.zeros(batch.n_tokens, device=device).index_add(
+                0, tokens, torch.ones_like(tokens, dtype=torch.float32)
+            )
             vectors = sums / counts[:, None]
         return self.head(self.dropout(vectors))
 

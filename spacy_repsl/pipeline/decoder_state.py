@@ -4,13 +4,15 @@ revision and fingerprint, and the checks that a saved pipeline is loaded on the 
 method settings it was trained with. A mixin for spaCy pipes whose `model` is built by
 `models.decoder_tagger` (`DecoderTagger.v1`/`.v2` or `Decoder.v1`/`.v2`) and whose `cfg` holds `bundle_base`.
 """
+
 import json
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional, Sequence
 
 import srsly
 
-from ..serialization import BASE_DIR, TRAINABLE_FILE, atomic_directory
+from ..pipeline.weights import BASE_DIR, TRAINABLE_FILE
+from ..storage.atomic import atomic_directory
 
 
 class SavedPipelineMismatch(ValueError):
@@ -25,7 +27,7 @@ def read_json_file(path: Path) -> Any:
 
 
 def check_accept_changes(names: Sequence[str]) -> List[str]:
-    from ..fingerprint import METHOD_SETTINGS
+    from .fingerprint import METHOD_SETTINGS
 
     allowed = ("base",) + METHOD_SETTINGS
     unknown = [n for n in names if n not in allowed]
@@ -46,7 +48,7 @@ class DecoderState:
         """cfg, decoder.json (the base reference), trainable.safetensors, and with bundle_base the
         base checkpoint in base/. Written atomically."""
         from ..models.decoder_tagger import get_runtime
-        from ..serialization import bundle_base, trainable_bytes
+        from ..pipeline.weights import bundle_base, trainable_bytes
 
         runtime = get_runtime(self.model)
         self._check_not_merged(runtime)
@@ -60,10 +62,11 @@ class DecoderState:
                 source = runtime.base_path or settings.name
                 bundle_base(str(source), None if runtime.base_path else settings.revision, tmp / BASE_DIR)
 
-    def _decoder_from_disk(self, path: Path, load_cfg: Callable[[Dict[str, Any]], None],
-                           labels: Callable[[], Sequence[str]]) -> None:
+    def _decoder_from_disk(
+        self, path: Path, load_cfg: Callable[[Dict[str, Any]], None], labels: Callable[[], Sequence[str]]
+    ) -> None:
         from ..models.decoder_tagger import load_runtime, set_folded
-        from ..serialization import AdapterFileError, load_trainable
+        from ..pipeline.weights import AdapterFileError, load_trainable
 
         for required in ("cfg", TRAINABLE_FILE):
             if not (path / required).is_file():
@@ -83,7 +86,7 @@ class DecoderState:
 
     def _decoder_to_bytes(self, labels: Sequence[str]) -> bytes:
         from ..models.decoder_tagger import get_runtime
-        from ..serialization import trainable_bytes
+        from ..pipeline.weights import trainable_bytes
 
         runtime = get_runtime(self.model)
         self._check_not_merged(runtime)
@@ -95,10 +98,11 @@ class DecoderState:
             }
         )
 
-    def _decoder_from_bytes(self, bytes_data: bytes, load_cfg: Callable[[Dict[str, Any]], None],
-                            labels: Callable[[], Sequence[str]]) -> None:
+    def _decoder_from_bytes(
+        self, bytes_data: bytes, load_cfg: Callable[[Dict[str, Any]], None], labels: Callable[[], Sequence[str]]
+    ) -> None:
         from ..models.decoder_tagger import load_runtime, set_folded
-        from ..serialization import load_trainable
+        from ..pipeline.weights import load_trainable
 
         data = srsly.msgpack_loads(bytes_data)
         load_cfg(data["cfg"])
@@ -110,8 +114,8 @@ class DecoderState:
         load_trainable(runtime.module, data["trainable"], "the serialized bytes", labels())
 
     def _finite_state(self, runtime: Any) -> Dict[str, Any]:
-        from ..finite import check_weights
         from ..models.decoder_tagger import set_folded
+        from ..storage.finite import check_weights
 
         set_folded(runtime, False)  # the adapters as adapters, not folded into the base
         state = runtime.module.trainable_state()
@@ -129,17 +133,25 @@ class DecoderState:
     def _method(self) -> Dict[str, Any]:
         settings, attrs = self.model.attrs["settings"], self.model.attrs
         lora = settings.lora
-        return {"repetitions": settings.repetitions, "unmask": str(settings.unmask), "exit_layer": settings.exit_layer,
-                "pooling": attrs["pooling"], "positions": settings.positions, "bos": settings.bos,
-                "max_length": attrs["max_length"], "window_context": attrs["window_context"],
-                "lora_r": lora.r if lora else None, "lora_alpha": lora.alpha if lora else None,
-                "lora_target_modules": sorted(lora.target_modules) if lora else None,
-                "lora_bias": lora.bias if lora else None}
+        return {
+            "repetitions": settings.repetitions,
+            "unmask": str(settings.unmask),
+            "exit_layer": settings.exit_layer,
+            "pooling": attrs["pooling"],
+            "positions": settings.positions,
+            "bos": settings.bos,
+            "max_length": attrs["max_length"],
+            "window_context": attrs["window_context"],
+            "lora_r": lora.r if lora else None,
+            "lora_alpha": lora.alpha if lora else None,
+            "lora_target_modules": sorted(lora.target_modules) if lora else None,
+            "lora_bias": lora.bias if lora else None,
+        }
 
     def _decoder_info(self, runtime: Any) -> Dict[str, Any]:
         """The base model (reference, pinned revision, fingerprint) and the method settings the
         weights were trained with; checked when the pipeline is loaded."""
-        from ..serialization import pinned_revision
+        from ..pipeline.weights import pinned_revision
 
         settings = self.model.attrs["settings"]
         revision = runtime.revision if runtime.base_path is None else None
@@ -153,13 +165,13 @@ class DecoderState:
 
     def _base_directory(self, runtime: Any) -> Path:
         """Where the loaded base's files are: the bundled copy, a local path, or the hub cache."""
-        from ..serialization import base_source
+        from ..pipeline.weights import base_source
 
         return runtime.base_path or base_source(self.model.attrs["settings"].name, runtime.revision)
 
     def _base_fingerprint(self, runtime: Any) -> Dict[str, Any]:
         """The loaded base's fingerprint, read once (every checkpoint of a training run saves it)."""
-        from ..fingerprint import base_fingerprint
+        from .fingerprint import base_fingerprint
 
         if runtime.base_fingerprint is None:
             runtime.base_fingerprint = base_fingerprint(self._base_directory(runtime))
@@ -170,18 +182,22 @@ class DecoderState:
         return self.model.attrs["settings"].revision or info.get("revision")
 
     def _check_method(self, info: Dict[str, Any], where: str) -> None:
-        from ..fingerprint import method_differences
+        from .fingerprint import method_differences
 
-        differs = {key: text for key, text in method_differences(info.get("method") or {}, self._method()).items()
-                   if key not in self.accept_changes}
+        differs = {
+            key: text
+            for key, text in method_differences(info.get("method") or {}, self._method()).items()
+            if key not in self.accept_changes
+        }
         if differs:
             raise SavedPipelineMismatch(
                 f"The settings of {self.name} differ from the ones its weights in {where} were trained with: "
                 f"{'; '.join(differs.values())}. The predictions would change. Restore them in config.cfg, or, if "
-                f"you mean it, accept the change: [components.{self.name}] accept_changes = {json.dumps(list(differs))}.")
+                f"you mean it, accept the change: [components.{self.name}] accept_changes = {json.dumps(list(differs))}."
+            )
 
     def _check_base(self, info: Dict[str, Any], runtime: Any, where: str) -> None:
-        from ..fingerprint import fingerprint_differences
+        from .fingerprint import fingerprint_differences
 
         saved = info.get("base_fingerprint")
         if not saved or "base" in self.accept_changes:
@@ -192,4 +208,5 @@ class DecoderState:
                 f"The base model loaded for {self.name} ({self._base_directory(runtime)}) is not the one its weights in {where} were "
                 f"trained on: {'; '.join(differs)}. Point the model's `name` (and `revision`) at the original base, "
                 "or save with bundle_base = true; if you mean to use this base, accept it: "
-                f"[components.{self.name}] accept_changes = [\"base\"].")
+                f'[components.{self.name}] accept_changes = ["base"].'
+            )

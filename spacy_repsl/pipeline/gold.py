@@ -6,6 +6,7 @@ training, both docs nearly always have the same tokens (the corpus reader tokeni
 the reference was built from), and then the reference's own annotation is the answer: read
 it directly, with spaCy's rules for missing values. Other examples take spaCy's alignment.
 """
+
 from __future__ import annotations
 
 from typing import List, Optional
@@ -15,15 +16,18 @@ from spacy.tokens import Doc
 from spacy.training import Example
 from spacy.util import filter_spans
 
-from ..tags import biluo_to_iob2, spans_to_tags
+from ..iob.tags import biluo_to_iob2, spans_to_tags
 
 IOB_I, IOB_O, IOB_B = 1, 2, 3  # spaCy's ENT_IOB codes; 0 is "missing"
 
 
 def same_tokens(predicted: Doc, reference: Doc) -> bool:
     """Do the two docs have identical tokens (text, and every token's offset)?"""
-    return (len(predicted) == len(reference) and predicted.text == reference.text
-            and bool((predicted.to_array(IDX) == reference.to_array(IDX)).all()))
+    return (
+        len(predicted) == len(reference)
+        and predicted.text == reference.text
+        and bool((predicted.to_array(IDX) == reference.to_array(IDX)).all())
+    )
 
 
 def ner_tags(example: Example) -> List[Optional[str]]:
@@ -36,8 +40,9 @@ def ner_tags(example: Example) -> List[Optional[str]]:
         return [None] * len(predicted)
     strings = reference.vocab.strings
     tags: List[Optional[str]] = []
-    for (iob, label), space in zip(reference.to_array([ENT_IOB, ENT_TYPE]).tolist(),
-                                   predicted.to_array(IS_SPACE).tolist()):
+    for (iob, label), space in zip(
+        reference.to_array([ENT_IOB, ENT_TYPE]).tolist(), predicted.to_array(IS_SPACE).tolist()
+    ):
         if iob == IOB_B:
             tags.append("B-" + strings[label])
         elif iob == IOB_I:

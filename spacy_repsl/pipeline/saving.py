@@ -4,20 +4,20 @@
 place, one after another: killed half-way, it leaves a directory that mixes two pipelines or
 does not load. `save_pipeline` writes the complete pipeline into a hidden sibling directory,
 then exchanges it with `path` in one atomic step (Linux `renameat2(RENAME_EXCHANGE)`), and
-removes the old copy: `serialization.atomic_directory`, the mechanism the component's own
+removes the old copy: `storage.atomic.atomic_directory`, the mechanism the component's own
 directory is saved with. A process killed at any moment leaves `path` holding either the
 previous pipeline or the new one, whole. Hidden copies left by a killed save are removed by the
 next one. Where the exchange is not available (not Linux, or a file system without it) the old
 directory is renamed away and the new one renamed in: the directory is missing for the instant
 between the two renames. One writer at a time per path.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
 from typing import Any, Union
 
-from ..serialization import atomic_directory
-from ..serialization import our_leftovers as leftovers  # hidden copies left next to a path by killed saves
+from ..storage.atomic import atomic_directory
 
 
 def save_pipeline(nlp: Any, path: Union[str, Path]) -> Path:

@@ -7,8 +7,9 @@ per batch whatever the number of listeners, and their gradients are summed into 
 
 Like `repsl_tagger`, this module is imported by spaCy's entry points and imports no torch.
 """
+
 from pathlib import Path
-from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Union
+from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Union, cast
 
 from spacy.language import Language
 from spacy.pipeline import Tok2Vec
@@ -29,16 +30,30 @@ DEFAULT_DECODER_MODEL = Config().from_str(DEFAULT_DECODER_CONFIG)["model"]
 @Language.factory(
     "repsl_decoder",
     assigns=[f"doc._.{VECTORS_EXTENSION}"],
-    default_config={"model": DEFAULT_DECODER_MODEL, "set_tensor": False, "bundle_base": False,
-                    "accept_changes": []},
+    default_config={"model": DEFAULT_DECODER_MODEL, "set_tensor": False, "bundle_base": False, "accept_changes": []},
 )
-def make_repsl_decoder(nlp: Language, name: str, model: Model, set_tensor: bool, bundle_base: bool,
-                       accept_changes: List[str]) -> "SharedDecoder":
-    """set_tensor: also set `doc.tensor` (spaCy's place for token vectors; hidden size x 4 bytes
-    per token, 14 KB a token for a 3,584-wide 7B model, kept with every doc you keep);
-    bundle_base, accept_changes: as `repsl_tagger`'s."""
-    return SharedDecoder(nlp.vocab, model, name, set_tensor=set_tensor, bundle_base=bundle_base,
-                         accept_changes=accept_changes)
+def make_repsl_decoder(
+    nlp: Language, name: str, model: Model, set_tensor: bool, bundle_base: bool, accept_changes: List[str]
+) -> "SharedDecoder":
+    """The `repsl_decoder` factory: one decoder pass per batch for the components that listen to it.
+
+    Args:
+        nlp: the pipeline (passed by spaCy).
+        name: the component's name (passed by spaCy).
+        model: default `spacy-repsl.Decoder.v2` (every method setting of `DecoderTagger.v2` but the
+            head).
+        set_tensor: also set `doc.tensor` (spaCy's place for token vectors; hidden size x 4 bytes
+            per token, 14 KB a token for a 3,584-wide 7B model, kept with every doc you keep).
+            Default false.
+        bundle_base: as `repsl_tagger`'s (default false).
+        accept_changes: as `repsl_tagger`'s (default `[]`).
+
+    Returns:
+        SharedDecoder: the component; its vectors go to `doc._.repsl_vectors[name]`.
+    """
+    return SharedDecoder(
+        nlp.vocab, model, name, set_tensor=set_tensor, bundle_base=bundle_base, accept_changes=accept_changes
+    )
 
 
 def refuse_copy(*_: Any) -> Any:
@@ -46,14 +61,23 @@ def refuse_copy(*_: Any) -> Any:
         "nlp.replace_listeners cannot give a component its own copy of a repsl_decoder: the copy would load a "
         "second base model (memory) and is not supported. To train a component on a frozen decoder, set its "
         "listener's grad_factor = 0 (or freeze the decoder and add it to [training] annotating_components); to "
-        "reuse a trained component elsewhere, source it together with its decoder.")
+        "reuse a trained component elsewhere, source it together with its decoder."
+    )
 
 
 class SharedDecoder(DecoderState, Tok2Vec):
     """A decoder LM's token vectors for the components that listen to it."""
 
-    def __init__(self, vocab: Vocab, model: Model, name: str = "repsl_decoder", *, set_tensor: bool = False,
-                 bundle_base: bool = False, accept_changes: Sequence[str] = ()) -> None:
+    def __init__(
+        self,
+        vocab: Vocab,
+        model: Model,
+        name: str = "repsl_decoder",
+        *,
+        set_tensor: bool = False,
+        bundle_base: bool = False,
+        accept_changes: Sequence[str] = (),
+    ) -> None:
         super().__init__(vocab, model, name)
         register_extension()
         self.accept_changes = check_accept_changes(accept_changes)
@@ -81,7 +105,8 @@ class SharedDecoder(DecoderState, Tok2Vec):
         if listener.has_dim("nO") and listener.get_dim("nO") not in (None, width):
             raise ValueError(
                 f"A listener of {self.name} expects vectors of width {listener.get_dim('nO')}, but the decoder gives "
-                f"{width}: set width = {width} (or null) in its spacy-repsl.DecoderListener.v1 config.")
+                f"{width}: set width = {width} (or null) in its spacy-repsl.DecoderListener.v1 config."
+            )
         listener.set_dim("nO", width, force=True)
 
     # Initialization and prediction ----------------------------------------------------------
@@ -95,7 +120,7 @@ class SharedDecoder(DecoderState, Tok2Vec):
     def wake_listeners(self) -> None:
         """From the decoder's first batch on, a listener given a doc without vectors refuses it."""
         for listener in self.listeners:
-            listener.initializing = False
+            cast(Any, listener).initializing = False  # our DecoderListeners (spaCy types them as its own)
 
     def predict(self, docs: Iterable[Doc]) -> List[Any]:
         self.wake_listeners()
@@ -116,13 +141,19 @@ class SharedDecoder(DecoderState, Tok2Vec):
 
     # Training -------------------------------------------------------------------------------
 
-    def update(self, examples: Iterable[Example], *, drop: float = 0.0, sgd: Optional[Optimizer] = None,
-               losses: Optional[Dict[str, float]] = None) -> Dict[str, float]:
+    def update(
+        self,
+        examples: Iterable[Example],
+        *,
+        drop: float = 0.0,
+        sgd: Optional[Optimizer] = None,
+        losses: Optional[Dict[str, float]] = None,
+    ) -> Dict[str, float]:
         """Run the decoder once on the batch and hand its vectors to every listener; the last
         listener's backprop sends the summed gradients through the decoder and steps once. With
         every listener at grad_factor 0 the decoder only predicts (no graph, no step)."""
-        from ..finite import check_gradients
         from ..models.decoder_tagger import get_runtime
+        from ..storage.finite import check_gradients
 
         examples = list(examples)
         validate_examples(examples, "SharedDecoder.update")
@@ -144,7 +175,7 @@ class SharedDecoder(DecoderState, Tok2Vec):
         def accumulate_gradient(one_d_vectors: List[Any]) -> List[Doc]:
             for i, d in enumerate(one_d_vectors):
                 d_vectors[i] += d
-                losses[self.name] += float((d ** 2).sum())
+                losses[self.name] += float((d**2).sum())
             return []
 
         def backprop(one_d_vectors: List[Any]) -> List[Doc]:

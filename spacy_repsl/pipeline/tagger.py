@@ -7,7 +7,7 @@ which load only when a model is initialized or read from disk.
 
 from itertools import islice
 from pathlib import Path
-from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple, Union
+from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Sequence, Set, Tuple, Union, cast
 
 import numpy
 from spacy.attrs import ENT_IOB, ENT_TYPE
@@ -19,10 +19,10 @@ from spacy.util import minibatch
 from spacy.vocab import Vocab
 from thinc.api import Config, Model, Optimizer, get_array_module, to_numpy
 
-from ..confidence import iob_entities, span_scores
-from ..scoring import target_spans
-from ..serialization import atomic_directory
-from ..tags import decode, strict_iob, tag_ids, tag_names
+from ..iob.confidence import iob_entities, span_scores
+from ..iob.scoring import target_spans
+from ..iob.tags import decode, strict_iob, tag_ids, tag_names
+from ..storage.atomic import atomic_directory
 from .decoder_state import DecoderState, SavedPipelineMismatch, check_accept_changes, read_json_file  # noqa: F401
 from .gold import ner_tags, span_tags
 
@@ -59,8 +59,9 @@ def check_saved_cfg(cfg: Any) -> None:
         raise ValueError(f"The saved cfg must be a JSON object, got {type(cfg).__name__}: save the pipeline again.")
     labels = cfg.get("labels")
     if not isinstance(labels, list) or not labels or not all(isinstance(x, str) and x for x in labels):
-        raise ValueError(f"The saved cfg's labels must be a non-empty list of names, got {labels!r}: save the "
-                         "pipeline again.")
+        raise ValueError(
+            f"The saved cfg's labels must be a non-empty list of names, got {labels!r}: save the pipeline again."
+        )
     check_target(cfg.get("target", ""))
     if cfg.get("decoding", "strict") not in DECODINGS:
         raise ValueError(f"Invalid decoding {cfg['decoding']!r} in the saved cfg: use 'strict' or 'viterbi'.")
@@ -76,9 +77,11 @@ def check_temperature(temperature: Any, where: str) -> float:
     """`temperature` as a float; ValueError unless it is a number in TEMPERATURE_RANGE."""
     low, high = TEMPERATURE_RANGE
     if isinstance(temperature, bool) or not isinstance(temperature, (int, float)) or not low <= temperature <= high:
-        raise ValueError(f"Invalid temperature {temperature!r} {where}: it must be a number in [{low:g}, {high:g}] "
-                         "(python -m spacy_repsl.calibrate fits one in that range; 1.0 leaves the scores as "
-                         "trained). Set cfg['temperature'] in that range, or calibrate and save the pipeline again.")
+        raise ValueError(
+            f"Invalid temperature {temperature!r} {where}: it must be a number in [{low:g}, {high:g}] "
+            "(python -m spacy_repsl.calibrate fits one in that range; 1.0 leaves the scores as "
+            "trained). Set cfg['temperature'] in that range, or calibrate and save the pipeline again."
+        )
     return float(temperature)
 
 
@@ -122,19 +125,55 @@ def make_repsl_tagger(
     accept_changes: List[str],
     scorer: Optional[Callable],
 ) -> "RepSLTagger":
-    """target: "ents" or "spans:<key>"; decoding: "strict" (the papers') or "viterbi";
-    bundle_base: copy the base model's files when saving, for pipelines that load offline;
-    overwrite_ents / overwrite: replace the entities / the span group already on a doc (by
-    default they are kept, as spaCy's `ner` keeps them, and predictions fill only the tokens
-    they do not cover); threshold: predicted spans whose confidence (see `confidence`) is below it
-    are dropped (0: none); scores_key: with target "ents", the span group that mirrors doc.ents
-    with their scores in attrs["scores"] (with "spans:KEY" the scores go to that group's attrs);
-    accept_changes: what may differ from the saved pipeline when it is loaded ("base", or method
-    settings such as "repetitions"); by default any change is refused."""
+    """The `repsl_tagger` factory: a decoder (or encoder) as a BIO span labeller.
+
+    Args:
+        nlp: the pipeline (passed by spaCy).
+        name: the component's name (passed by spaCy).
+        model: the architecture: `spacy-repsl.DecoderTagger.v2` by default (every method setting
+            lives there), or `spacy-repsl.ListenerTagger.v1` on a shared `repsl_decoder`.
+        target: `"ents"` writes `doc.ents`; `"spans:KEY"` writes `doc.spans[KEY]` (aspect terms,
+            slots, event triggers). Default `"ents"`.
+        decoding: "strict" (argmax tags read as strict IOB2, as the papers score) or "viterbi" (the
+            most probable valid IOB2 sequence). Default `"strict"`.
+        bundle_base: also copy the base model's files into the saved pipeline, so it loads with no
+            hub. Default false.
+        overwrite_ents: with target "ents", replace the entities already on a doc; by default they
+            are kept, as spaCy's `ner` keeps them, and predictions fill only the tokens they leave.
+            Default false.
+        overwrite: the same for a `"spans:KEY"` target's span group. Default false.
+        threshold: predicted spans whose confidence is below it are dropped, in [0, 1]; 0 (the
+            default) keeps all.
+        scores_key: with target "ents", the span group that mirrors `doc.ents` with each entity's
+            confidence in `attrs["scores"]` (with `"spans:KEY"` the scores are in that group's
+            attrs). Default `"ents"`.
+        accept_changes: what may differ from the saved pipeline when it is loaded: "base", or method
+            settings ("repetitions", "unmask", "exit_layer", "pooling", "positions", "bos",
+            "max_length", "window_context", "lora_r", "lora_alpha", "lora_target_modules",
+            "lora_bias"). Default `[]`: any difference is refused.
+        scorer: default `spacy-repsl.strict_iob_scorer.v1` (strict IOB2 micro P/R/F, overall and
+            per type).
+
+    Returns:
+        RepSLTagger: the component.
+
+    Raises:
+        ValueError: an unknown target or decoding, a threshold outside [0, 1], an unknown
+            accept_changes entry.
+    """
     return RepSLTagger(
-        nlp.vocab, model, name, target=target, decoding=decoding, bundle_base=bundle_base,
-        overwrite_ents=overwrite_ents, overwrite=overwrite, threshold=threshold, scores_key=scores_key,
-        accept_changes=accept_changes, scorer=scorer,
+        nlp.vocab,
+        model,
+        name,
+        target=target,
+        decoding=decoding,
+        bundle_base=bundle_base,
+        overwrite_ents=overwrite_ents,
+        overwrite=overwrite,
+        threshold=threshold,
+        scores_key=scores_key,
+        accept_changes=accept_changes,
+        scorer=scorer,
     )
 
 
@@ -241,7 +280,7 @@ class RepSLTagger(DecoderState, TrainablePipe):
             for label in labels:
                 self.add_label(label)
         else:
-            found = set()
+            found: Set[str] = set()
             for example in get_examples():
                 found.update(s.label_ for s in target_spans(example.reference, self.cfg["target"]))
             for label in sorted(found):
@@ -302,8 +341,11 @@ class RepSLTagger(DecoderState, TrainablePipe):
         for doc, doc_probs in zip(docs, probs):
             doc_probs = to_numpy(doc_probs)
             decoded = decode(doc_probs, names, self.cfg["decoding"])
-            scored = {span: float(x) for span, x in zip(decoded, span_scores(doc_probs, names, decoded))
-                      if x >= self.threshold}
+            scored = {
+                span: float(x)
+                for span, x in zip(decoded, span_scores(doc_probs, names, decoded))
+                if x >= self.threshold
+            }
             kept = [] if self.overwrite else list(doc.ents if key is None else doc.spans.get(key, []))
             if kept:
                 covered = {i for span in kept for i in range(span.start, span.end)}
@@ -315,8 +357,9 @@ class RepSLTagger(DecoderState, TrainablePipe):
             else:
                 self._set_scores(doc, spans, scored, doc_probs, key)
 
-    def _set_scores(self, doc: Doc, spans: List[Span], new: Dict[Any, float], doc_probs: numpy.ndarray,
-                    key: str) -> None:
+    def _set_scores(
+        self, doc: Doc, spans: List[Span], new: Dict[Any, float], doc_probs: numpy.ndarray, key: str
+    ) -> None:
         """spans as doc.spans[key] with attrs["scores"]: the scores of the spans just predicted
         (`new`, (start, end, label) -> score); a kept span keeps the score it already had (in this
         group, or in another repsl_tagger's under its own scores_key), else gets this model's if it
@@ -329,8 +372,12 @@ class RepSLTagger(DecoderState, TrainablePipe):
                 for span, score in span_score_map(group).items():
                     previous.setdefault(span, score)
         known = set(self.labels)
-        unscored = [i for i, (t, c) in enumerate(zip(tuples, chars)) if t not in new and c not in previous and t[2] in known]
-        scores = numpy.array([new.get(t, previous.get(c, numpy.nan)) for t, c in zip(tuples, chars)], dtype=numpy.float32)
+        unscored = [
+            i for i, (t, c) in enumerate(zip(tuples, chars)) if t not in new and c not in previous and t[2] in known
+        ]
+        scores = numpy.array(
+            [new.get(t, previous.get(c, numpy.nan)) for t, c in zip(tuples, chars)], dtype=numpy.float32
+        )
         if unscored:
             scores[unscored] = span_scores(doc_probs, self.tag_names, [tuples[i] for i in unscored])
         doc.spans[key] = SpanGroup(doc, spans=spans, attrs=score_attrs(spans, scores, self.name))
@@ -342,8 +389,10 @@ class RepSLTagger(DecoderState, TrainablePipe):
         mode, names = self.cfg["decoding"], self.tag_names
         lengths = [len(doc) for doc in docs]
         if [len(p) for p in probs] != lengths:
-            raise ValueError(f"{self.name}: got tag scores for {[len(p) for p in probs]} tokens but the docs have "
-                             f"{lengths}; pass the scores `predict` returned for these docs, in order.")
+            raise ValueError(
+                f"{self.name}: got tag scores for {[len(p) for p in probs]} tokens but the docs have "
+                f"{lengths}; pass the scores `predict` returned for these docs, in order."
+            )
         if mode == "strict" and len(probs):
             ids = numpy.concatenate([to_numpy(p) for p in probs]).argmax(axis=1)
         else:
@@ -363,7 +412,7 @@ class RepSLTagger(DecoderState, TrainablePipe):
                 keep = scores >= self.threshold
                 entities, scores = [e for e, k in zip(entities, keep) if k], scores[keep]
             if length:  # label -1 (outside) reads the trailing 0
-                doc.from_array([ENT_IOB, ENT_TYPE], numpy.stack([doc_iob, hashes[doc_label]], axis=1))
+                doc.from_array([ENT_IOB, ENT_TYPE], cast(Any, numpy.stack([doc_iob, hashes[doc_label]], axis=1)))
             spans = [Span(doc, first, end, label=name) for first, end, name in entities]
             doc.spans[self.scores_key] = SpanGroup(doc, spans=spans, attrs=score_attrs(spans, scores, self.name))
             start += length
@@ -373,9 +422,10 @@ class RepSLTagger(DecoderState, TrainablePipe):
     def gold_tags(self, example: Example) -> List[Optional[str]]:
         """IOB2 gold tags aligned to the predicted tokens; None where annotation is missing."""
         target = self.cfg["target"]
-        if target == "ents":
-            return ner_tags(example)
-        return span_tags(example, target.split(":", 1)[1])
+        tags: List[Optional[str]] = list(
+            ner_tags(example) if target == "ents" else span_tags(example, target.split(":", 1)[1])
+        )
+        return tags
 
     def check_gold_labels(self, tag_lists: Sequence[Sequence[Optional[str]]]) -> None:
         unknown = sorted({t[2:] for tags in tag_lists for t in tags if t and t != "O"} - set(self.labels))
@@ -399,8 +449,10 @@ class RepSLTagger(DecoderState, TrainablePipe):
         gold = numpy.array([-1 if t is None else index[t] for tags in all_tags for t in tags], dtype="int64")
         grad = softmax(xp.concatenate(scores))  # d(cross-entropy)/d(logits) = probs - one-hot(gold)
         if len(gold) != len(grad):
-            raise ValueError(f"{self.name}: {len(grad)} scored tokens but {len(gold)} gold tags; the scores "
-                             "must come from the examples' predicted docs, in order.")
+            raise ValueError(
+                f"{self.name}: {len(grad)} scored tokens but {len(gold)} gold tags; the scores "
+                "must come from the examples' predicted docs, in order."
+            )
         known = numpy.flatnonzero(gold >= 0)
         total = 0.0
         if len(known):
@@ -426,7 +478,7 @@ class RepSLTagger(DecoderState, TrainablePipe):
         if not any(len(eg.predicted) for eg in examples):
             return losses
         from ..models.decoder_tagger import get_runtime
-        from ..finite import check_gradients, check_loss
+        from ..storage.finite import check_gradients, check_loss
 
         self._updates = getattr(self, "_updates", 0) + 1
         scores, backprop = self.model.begin_update([eg.predicted for eg in examples])
@@ -481,11 +533,12 @@ class RepSLTagger(DecoderState, TrainablePipe):
 
     def _load_cfg(self, cfg: Dict[str, Any]) -> None:
         check_saved_cfg(cfg)
-        if (self.model.attrs.get("runtime") is not None or (not self.owns_decoder and self._head().has_param("W"))) \
-                and self.labels and list(cfg["labels"]) != list(self.labels):
-            raise ValueError(
-                f"The saved labels {cfg['labels']} do not match this model's {list(self.labels)}."
-            )
+        if (
+            (self.model.attrs.get("runtime") is not None or (not self.owns_decoder and self._head().has_param("W")))
+            and self.labels
+            and list(cfg["labels"]) != list(self.labels)
+        ):
+            raise ValueError(f"The saved labels {cfg['labels']} do not match this model's {list(self.labels)}.")
         self.cfg.update(cfg)
         self._set_dims()
 
@@ -514,8 +567,7 @@ def span_score_map(group: Optional[SpanGroup]) -> Dict[Tuple[int, int, str], flo
 def score_attrs(spans: Sequence[Any], scores: Any, component: str) -> Dict[str, Any]:
     """A score group's attrs: one score per span, each span's (start_char, end_char, label), and
     the component that wrote them (see `span_score_map`)."""
-    return {"scores": scores, CHAR_SPANS: [[s.start_char, s.end_char, s.label_] for s in spans],
-            SCORED_BY: component}
+    return {"scores": scores, CHAR_SPANS: [[s.start_char, s.end_char, s.label_] for s in spans], SCORED_BY: component}
 
 
 def repsl_tagger_of(nlp: Language, component: Optional[str] = None) -> "RepSLTagger":
@@ -526,12 +578,16 @@ def repsl_tagger_of(nlp: Language, component: Optional[str] = None) -> "RepSLTag
     taggers = {name: pipe for name, pipe in nlp.pipeline if isinstance(pipe, RepSLTagger)}
     if component is not None:
         if component not in taggers:
-            raise ValueError(f"The pipeline has no repsl_tagger named {component!r} (its repsl_taggers: "
-                             f"{', '.join(taggers) or 'none'}; all components: {', '.join(nlp.pipe_names) or 'none'}).")
+            raise ValueError(
+                f"The pipeline has no repsl_tagger named {component!r} (its repsl_taggers: "
+                f"{', '.join(taggers) or 'none'}; all components: {', '.join(nlp.pipe_names) or 'none'})."
+            )
         return taggers[component]
     if len(taggers) > 1:
-        raise ValueError(f"The pipeline has {len(taggers)} repsl_taggers ({', '.join(taggers)}): say which one with "
-                         f"--component NAME (in Python: component=NAME).")
+        raise ValueError(
+            f"The pipeline has {len(taggers)} repsl_taggers ({', '.join(taggers)}): say which one with "
+            f"--component NAME (in Python: component=NAME)."
+        )
     if not taggers:
         raise ValueError(f"The pipeline has no repsl_tagger (components: {', '.join(nlp.pipe_names) or 'none'}).")
     return next(iter(taggers.values()))

@@ -13,6 +13,7 @@ token:
   for example) takes the last piece that starts before it, or, at the start of the text, the
   first piece. So every token gets at least one piece whenever the text has any piece.
 """
+
 from __future__ import annotations
 
 from bisect import bisect_left

@@ -9,6 +9,7 @@ they touch) is cut after every token's end, so whitespace goes with the token af
 tokenizers themselves do, and each segment is encoded on its own; the rest of the text keeps the
 model's own tokenization. All functions here are pure (offsets in, offsets out).
 """
+
 from __future__ import annotations
 
 from bisect import bisect_left
@@ -18,7 +19,9 @@ from typing import List, Sequence, Tuple
 Offsets = Tuple[int, int]
 
 
-def shared_regions(tokens: Sequence[Offsets], pieces: Sequence[Offsets], aligned: Sequence[Sequence[int]]) -> List[Offsets]:
+def shared_regions(
+    tokens: Sequence[Offsets], pieces: Sequence[Offsets], aligned: Sequence[Sequence[int]]
+) -> List[Offsets]:
     """Character regions [start, end) to encode again: each covers the pieces that belong to
     more than one token, every piece overlapping them and every token they touch; sorted,
     disjoint. Empty when no piece is shared."""
@@ -28,8 +31,11 @@ def shared_regions(tokens: Sequence[Offsets], pieces: Sequence[Offsets], aligned
             owners.setdefault(p, []).append(t)
     # A shared piece with every token that reads it (a token no piece overlaps reads a
     # neighbour's: a combining mark a normalizer joined to the character before it, say).
-    spans = sorted((min([pieces[p][0]] + [tokens[t][0] for t in ts]), max([pieces[p][1]] + [tokens[t][1] for t in ts]))
-                   for p, ts in owners.items() if len(ts) > 1)
+    spans = sorted(
+        (min([pieces[p][0]] + [tokens[t][0] for t in ts]), max([pieces[p][1]] + [tokens[t][1] for t in ts]))
+        for p, ts in owners.items()
+        if len(ts) > 1
+    )
     if not spans:
         return []
     # Grow each span to the whole tokens and pieces it overlaps until nothing more is added.
@@ -72,7 +78,11 @@ def region_segments(region: Offsets, tokens: Sequence[Offsets]) -> List[Offsets]
 
 
 def splice(
-    ids: Sequence[int], offsets: Sequence[Offsets], region: Offsets, new_ids: Sequence[int], new_offsets: Sequence[Offsets]
+    ids: Sequence[int],
+    offsets: Sequence[Offsets],
+    region: Offsets,
+    new_ids: Sequence[int],
+    new_offsets: Sequence[Offsets],
 ) -> Tuple[List[int], List[Offsets]]:
     """`ids`/`offsets` with the pieces overlapping `region` (and empty pieces between them)
     replaced by `new_ids`/`new_offsets`, which lie inside it."""
@@ -83,5 +93,7 @@ def splice(
         last = first - 1
     else:
         first, last = inside[0], inside[-1]
-    return (list(ids[:first]) + list(new_ids) + list(ids[last + 1:]),
-            list(offsets[:first]) + list(new_offsets) + list(offsets[last + 1:]))
+    return (
+        list(ids[:first]) + list(new_ids) + list(ids[last + 1 :]),
+        list(offsets[:first]) + list(new_offsets) + list(offsets[last + 1 :]),
+    )

@@ -15,6 +15,7 @@ are called with `split_special_tokens=True`.
 A second copy encodes segments in the middle of a text (see `boundaries`): the same tokenizer
 without the prefix space SentencePiece-style tokenizers put at the start of every input.
 """
+
 from __future__ import annotations
 
 import json
@@ -41,7 +42,9 @@ def _without_prefix_space(node: Any) -> Any:
         kind = node.get("type")
         if kind == "Sequence":
             key = "normalizers" if "normalizers" in node else "pretokenizers"
-            node[key] = [_without_prefix_space(n) for n in node[key] if not (isinstance(n, dict) and n.get("type") == "Prepend")]
+            node[key] = [
+                _without_prefix_space(n) for n in node[key] if not (isinstance(n, dict) and n.get("type") == "Prepend")
+            ]
         elif kind == "Metaspace":
             node["prepend_scheme"] = "never"
             node.pop("add_prefix_space", None)
@@ -100,10 +103,13 @@ class PieceEncoder:
         if self._rust is not None:
             encodings = self._backend(prefix_space).encode_batch(list(texts), add_special_tokens=False)
             return [(e.ids, e.offsets) for e in encodings]
-        encoded = self.tokenizer(list(texts), add_special_tokens=False, return_offsets_mapping=True,
-                                 split_special_tokens=True)
-        return [(list(ids), [tuple(o) for o in offsets])
-                for ids, offsets in zip(encoded["input_ids"], encoded["offset_mapping"])]
+        encoded = self.tokenizer(
+            list(texts), add_special_tokens=False, return_offsets_mapping=True, split_special_tokens=True
+        )
+        return [
+            (list(ids), [tuple(o) for o in offsets])
+            for ids, offsets in zip(encoded["input_ids"], encoded["offset_mapping"])
+        ]
 
     def is_blank(self, piece_id: int) -> bool:
         """Whether a piece stands for whitespace only ("▁", "Ġ", "<0x0A>"): such a piece carries
@@ -112,8 +118,11 @@ class PieceEncoder:
         blank = self._blank.get(piece_id)
         if blank is None:
             piece = self.tokenizer.convert_ids_to_tokens(int(piece_id))
-            blank = isinstance(piece, str) and bool(piece) and (
-                all(c in _BLANK_CHARS for c in piece) or piece in _BLANK_BYTES)
+            blank = (
+                isinstance(piece, str)
+                and bool(piece)
+                and (all(c in _BLANK_CHARS for c in piece) or piece in _BLANK_BYTES)
+            )
             self._blank[piece_id] = blank
         return blank
 

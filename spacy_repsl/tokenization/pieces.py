@@ -3,6 +3,7 @@
 Everything here is plain Python (no torch), so the batch layout is testable on its own and
 the torch module only turns the index lists into tensors.
 """
+
 from __future__ import annotations
 
 from bisect import bisect_left
@@ -71,8 +72,10 @@ def tokenize_docs(tokenizer: Any, docs: Sequence[Any], placeholder_id: int) -> L
     texts = [doc.text for doc in docs]
     non_empty = [i for i, text in enumerate(texts) if text]
     encoded = dict(zip(non_empty, encoder.encode([texts[i] for i in non_empty])))
-    tokens = [[(start, start + length) for start, length in doc.to_array([IDX, LENGTH]).tolist()] if len(doc) else []
-              for doc in docs]
+    tokens = [
+        [(start, start + length) for start, length in doc.to_array([IDX, LENGTH]).tolist()] if len(doc) else []
+        for doc in docs
+    ]
     aligned: List[List[List[int]]] = []
     redo: List[Tuple[int, List[Offsets]]] = []  # docs with pieces shared by tokens, and where
     for i in range(len(docs)):
@@ -84,9 +87,9 @@ def tokenize_docs(tokenizer: Any, docs: Sequence[Any], placeholder_id: int) -> L
                 redo.append((i, regions))
     if redo:
         jobs = [(texts[i], tokens[i], *encoded[i], regions) for i, regions in redo]
-        for (i, _), result in zip(redo, own_pieces(encoder, jobs, placeholder_id)):
-            encoded[i] = result
-            aligned[i] = align_pieces(tokens[i], result[1])
+        for (i, _), redone in zip(redo, own_pieces(encoder, jobs, placeholder_id)):
+            encoded[i] = redone
+            aligned[i] = align_pieces(tokens[i], redone[1])
     result: List[DocPieces] = []
     for i, doc in enumerate(docs):
         ids, token_pieces = list(encoded.get(i, ([], []))[0]), aligned[i]
@@ -105,12 +108,18 @@ def tokenize_docs(tokenizer: Any, docs: Sequence[Any], placeholder_id: int) -> L
 Job = Tuple[str, Sequence[Offsets], Sequence[int], Sequence[Offsets], Sequence[Offsets]]
 
 
-def own_pieces(encoder: PieceEncoder, jobs: Sequence[Job], placeholder_id: int) -> List[Tuple[List[int], List[Offsets]]]:
+def own_pieces(
+    encoder: PieceEncoder, jobs: Sequence[Job], placeholder_id: int
+) -> List[Tuple[List[int], List[Offsets]]]:
     """For each (text, tokens, ids, offsets, regions), the pieces with every region encoded again,
     one segment per token (all segments of all docs in one call to the tokenizer); a token whose
     segment encodes to no piece overlapping it gets a `placeholder_id` piece over its text."""
-    segments = [(j, region, segment) for j, (_, tokens, _, _, regions) in enumerate(jobs)
-                for region in regions for segment in region_segments(region, tokens)]
+    segments = [
+        (j, region, segment)
+        for j, (_, tokens, _, _, regions) in enumerate(jobs)
+        for region in regions
+        for segment in region_segments(region, tokens)
+    ]
     encoded: List[Any] = [None] * len(segments)
     for prefix_space in (True, False):  # only a segment at the very start of a text gets a prefix space
         chosen = [k for k, (_, _, (s, _)) in enumerate(segments) if (s == 0) == prefix_space]

@@ -7,10 +7,11 @@ first has `context` pieces of left context before its core and every window but 
 its first piece. Where sentence boundaries are known, cores end at a sentence start whenever one
 falls in the second half of the core, so windows split between sentences rather than inside one.
 """
+
 from __future__ import annotations
 
-from dataclasses import dataclass
 from bisect import bisect_right
+from dataclasses import dataclass
 from typing import List, Optional, Sequence
 
 
@@ -54,8 +55,7 @@ def plan_windows(
         context = default_context(max_length)
     if not 0 <= 2 * context < max_length:
         raise ValueError(
-            f"window context {context} leaves no room to label: it must be below half of "
-            f"max_length ({max_length})."
+            f"window context {context} leaves no room to label: it must be below half of max_length ({max_length})."
         )
     if n_pieces <= max_length:
         return [Window(0, n_pieces, 0, n_pieces)]

@@ -1,5 +1,6 @@
 """`python -m spacy_repsl.training CONFIG --output DIR [--gpu-id N] [--code FILE] [--section.key value ...]`:
 `spacy train` that checkpoints before each evaluation and, run again after a kill, resumes."""
+
 from __future__ import annotations
 
 import argparse
@@ -13,11 +14,22 @@ def main(argv: Optional[List[str]] = None) -> None:
 
     parser = argparse.ArgumentParser(prog="python -m spacy_repsl.training", description=__doc__)
     parser.add_argument("config", type=Path, help="the training config (as for spacy train)")
-    parser.add_argument("--output", "-o", type=Path, default=None, help="where model-best, model-last and the "
-                        "checkpoint go; running again with the same config and output resumes")
+    parser.add_argument(
+        "--output",
+        "-o",
+        type=Path,
+        default=None,
+        help="where model-best, model-last and the "
+        "checkpoint go; running again with the same config and output resumes",
+    )
     parser.add_argument("--gpu-id", "-g", type=int, default=-1, help="GPU id, or -1 for the CPU")
-    parser.add_argument("--code", "-c", type=Path, default=None, help="a Python file with registered functions to "
-                        "import first (as for spacy train)")
+    parser.add_argument(
+        "--code",
+        "-c",
+        type=Path,
+        default=None,
+        help="a Python file with registered functions to import first (as for spacy train)",
+    )
     args, rest = parser.parse_known_args(argv)
     from spacy.cli._util import import_code
 

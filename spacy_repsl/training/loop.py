@@ -21,6 +21,7 @@ that keep state of their own (they are not called for the replayed steps). With 
 device's random generator (CuPy's, behind thinc's dropout) cannot be saved, so it is reseeded
 from the seed and the step at every checkpoint, in the uninterrupted run as in the resumed one.
 """
+
 from __future__ import annotations
 
 import fcntl
@@ -35,8 +36,8 @@ from pathlib import Path
 from timeit import default_timer as timer
 from typing import IO, Any, Callable, Dict, Iterator, List, Optional, Tuple
 
-from ..paths import hidden_prefix
-from ..serialization import atomic_directory
+from ..storage.atomic import atomic_directory
+from ..storage.paths import hidden_prefix
 from .state import Progress, read_progress, restore_state, save_state, unreadable_reason
 
 CHECKPOINT_DIR = "checkpoint"
@@ -81,8 +82,10 @@ def output_lock(output_path: Optional[Path]) -> Iterator[None]:
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            raise OutputInUse(f"Another process is training into {output_path}: wait for it to end, or give this "
-                               "run another --output.") from None
+            raise OutputInUse(
+                f"Another process is training into {output_path}: wait for it to end, or give this "
+                "run another --output."
+            ) from None
         try:
             yield
         finally:
@@ -92,7 +95,7 @@ def output_lock(output_path: Optional[Path]) -> Iterator[None]:
 def find_checkpoint(checkpoint: Path) -> None:
     """Put back a checkpoint that a kill left aside: where the system cannot swap folders in one
     step, a new checkpoint replaces the old by two renames, and a kill between them leaves the old
-    one complete in a hidden `.checkpoint.repsl-old-*` folder (`serialization.atomic_directory`)."""
+    one complete in a hidden `.checkpoint.repsl-old-*` folder (`storage.atomic.atomic_directory`)."""
     if checkpoint.exists():
         return
     aside = sorted(checkpoint.parent.glob(f"{hidden_prefix(checkpoint, 'old')}*/{checkpoint.name}"))
@@ -143,11 +146,19 @@ def train(
         return _train(nlp, output_path, use_gpu, stdout, stderr, timer() if started is None else started)
 
 
-def _train(nlp: Any, output_path: Optional[Path], use_gpu: int, stdout: IO, stderr: IO,
-           started: float) -> Tuple[Any, Optional[Path]]:
+def _train(
+    nlp: Any, output_path: Optional[Path], use_gpu: int, stdout: IO, stderr: IO, started: float
+) -> Tuple[Any, Optional[Path]]:
     from spacy.schemas import ConfigSchemaTraining
-    from spacy.training.loop import (DIR_MODEL_BEST, DIR_MODEL_LAST, clean_output_dir, create_before_to_disk_callback,
-                                     create_evaluation_callback, train_while_improving, update_meta)
+    from spacy.training.loop import (
+        DIR_MODEL_BEST,
+        DIR_MODEL_LAST,
+        clean_output_dir,
+        create_before_to_disk_callback,
+        create_evaluation_callback,
+        train_while_improving,
+        update_meta,
+    )
     from spacy.util import registry, resolve_dot_names
     from thinc.api import constant, fix_random_seed, set_gpu_allocator
     from wasabi import Printer
@@ -166,7 +177,7 @@ def _train(nlp: Any, output_path: Optional[Path], use_gpu: int, stdout: IO, stde
     before_to_disk = create_before_to_disk_callback(T["before_to_disk"])
     frozen, annotating = T["frozen_components"], T["annotating_components"]
     eval_frequency, max_steps, patience = T["eval_frequency"], T["max_steps"], T["patience"]
-    dropouts = constant(T["dropout"]) if isinstance(T["dropout"], float) else T["dropout"]
+    dropouts: Iterator[float] = iter(constant(T["dropout"]) if isinstance(T["dropout"], float) else T["dropout"])
     digest = run_digest(config, getattr(train_corpus, "path", None))
     checkpoint = output_path / CHECKPOINT_DIR if output_path is not None else None
     checkpoints = checkpoint is not None and T["max_epochs"] >= 0
@@ -177,14 +188,19 @@ def _train(nlp: Any, output_path: Optional[Path], use_gpu: int, stdout: IO, stde
             unreadable = unreadable_reason(checkpoint)
             progress = None if unreadable else read_progress(checkpoint)
             if progress is None or progress.config != digest:
-                why = f"cannot be resumed: {unreadable}" if progress is None else (
-                    "is from a run with another config or other training data")
+                why = (
+                    f"cannot be resumed: {unreadable}"
+                    if progress is None
+                    else ("is from a run with another config or other training data")
+                )
                 raise CheckpointMismatch(
                     f"{checkpoint} {why}: run again with the config and data it was written with to resume, or "
-                    f"delete {checkpoint} (or give another --output) to start from step 0.")
+                    f"delete {checkpoint} (or give another --output) to start from step 0."
+                )
     if progress is None:
         clean_output_dir(output_path)
     else:
+        assert checkpoint is not None  # a progress record is only read from a checkpoint
         nlp.from_disk(checkpoint / MODEL_DIR)
     shuffles: List[Any] = [_random_state(state) for state in progress.shuffles] if progress else []
     batches = train_batches(nlp, train_corpus, T["batcher"], T["max_epochs"], shuffles)
@@ -197,6 +213,7 @@ def _train(nlp: Any, output_path: Optional[Path], use_gpu: int, stdout: IO, stde
     pending_losses = dict(progress.losses) if progress else {}
 
     def save(is_best: bool) -> None:
+        assert output_path is not None
         with nlp.use_params(optimizer.averages):
             with atomic_directory(output_path / DIR_MODEL_LAST) as tmp:
                 before_to_disk(nlp).to_disk(tmp)
@@ -205,10 +222,17 @@ def _train(nlp: Any, output_path: Optional[Path], use_gpu: int, stdout: IO, stde
                 shutil.copytree(output_path / DIR_MODEL_LAST, tmp, dirs_exist_ok=True)
 
     def write_checkpoint(steps: int, words: int, losses: Dict[str, float]) -> None:
-        state = Progress(steps, words, seconds_before + timer() - started,
-                         [[float(score), int(step)] for score, step in results],
-                         {name: float(value) for name, value in losses.items()}, digest, resumed,
-                         [_json_state(s) for s in shuffles])
+        state = Progress(
+            steps,
+            words,
+            seconds_before + timer() - started,
+            [[float(score), int(step)] for score, step in results],
+            {name: float(value) for name, value in losses.items()},
+            digest,
+            resumed,
+            [_json_state(s) for s in shuffles],
+        )
+        assert checkpoint is not None  # written only when checkpoints are on
         try:
             with atomic_directory(checkpoint) as tmp:
                 nlp.to_disk(tmp / MODEL_DIR)
@@ -218,10 +242,18 @@ def _train(nlp: Any, output_path: Optional[Path], use_gpu: int, stdout: IO, stde
         reseed_device(seed, steps)
 
     steps = train_while_improving(
-        nlp, optimizer, batches, create_evaluation_callback(nlp, dev_corpus, T["score_weights"]),
-        dropout=dropouts, accumulate_gradient=T["accumulate_gradient"], patience=0,
-        max_steps=max_steps - done if max_steps else 0, eval_frequency=eval_frequency, exclude=frozen,
-        annotating_components=annotating, before_update=_shifted(T["before_update"], done),
+        nlp,
+        optimizer,
+        batches,
+        create_evaluation_callback(nlp, dev_corpus, T["score_weights"]),
+        dropout=dropouts,  # type: ignore[arg-type]  # spaCy's loop takes a float or an iterator of them
+        accumulate_gradient=T["accumulate_gradient"],
+        patience=0,
+        max_steps=max_steps - done if max_steps else 0,
+        eval_frequency=eval_frequency,
+        exclude=frozen,
+        annotating_components=annotating,
+        before_update=_shifted(T["before_update"], done),
     )
     stdout.write(msg.info(f"Pipeline: {nlp.pipe_names}") + "\n")
     if frozen:
@@ -232,6 +264,7 @@ def _train(nlp: Any, output_path: Optional[Path], use_gpu: int, stdout: IO, stde
     with nlp.select_pipes(disable=frozen):
         log_step, finalize_logger = T["logger"](nlp, stdout, stderr)
     if progress is not None:  # last, so that nothing set up since draws from the restored generators
+        assert checkpoint is not None
         restore_state(checkpoint, nlp, optimizer)
         reseed_device(seed, done)
         stdout.write(msg.info(f"Resuming from {checkpoint} after step {done - 1}") + "\n")
@@ -240,7 +273,7 @@ def _train(nlp: Any, output_path: Optional[Path], use_gpu: int, stdout: IO, stde
     resumed = [*progress.resumed, done] if progress else []
     consumed = done
     try:
-        for batch, info, is_best in steps:
+        for _batch, info, is_best in steps:
             info["step"] += done
             info["words"] += words_before
             info["seconds"] = int(seconds_before + timer() - started)
@@ -274,12 +307,17 @@ def _train(nlp: Any, output_path: Optional[Path], use_gpu: int, stdout: IO, stde
         if output_path is not None:
             save(False)
     if output_path is not None:
-        record = {"steps": consumed, "seconds": round(seconds_before + timer() - started, 3), "resumed_at": resumed,
-                  "config": digest}
+        record = {
+            "steps": consumed,
+            "seconds": round(seconds_before + timer() - started, 3),
+            "resumed_at": resumed,
+            "config": digest,
+        }
         tmp = output_path / f".{RECORD_FILE}.tmp"
         tmp.write_text(json.dumps(record) + "\n", encoding="utf8")
         os.replace(tmp, output_path / RECORD_FILE)
-        remove_checkpoint(checkpoint)
+        if checkpoint is not None:
+            remove_checkpoint(checkpoint)
     if optimizer.averages:
         nlp.use_params(optimizer.averages)
     if output_path is None:

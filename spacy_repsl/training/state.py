@@ -15,13 +15,14 @@ parser and ner have not yet seen in the gold, `unseen_classes`, masked in traini
 parameters hold a (zeroed) gradient: the optimizer steps those, momentum and weight decay
 included, even in a batch that gives them no gradient, and skips parameters without one.
 """
+
 from __future__ import annotations
 
 import json
 import random
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Dict, Iterator, List, Optional, Tuple
+from typing import Any, Dict, Iterator, List, Optional, Tuple, cast
 
 import numpy
 
@@ -61,14 +62,16 @@ def parameter_keys(nlp: Any) -> Iterator[Tuple[str, Tuple[int, str], str, Any]]:
     ("node") by their parameter names, shims ("shim": torch modules) by their parameters' names."""
     for component, proc in nlp.pipeline:
         model = getattr(proc, "model", None)
-        if not hasattr(model, "walk"):
+        if model is None or not hasattr(model, "walk"):
             continue
         for index, node in enumerate(model.walk()):
             for name in node.param_names:
                 yield "node", (node.id, name), f"{component}/{index}/{name}", node
             for number, shim in enumerate(node.shims):
                 module = getattr(shim, "_model", None)
-                names = [n for n, _ in module.named_parameters()] if hasattr(module, "named_parameters") else []
+                names = []
+                if module is not None and hasattr(module, "named_parameters"):
+                    names = [n for n, _ in module.named_parameters()]
                 for name in names:
                     yield "shim", (shim.id, name), f"{component}/{index}/shim{number}/{name}", shim
 
@@ -83,28 +86,34 @@ class ParameterNames:
         self.by_name: Dict[str, Tuple[Tuple[int, str], Any]] = {}
         for _, key, stable, owner in parameter_keys(nlp):
             if key in self.by_key and self.by_key[key][1] is not owner:
-                raise ValueError(f"Two parameters of the pipeline share the optimizer key {key!r}, so their optimizer "
-                                 "state cannot be told apart: no checkpoint can be written.")
+                raise ValueError(
+                    f"Two parameters of the pipeline share the optimizer key {key!r}, so their optimizer "
+                    "state cannot be told apart: no checkpoint can be written."
+                )
             self.by_key[key] = (stable, owner)
             self.by_name[stable] = (key, owner)
 
     def stable(self, key: Any) -> str:
         if key not in self.by_key:
-            raise ValueError(f"The optimizer holds state for {key!r}, which is no parameter of the pipeline's "
-                             "components, so a checkpoint could not give it back.")
+            raise ValueError(
+                f"The optimizer holds state for {key!r}, which is no parameter of the pipeline's "
+                "components, so a checkpoint could not give it back."
+            )
         return self.by_key[key][0]
 
     def key(self, name: str, folder: Path) -> Tuple[int, str]:
         if name not in self.by_name:
-            raise ValueError(f"The checkpoint in {folder} has optimizer state for {name}, which this pipeline does "
-                             "not have: it was written by another pipeline. Delete the folder to start again.")
+            raise ValueError(
+                f"The checkpoint in {folder} has optimizer state for {name}, which this pipeline does "
+                "not have: it was written by another pipeline. Delete the folder to start again."
+            )
         return self.by_name[name][0]
 
 
 def _nodes(nlp: Any) -> Iterator[Tuple[str, Any]]:
     for component, proc in nlp.pipeline:
         model = getattr(proc, "model", None)
-        if hasattr(model, "walk"):
+        if model is not None and hasattr(model, "walk"):
             for index, node in enumerate(model.walk()):
                 yield f"{component}/{index}", node
 
@@ -154,7 +163,7 @@ def save_state(folder: Path, nlp: Any, optimizer: Any, progress: Progress) -> No
             arrays[f"{table}:{names.stable(key)}"] = _to_numpy(value)
     for key, count in optimizer.nr_update.items():
         counts[names.stable(key)] = [int(count), int(optimizer.last_seen.get(key, 0))]
-    np_state = numpy.random.get_state()
+    np_state = cast(Tuple[Any, ...], numpy.random.get_state(legacy=True))  # a tuple when legacy
     arrays["rng:numpy"] = numpy.asarray(np_state[1], dtype=numpy.uint32)
     arrays["rng:torch"] = torch.get_rng_state().numpy()
     if torch.cuda.is_available() and torch.cuda.is_initialized():
@@ -172,7 +181,7 @@ def save_state(folder: Path, nlp: Any, optimizer: Any, progress: Progress) -> No
     }
     folder.mkdir(parents=True, exist_ok=True)
     with open(folder / ARRAYS_FILE, "wb") as file:
-        numpy.savez(file, **arrays)
+        numpy.savez(file, **arrays)  # type: ignore[arg-type]  # numpy's stub takes **arrays for allow_pickle
     (folder / STATE_FILE).write_text(json.dumps(record), encoding="utf8")
 
 
@@ -195,10 +204,14 @@ def unreadable_reason(folder: Path) -> Optional[str]:
     try:
         progress = _progress(folder, record)
     except (KeyError, TypeError, AttributeError):
-        return (f"it was written by another version of spacy-repsl (checkpoint format {saved or 'before 2'}, "
-                f"this version reads {FORMAT})")
+        return (
+            f"it was written by another version of spacy-repsl (checkpoint format {saved or 'before 2'}, "
+            f"this version reads {FORMAT})"
+        )
     if progress.format != FORMAT:
-        return f"it was written by another version of spacy-repsl (checkpoint format {saved}, this version reads {FORMAT})"
+        return (
+            f"it was written by another version of spacy-repsl (checkpoint format {saved}, this version reads {FORMAT})"
+        )
     if not (folder / ARRAYS_FILE).is_file():
         return f"its {ARRAYS_FILE} is missing (damaged)"
     return None
@@ -229,7 +242,7 @@ def restore_state(folder: Path, nlp: Any, optimizer: Any) -> None:
         target.clear()
         for name, value in loaded.items():
             if name.startswith(table + ":"):
-                target[names.key(name[len(table) + 1:], folder)] = ops.asarray(value)
+                target[names.key(name[len(table) + 1 :], folder)] = ops.asarray(value)
     optimizer.nr_update.clear()
     optimizer.last_seen.clear()
     for name, (count, seen) in record["counts"].items():
@@ -239,8 +252,10 @@ def restore_state(folder: Path, nlp: Any, optimizer: Any) -> None:
     nodes = dict(_nodes(nlp))
     for name, attrs in record.get("set_attributes", {}).items():
         if name not in nodes:
-            raise ValueError(f"The checkpoint in {folder} has attributes for node {name}, which this pipeline does not "
-                             "have: it was written by another pipeline. Delete the folder to start again.")
+            raise ValueError(
+                f"The checkpoint in {folder} has attributes for node {name}, which this pipeline does not "
+                "have: it was written by another pipeline. Delete the folder to start again."
+            )
         for attr, values in attrs.items():
             nodes[name].attrs[attr] = set(values)
     for name in record.get("with_gradients", []):
@@ -255,7 +270,7 @@ def restore_state(folder: Path, nlp: Any, optimizer: Any) -> None:
     torch.set_rng_state(torch.from_numpy(loaded["rng:torch"].copy()))
     for name, value in loaded.items():
         if name.startswith("rng:cuda") and torch.cuda.is_available():
-            torch.cuda.set_rng_state(torch.from_numpy(value.copy()), int(name[len("rng:cuda"):]))
+            torch.cuda.set_rng_state(torch.from_numpy(value.copy()), int(name[len("rng:cuda") :]))
 
 
 def _to_numpy(value: Any) -> numpy.ndarray:

@@ -1,4 +1,5 @@
 """The benchmark's random decoders: shapes whose default grid fits, rebuilt when the shape changes."""
+
 import json
 
 from spacy_repsl.benchmark.__main__ import parse_args

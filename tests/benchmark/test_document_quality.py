@@ -1,14 +1,20 @@
 """The document-quality benchmark: CoNLL documents read whole, and its table on a tiny pipeline."""
+
 from spacy_repsl.benchmark.document_quality import main, read_documents
 from tests.datasets.samples import write_conll
 
 
 def test_documents_split_at_docstart_and_keep_every_sentence(tmp_path):
     path = tmp_path / "test.txt"
-    path.write_text("-DOCSTART- -X- -X- O\n\nEU NNP B-NP B-ORG\nrejects VBZ B-VP O\n\nPeter NNP B-NP B-PER\n\n"
-                    "-DOCSTART- -X- -X- O\n\nBerlin NNP B-NP I-LOC\n", encoding="utf8")
-    assert read_documents(path) == [[[("EU", "B-ORG"), ("rejects", "O")], [("Peter", "B-PER")]],
-                                    [[("Berlin", "I-LOC")]]]
+    path.write_text(
+        "-DOCSTART- -X- -X- O\n\nEU NNP B-NP B-ORG\nrejects VBZ B-VP O\n\nPeter NNP B-NP B-PER\n\n"
+        "-DOCSTART- -X- -X- O\n\nBerlin NNP B-NP I-LOC\n",
+        encoding="utf8",
+    )
+    assert read_documents(path) == [
+        [[("EU", "B-ORG"), ("rejects", "O")], [("Peter", "B-PER")]],
+        [[("Berlin", "I-LOC")]],
+    ]
 
 
 def test_the_section_scores_sentences_documents_and_each_setting(tiny_decoders, tmp_path):
@@ -23,5 +29,8 @@ def test_the_section_scores_sentences_documents_and_each_setting(tiny_decoders, 
     text = out.read_text()
     rows = [line for line in text.splitlines() if line.startswith("| ") and not line.startswith("| labelled")]
     assert [row.split(" | ")[:3] for row in rows] == [
-        ["| sentences", "16", "4"], ["| documents", "16", "0"], ["| documents", "16", "4"],
-        ["| documents, sentence boundaries given", "16", "1"]]  # the pipeline's v1 context; v2's default
+        ["| sentences", "16", "4"],
+        ["| documents", "16", "0"],
+        ["| documents", "16", "4"],
+        ["| documents, sentence boundaries given", "16", "1"],
+    ]  # the pipeline's v1 context; v2's default

@@ -4,16 +4,35 @@ from spacy_repsl.benchmark.__main__ import main
 from spacy_repsl.benchmark.report import report
 
 INFO = {
-    "machine": {"device": "CPU", "processor": "x86_64", "cpus": 2, "torch_threads": 2, "platform": "Linux",
-                "python": "3.11", "torch": "2.13.0", "transformers": "5", "peft": "0.21", "spacy": "3.8"},
+    "machine": {
+        "device": "CPU",
+        "processor": "x86_64",
+        "cpus": 2,
+        "torch_threads": 2,
+        "platform": "Linux",
+        "python": "3.11",
+        "torch": "2.13.0",
+        "transformers": "5",
+        "peft": "0.21",
+        "spacy": "3.8",
+    },
     "model": "test",
     "settings": {"docs": 8, "batch_size": 4, "repeats": 1},
 }
 
 
 def cell(r, layer, wps, flops, model_bytes, hf=None):
-    result = {"repetitions": r, "exit_layer": layer, "layers": 4, "infer_wps": wps, "train_wps": 1.0,
-              "flops": flops, "model_bytes": model_bytes, "embedding_bytes": 100, "peak_rss_bytes": 2**20}
+    result = {
+        "repetitions": r,
+        "exit_layer": layer,
+        "layers": 4,
+        "infer_wps": wps,
+        "train_wps": 1.0,
+        "flops": flops,
+        "model_bytes": model_bytes,
+        "embedding_bytes": 100,
+        "peak_rss_bytes": 2**20,
+    }
     if hf is not None:
         result["hf_wps"] = hf
     return result

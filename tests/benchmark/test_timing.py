@@ -26,6 +26,7 @@ def test_each_batch_keeps_its_fastest_pass_and_runners_take_turns():
             clock.now += costs[(name, passes[name])][j]
             if j == 1:
                 passes[name] += 1
+
         return run
 
     totals = fastest_per_batch([runner("a"), runner("b")], n_batches=2, passes=2, clock=clock)

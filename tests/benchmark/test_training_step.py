@@ -1,4 +1,5 @@
 """The training-step benchmark's two contenders train on the same batches (a tiny decoder)."""
+
 import math
 
 from spacy_repsl.benchmark.training_step import annotated_texts, hand_written, ours

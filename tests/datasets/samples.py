@@ -1,4 +1,5 @@
 """Small files in each dataset's published format, written by the tests themselves."""
+
 import json
 
 from spacy_repsl.datasets import nlupp
@@ -52,7 +53,7 @@ def write_rest14(path):
     (path / "reference_split").mkdir(parents=True)
     (path / "Restaurants_Train_v2.xml").write_text(REST_TRAIN)
     (path / "Restaurants_Test_Gold.xml").write_text(REST_TRAIN)
-    (path / "reference_split" / "valid.csv").write_text('tokens,tags\n"[\'Nice\', \'place\', \'.\']","[\'O\', \'O\', \'O\']"\n')
+    (path / "reference_split" / "valid.csv").write_text("tokens,tags\n\"['Nice', 'place', '.']\",\"['O', 'O', 'O']\"\n")
     return path
 
 
@@ -63,29 +64,36 @@ def write_nlupp(path, folds=range(20)):
             text = f"book {fold} rooms for next week"
             week = text.index("next week")
             items = [
-                {"text": text, "slots": {
-                    "rooms": {"text": str(fold), "span": [5, 5 + len(str(fold))], "value": fold},
-                    "date_period": {"text": "next week", "span": [week, week + 9], "values": {"type": "absolute"}},
-                }},
+                {
+                    "text": text,
+                    "slots": {
+                        "rooms": {"text": str(fold), "span": [5, 5 + len(str(fold))], "value": fold},
+                        "date_period": {"text": "next week", "span": [week, week + 9], "values": {"type": "absolute"}},
+                    },
+                },
                 {"text": "hi", "intents": ["greet"]},
                 {"text": "leave at 7:25 a.m..", "slots": {"time": {"text": "7:25 a.m.", "span": [9, 18], "value": {}}}},
-                {"text": "from 5 to 6 pm", "slots": {
-                    "time_period": {"text": "5 to 6 pm", "span": [5, 14], "values": {}},
-                    "time_from": {"text": "5", "span": [5, 6], "value": {}},
-                }},
+                {
+                    "text": "from 5 to 6 pm",
+                    "slots": {
+                        "time_period": {"text": "5 to 6 pm", "span": [5, 14], "values": {}},
+                        "time_from": {"text": "5", "span": [5, 6], "value": {}},
+                    },
+                },
             ]
             (path / domain / f"fold{fold}.json").write_text(json.dumps(items))
     return path
 
 
-
-
 ACE_ITEMS = [
-    {"sentence": "He quit and they fired him", "words": ["He", "quit", "and", "they", "fired", "him"],
-     "golden-event-mentions": [
-         {"trigger": {"text": "quit", "start": 1, "end": 2}, "event_type": "Personnel:End-Position"},
-         {"trigger": {"text": "fired", "start": 4, "end": 5}, "event_type": "Conflict:Attack"},
-     ]},
+    {
+        "sentence": "He quit and they fired him",
+        "words": ["He", "quit", "and", "they", "fired", "him"],
+        "golden-event-mentions": [
+            {"trigger": {"text": "quit", "start": 1, "end": 2}, "event_type": "Personnel:End-Position"},
+            {"trigger": {"text": "fired", "start": 4, "end": 5}, "event_type": "Conflict:Attack"},
+        ],
+    },
     {"sentence": "Nothing", "words": ["Nothing"], "golden-event-mentions": []},
 ]
 

@@ -1,4 +1,5 @@
 """Converters on small files in each format, written here, with the edge cases."""
+
 import json
 
 import pytest
@@ -21,7 +22,11 @@ def test_conll03_drops_docstart_and_marks_outside(tmp_path):
     assert len(docs[2].ents) == 0
     # the POS and chunk columns, for spaCy's tagger and spancat on a shared decoder
     assert [t.tag_ for t in docs[0]] == ["NNP", "VBZ", "JJ", "NN", "."]
-    assert [(s.text, s.label_) for s in docs[0].spans["chunks"]] == [("EU", "NP"), ("rejects", "VP"), ("German call", "NP")]
+    assert [(s.text, s.label_) for s in docs[0].spans["chunks"]] == [
+        ("EU", "NP"),
+        ("rejects", "VP"),
+        ("German call", "NP"),
+    ]
 
 
 def test_conll03_with_two_columns_has_entities_only(tmp_path):
@@ -45,7 +50,7 @@ def test_rest14_polarity_spans_unaligned_and_paper_validation(tmp_path):
 
 def test_rest14_missing_validation_sentence_is_an_error(tmp_path):
     path = write_rest14(tmp_path / "rest")
-    (path / "reference_split" / "valid.csv").write_text('tokens,tags\n"[\'Elsewhere\']","[\'O\']"\n')
+    (path / "reference_split" / "valid.csv").write_text("tokens,tags\n\"['Elsewhere']\",\"['O']\"\n")
     with pytest.raises(ValueError, match="not found"):
         rest14.convert(path)
 
@@ -71,7 +76,10 @@ def test_ace05_events(tmp_path):
     ]
     conversion = ace05.convert(write_ace05(tmp_path, items))
     doc = conversion.docs["train"][0]
-    assert [(s.text, s.label_) for s in doc.spans["events"]] == [("quit", "personnel:end-position"), ("fired", "conflict:attack")]
+    assert [(s.text, s.label_) for s in doc.spans["events"]] == [
+        ("quit", "personnel:end-position"),
+        ("fired", "conflict:attack"),
+    ]
     assert conversion.reports["train"].unaligned == 1
 
 

@@ -1,4 +1,5 @@
 """The converters on the real public files in ../shared/data (skipped where they are absent)."""
+
 from pathlib import Path
 
 import pytest
@@ -26,7 +27,8 @@ def test_conll03_matches_the_paper():
     assert all(r.unaligned == 0 and r.overlapping == 0 for r in conversion.reports.values())
     first = conversion.docs["train"][0]
     assert first.text.startswith("EU rejects German call") and [(e.text, e.label_) for e in first.ents][:2] == [
-        ("EU", "ORG"), ("German", "MISC"),
+        ("EU", "ORG"),
+        ("German", "MISC"),
     ]
 
 
@@ -51,6 +53,8 @@ def test_nlupp_matches_the_paper():
 
 def test_ace05_sample_converts(tmp_path):
     sample = data_dir("ace05") / "sample.json"
-    conversion = ace05.convert(sample.parent, files={"train": "sample.json", "dev": "sample.json", "test": "sample.json"})
+    conversion = ace05.convert(
+        sample.parent, files={"train": "sample.json", "dev": "sample.json", "test": "sample.json"}
+    )
     doc = conversion.docs["train"][0]
     assert [(s.text, s.label_) for s in doc.spans["events"]] == [("retirement", "personnel:end-position")]

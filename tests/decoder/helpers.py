@@ -1,4 +1,5 @@
 """Shared helpers for the decoder tests."""
+
 from __future__ import annotations
 
 from typing import List, Sequence
@@ -38,6 +39,7 @@ def can_run(family: str, settings: dict) -> bool:
     if spec.startswith("layers:"):
         return selected <= attention
     return bool(selected & attention)
+
 
 SENTENCE = "John Smith lives in Paris and works for the United Nations ."
 LONG = "The food was great but the service was slow , and I want to transfer 300 euros next week ."

@@ -17,8 +17,18 @@ def test_bidirectional_mask_keeps_pads_masked():
 
 
 def test_windows():
-    assert allowed(LayerAttention(False, window=2), [4], 4)[0] == [[1, 0, 0, 0], [1, 1, 0, 0], [0, 1, 1, 0], [0, 0, 1, 1]]
-    assert allowed(LayerAttention(True, window=2), [4], 4)[0] == [[1, 1, 0, 0], [1, 1, 1, 0], [0, 1, 1, 1], [0, 0, 1, 1]]
+    assert allowed(LayerAttention(False, window=2), [4], 4)[0] == [
+        [1, 0, 0, 0],
+        [1, 1, 0, 0],
+        [0, 1, 1, 0],
+        [0, 0, 1, 1],
+    ]
+    assert allowed(LayerAttention(True, window=2), [4], 4)[0] == [
+        [1, 1, 0, 0],
+        [1, 1, 1, 0],
+        [0, 1, 1, 1],
+        [0, 0, 1, 1],
+    ]
 
 
 def test_float_masks_are_additive():
@@ -39,7 +49,12 @@ def test_plan_follows_layer_types_and_global_windows():
 
 
 def test_each_layer_gets_the_cheapest_exact_mask():
-    plan = [LayerAttention(False), LayerAttention(True), LayerAttention(False, window=2), LayerAttention(True, window=2)]
+    plan = [
+        LayerAttention(False),
+        LayerAttention(True),
+        LayerAttention(False, window=2),
+        LayerAttention(True, window=2),
+    ]
     lengths, total = torch.tensor([2, 4]), 4
     sdpa = LayerMasks(lengths, total, plan, boolean=True)
     # A causal layer under SDPA: no mask, the kernel's is_causal (pads only follow real tokens).

@@ -52,7 +52,9 @@ def test_exit_output_is_the_normed_hidden_state_of_the_full_model(tiny_decoders,
         handle.remove()
         # The final norm: `norm`; Mamba 2's `norm_f`; Falcon-H1's `final_layernorm`; LFM2's `embedding_norm`
         # (applied last despite its name).
-        norm = next(getattr(full, n) for n in ("norm", "norm_f", "final_layernorm", "embedding_norm") if hasattr(full, n))
+        norm = next(
+            getattr(full, n) for n in ("norm", "norm_f", "final_layernorm", "embedding_norm") if hasattr(full, n)
+        )
         expected = norm(second["out"])[0]
     offset = 1 if family in BOS_FAMILIES else 0
     torch.testing.assert_close(ours, expected[offset:], atol=1e-5, rtol=1e-5)
@@ -60,7 +62,9 @@ def test_exit_output_is_the_normed_hidden_state_of_the_full_model(tiny_decoders,
 
 def test_lora_covers_only_kept_layers(tiny_decoders):
     decoder, _ = build_decoder(DecoderSettings(name=str(tiny_decoders["llama"]), exit_layer=2))
-    adapted = {name.split(".layers.")[1].split(".")[0] for name, _ in decoder.model.named_parameters() if "lora_A" in name}
+    adapted = {
+        name.split(".layers.")[1].split(".")[0] for name, _ in decoder.model.named_parameters() if "lora_A" in name
+    }
     assert adapted == {"0", "1"}
     trainable = [n for n, p in decoder.model.named_parameters() if p.requires_grad]
     assert len(trainable) == 2 * 4 * 2  # 2 layers x q/k/v/o x (A, B)

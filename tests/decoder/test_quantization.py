@@ -47,8 +47,7 @@ def test_training_after_cpu_inference_still_backpropagates_through_4bit_layers(t
 
     def gradients(predict_first):
         torch.manual_seed(0)
-        settings = DecoderSettings(name=str(tiny_decoders["llama"]), quantization="nf4",
-                                   lora=LoraSettings(dropout=0.0))
+        settings = DecoderSettings(name=str(tiny_decoders["llama"]), quantization="nf4", lora=LoraSettings(dropout=0.0))
         decoder, tokenizer = build_decoder(settings)
         for name, param in decoder.model.named_parameters():
             if "lora_B" in name:

@@ -7,8 +7,13 @@ from spacy_repsl.decoder.read_rows import FEED_FORWARD, worth_pruning
 
 from .helpers import LONG, SENTENCE, TINY_FAMILIES, can_run, ids_of, make
 
-SETTINGS = [dict(repetitions=0), dict(repetitions=1), dict(repetitions=2, unmask="middle"),
-            dict(repetitions=1, unmask="full", exit_layer=2), dict(repetitions=0, unmask="full")]
+SETTINGS = [
+    dict(repetitions=0),
+    dict(repetitions=1),
+    dict(repetitions=2, unmask="middle"),
+    dict(repetitions=1, unmask="full", exit_layer=2),
+    dict(repetitions=0, unmask="full"),
+]
 
 
 def rows_seen(decoder):

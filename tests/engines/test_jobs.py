@@ -1,9 +1,7 @@
 """What every engine shares: a job's log, its failure, its attempts, the paths it needs."""
+
 import sys
 from functools import partial
-from pathlib import Path
-
-import pytest
 
 from spacy_repsl.engines.jobs import Job, Outcome, attempt_number, error_summary, execute, report_failures
 from spacy_repsl.engines.local import run_local
@@ -46,15 +44,22 @@ def test_a_failing_job_is_an_outcome_with_its_error_and_log(tmp_path):
 
 
 def test_local_engine_goes_on_after_a_failure_and_reports_it(tmp_path, capsys):
-    jobs = [Job("one", partial(say, "1"), tmp_path / "1.log"), Job("two", boom, tmp_path / "2.log"),
-            Job("three", partial(say, "3", False), tmp_path / "3.log")]
+    jobs = [
+        Job("one", partial(say, "1"), tmp_path / "1.log"),
+        Job("two", boom, tmp_path / "2.log"),
+        Job("three", partial(say, "3", False), tmp_path / "3.log"),
+    ]
     outcomes = run_local(jobs, "train", offset=2, total=5)
     assert [o.status for o in outcomes] == ["done", "failed", "skipped"]
     out = capsys.readouterr().out
     assert "[train 3/5] one: done in" in out and "[train 5/5] three: already done, skipped" in out
     assert report_failures(outcomes, "train") == 1
     out = capsys.readouterr().out
-    assert "1 of 3 run(s) failed" in out and "two: ValueError: bad input in run 2" in out and str(tmp_path / "2.log") in out
+    assert (
+        "1 of 3 run(s) failed" in out
+        and "two: ValueError: bad input in run 2" in out
+        and str(tmp_path / "2.log") in out
+    )
 
 
 def test_attempts_of_one_submission_are_counted_from_the_log(tmp_path):
@@ -73,6 +78,7 @@ def test_a_worker_that_cannot_see_the_project_says_so(tmp_path):
 
 def test_threads_are_set_for_the_job_and_restored():
     import torch
+
     before = torch.get_num_threads()
     seen = []
     execute(Job("t", lambda: seen.append(torch.get_num_threads()) or True), threads=1, echo=False)

@@ -1,5 +1,6 @@
 """The Ray engine's checks that need no cluster (the cluster tests are in
 tests/experiments/test_scale_out.py)."""
+
 import os
 import signal
 import threading
@@ -13,7 +14,9 @@ from spacy_repsl.engines.ray_tasks import check_feasible, ctrl_c_flag
 
 class FakeRay:
     def __init__(self, *nodes):
-        self._nodes = [{"Alive": True, "Resources": n} for n in nodes] + [{"Alive": False, "Resources": {"GPU": 8, "CPU": 64}}]
+        self._nodes = [{"Alive": True, "Resources": n} for n in nodes] + [
+            {"Alive": False, "Resources": {"GPU": 8, "CPU": 64}}
+        ]
 
     def nodes(self):
         return self._nodes

@@ -1,4 +1,5 @@
 """spaCy's loop -> Ray Tune: what the logger reports, and that it is harmless outside Tune."""
+
 import io
 
 import spacy
@@ -17,8 +18,16 @@ def drive(setup, infos):
 
 
 def info(step, score):
-    return {"epoch": 0, "step": step, "score": score, "other_scores": {"ents_f": score}, "losses": {"repsl_tagger": 1.0},
-            "checkpoints": [], "seconds": 1, "words": 10}
+    return {
+        "epoch": 0,
+        "step": step,
+        "score": score,
+        "other_scores": {"ents_f": score},
+        "losses": {"repsl_tagger": 1.0},
+        "checkpoints": [],
+        "seconds": 1,
+        "words": 10,
+    }
 
 
 def test_reports_dev_score_at_every_evaluation_only(monkeypatch):

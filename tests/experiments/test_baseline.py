@@ -1,5 +1,6 @@
 """The real-model workflow's pieces end to end on a tiny decoder: a subset corpus, our runs and
 spaCy's own `ner` trained and scored the same way, times and confidence intervals recorded."""
+
 import json
 import shutil
 from pathlib import Path
@@ -16,20 +17,59 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_train_and_evaluate_with_the_baselines(tiny_decoders, tiny_encoders, tmp_path, capsys):
-    convert(["conll03", str(write_conll(tmp_path / "conll")), str(tmp_path / "corpus" / "conll03-quick"),
-             "--limit", "3,0,0"])
+    convert(
+        [
+            "conll03",
+            str(write_conll(tmp_path / "conll")),
+            str(tmp_path / "corpus" / "conll03-quick"),
+            "--limit",
+            "3,0,0",
+        ]
+    )
     config = tmp_path / "configs" / "tiny.cfg"
     config.parent.mkdir()
     shutil.copy(ROOT / "configs" / "tiny.cfg", config)
     shutil.copy(ROOT / "configs" / "spacy_ner.cfg", config.parent / "spacy_ner.cfg")
-    grid = ["--root", str(tmp_path), "--datasets", "conll03-quick", "--models", str(tiny_decoders["llama"]),
-            "--repetitions", "0", "--unmasking=", "--seeds", "1", "--baseline", "--encoders", str(tiny_encoders["bert"])]
+    grid = [
+        "--root",
+        str(tmp_path),
+        "--datasets",
+        "conll03-quick",
+        "--models",
+        str(tiny_decoders["llama"]),
+        "--repetitions",
+        "0",
+        "--unmasking=",
+        "--seeds",
+        "1",
+        "--baseline",
+        "--encoders",
+        str(tiny_encoders["bert"]),
+    ]
     with pytest.raises(FileNotFoundError, match="configs/encoder.cfg"):  # looked for before anything trains
         run(["train", *grid, "--config", str(config)])
     assert not (tmp_path / "training").exists()
     shutil.copy(ROOT / "configs" / "encoder.cfg", config.parent / "encoder.cfg")
-    assert run(["train", *grid, "--config", str(config), "--baseline-max-steps", "4", "--",
-                "--training.max_epochs", "0", "--training.max_steps", "4", "--training.eval_frequency", "2"]) == 0
+    assert (
+        run(
+            [
+                "train",
+                *grid,
+                "--config",
+                str(config),
+                "--baseline-max-steps",
+                "4",
+                "--",
+                "--training.max_epochs",
+                "0",
+                "--training.max_steps",
+                "4",
+                "--training.eval_frequency",
+                "2",
+            ]
+        )
+        == 0
+    )
     assert run(["evaluate", *grid]) == 0
     metrics = sorted((tmp_path / "metrics" / "runs" / "conll03-quick").glob("*/*/seed1.json"))
     assert len(metrics) == 3
@@ -38,9 +78,13 @@ def test_train_and_evaluate_with_the_baselines(tiny_decoders, tiny_encoders, tmp
         assert result["train_seconds"] > 0 and result["test"]["docs"] == 4
         low, high = result["test"]["f_ci95"]
         assert 0.0 <= low <= result["test"]["f"] <= high <= 1.0
-    baseline = json.loads((tmp_path / "metrics" / "runs" / "conll03-quick" / "spacy-ner" / "cnn" / "seed1.json").read_text())
+    baseline = json.loads(
+        (tmp_path / "metrics" / "runs" / "conll03-quick" / "spacy-ner" / "cnn" / "seed1.json").read_text()
+    )
     assert baseline["run"]["model"] == "spacy-ner"
-    nlp_config = (tmp_path / "training" / "conll03-quick" / "spacy-ner" / "cnn" / "seed1" / "model-best" / "config.cfg").read_text()
+    nlp_config = (
+        tmp_path / "training" / "conll03-quick" / "spacy-ner" / "cnn" / "seed1" / "model-best" / "config.cfg"
+    ).read_text()
     assert 'pipeline = ["tok2vec", "ner"]' in nlp_config and "max_steps = 4" in nlp_config
     encoder_run = tmp_path / "training" / "conll03-quick" / slug(str(tiny_encoders["bert"])) / "finetune" / "seed1"
     encoder_config = (encoder_run / "model-best" / "config.cfg").read_text()
@@ -59,22 +103,70 @@ def test_a_learning_curve_with_matched_passes(tiny_decoders, tiny_encoders, tmp_
     pass over its own training set, and the curve is tabulated and plotted."""
     from spacy_repsl.experiments.grid import load_metrics
 
-    convert(["conll03", str(write_conll(tmp_path / "conll")), str(tmp_path / "corpus" / "conll03-full"),
-             "--train-sizes", "2"])
+    convert(
+        [
+            "conll03",
+            str(write_conll(tmp_path / "conll")),
+            str(tmp_path / "corpus" / "conll03-full"),
+            "--train-sizes",
+            "2",
+        ]
+    )
     small = json.loads((tmp_path / "corpus" / "conll03-full-2" / "report.json").read_text())["splits"]
     whole = json.loads((tmp_path / "corpus" / "conll03-full" / "report.json").read_text())["splits"]
     assert small["train"]["docs"] == 2 and small["train"]["subset"] == f"first 2 of {whole['train']['docs']}"
     assert small["test"] == whole["test"] and small["dev"] == whole["dev"]
     for name in ("tiny.cfg", "spacy_ner.cfg", "encoder.cfg"):
         shutil.copy(ROOT / "configs" / name, tmp_path / name)
-    grid = ["--root", str(tmp_path), "--datasets", "conll03-full-2,conll03-full", "--models", str(tiny_decoders["llama"]),
-            "--repetitions=", "--unmasking=", "--exit-layers", "2", "--exit-repetitions", "1", "--seeds", "1",
-            "--baseline", "--encoders", str(tiny_encoders["bert"])]
-    assert run(["train", *grid, "--config", str(tmp_path / "tiny.cfg"), "--passes", "2", "--evals", "2", "--",
-                "--training.max_steps", "999"]) == 0  # the pass budget wins over the overrides
+    grid = [
+        "--root",
+        str(tmp_path),
+        "--datasets",
+        "conll03-full-2,conll03-full",
+        "--models",
+        str(tiny_decoders["llama"]),
+        "--repetitions=",
+        "--unmasking=",
+        "--exit-layers",
+        "2",
+        "--exit-repetitions",
+        "1",
+        "--seeds",
+        "1",
+        "--baseline",
+        "--encoders",
+        str(tiny_encoders["bert"]),
+    ]
+    assert (
+        run(
+            [
+                "train",
+                *grid,
+                "--config",
+                str(tmp_path / "tiny.cfg"),
+                "--passes",
+                "2",
+                "--evals",
+                "2",
+                "--",
+                "--training.max_steps",
+                "999",
+            ]
+        )
+        == 0
+    )  # the pass budget wins over the overrides
     assert run(["evaluate", *grid]) == 0
-    timing = json.loads((tmp_path / "training" / "conll03-full" / slug(str(tiny_encoders["bert"])) / "finetune" / "seed1"
-                         / "timing.json").read_text())
+    timing = json.loads(
+        (
+            tmp_path
+            / "training"
+            / "conll03-full"
+            / slug(str(tiny_encoders["bert"]))
+            / "finetune"
+            / "seed1"
+            / "timing.json"
+        ).read_text()
+    )
     steps = -(-2 * whole["train"]["docs"] // 8)  # 2 passes in batches of 8 (encoder.cfg), then 2 evaluations
     assert timing["max_steps"] == 2 * -(-steps // 2) and timing["max_epochs"] == 0
     assert run(["aggregate", "--root", str(tmp_path)]) == 0

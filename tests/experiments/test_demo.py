@@ -1,4 +1,5 @@
 """The demo, reduced: r = 0 must lose on right-context labels, and the numbers must repeat."""
+
 import pytest
 
 from spacy_repsl.experiments.demo import LEFT_CUES, RIGHT_CUES, generate_corpus, run_demo
@@ -30,4 +31,6 @@ def test_reduced_demo_shows_the_gap_and_repeats(tmp_path):
     # Fixed seeds: the same numbers twice (a shorter run is enough to show it).
     short = dict(kwargs, n_train=100, epochs=1, settings=["r1"])
     first, second = run_demo(tmp_path / "c", **short), run_demo(tmp_path / "d", **short)
-    assert [first["r1"][k] for k in ("f1", "f1_right", "f1_left")] == [second["r1"][k] for k in ("f1", "f1_right", "f1_left")]
+    assert [first["r1"][k] for k in ("f1", "f1_right", "f1_left")] == [
+        second["r1"][k] for k in ("f1", "f1_right", "f1_left")
+    ]

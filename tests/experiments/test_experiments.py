@@ -18,7 +18,14 @@ def test_method_names():
 
 
 def test_grid_and_sweep():
-    assert grid_methods([0, 1], ["middle", "full"], [9], [1, 2]) == ["r0", "r1", "middle", "full", "exit9-r1", "exit9-r2"]
+    assert grid_methods([0, 1], ["middle", "full"], [9], [1, 2]) == [
+        "r0",
+        "r1",
+        "middle",
+        "full",
+        "exit9-r1",
+        "exit9-r2",
+    ]
     assert group_sweep(2) == ["groups:00", "groups:01", "groups:10", "groups:11"]
     assert len(group_sweep(4)) == 16
     assert slug("Qwen/Qwen3-0.6B") == "Qwen_Qwen3-0.6B"
@@ -29,7 +36,10 @@ def test_runs_and_overrides(tmp_path):
     assert runs == [Run("rest14", "m", "exit2-r1", 5)]
     overrides = train_overrides(runs[0], tmp_path)
     assert overrides["components.repsl_tagger.target"] == "spans:aspects"
-    assert overrides["training.score_weights.spans_aspects_f"] == 1.0 and overrides["training.score_weights.ents_f"] is None
+    assert (
+        overrides["training.score_weights.spans_aspects_f"] == 1.0
+        and overrides["training.score_weights.ents_f"] is None
+    )
     assert overrides["components.repsl_tagger.model.exit_layer"] == 2 and overrides["system.seed"] == 5
     with pytest.raises(ValueError, match="Unknown dataset"):
         plan(["imdb"], ["m"], ["r0"], [1])
@@ -84,11 +94,13 @@ def test_sweep_best_is_chosen_on_dev_never_on_test(tmp_path):
 
 
 def test_speed_table():
-    speed = {"m": [
-        {"repetitions": 0, "exit_layer": None, "speedup": 1.0},
-        {"repetitions": 1, "exit_layer": None, "speedup": 0.55},
-        {"repetitions": 1, "exit_layer": 2, "speedup": 1.9},
-    ]}
+    speed = {
+        "m": [
+            {"repetitions": 0, "exit_layer": None, "speedup": 1.0},
+            {"repetitions": 1, "exit_layer": None, "speedup": 0.55},
+            {"repetitions": 1, "exit_layer": 2, "speedup": 1.9},
+        ]
+    }
     lines = speed_table(speed)
     assert "| 2 | – | 1.90 |" in lines and "| all | 1.00 | 0.55 |" in lines
 
@@ -109,14 +121,19 @@ def test_bootstrap_interval_over_documents():
 
 def test_every_run_table_uses_seeds_or_the_bootstrap(tmp_path):
     def full(dataset, model, method, seed, f, ci=None, train=None):
-        return {"run": {"dataset": dataset, "model": model, "method": method, "seed": seed},
-                "dev": {"f": f}, "test": {"f": f, "f_ci95": ci, "seconds": 2.0, "docs": 10},
-                **({"train_seconds": train} if train else {})}
+        return {
+            "run": {"dataset": dataset, "model": model, "method": method, "seed": seed},
+            "dev": {"f": f},
+            "test": {"f": f, "f_ci95": ci, "seconds": 2.0, "docs": 10},
+            **({"train_seconds": train} if train else {}),
+        }
 
-    metrics = [full("conll03-quick", "m", "r0", 5, 0.5, [0.4, 0.6], 100.0),
-               full("conll03-quick", "m", "r1", 5, 0.8, [0.7, 0.9], 200.0),
-               full("conll03-quick", "m", "r1", 29, 0.9, [0.8, 1.0], 220.0),
-               full("conll03-quick", "spacy-ner", "cnn", 5, 0.6, [0.5, 0.7], 30.0)]
+    metrics = [
+        full("conll03-quick", "m", "r0", 5, 0.5, [0.4, 0.6], 100.0),
+        full("conll03-quick", "m", "r1", 5, 0.8, [0.7, 0.9], 200.0),
+        full("conll03-quick", "m", "r1", 29, 0.9, [0.8, 1.0], 220.0),
+        full("conll03-quick", "spacy-ner", "cnn", 5, 0.6, [0.5, 0.7], 30.0),
+    ]
     out = aggregate(tmp_path, metrics)
     rows = {(r["model"], r["method"]): r for r in out["runs"]}
     assert rows[("m", "r0")]["ci95"] == [0.4, 0.6] and rows[("m", "r0")]["ci_kind"] == "bootstrap"
@@ -137,7 +154,12 @@ def test_subset_names_and_the_baseline_runs():
 
     assert base_dataset("conll03-quick") == "conll03" and Run("conll03-quick", "m", "r0", 1).target == "ents"
     runs = plan_baseline(["conll03-quick", "rest14", "nlupp"], [5, 29])
-    assert [(r.dataset, r.seed) for r in runs] == [("conll03-quick", 5), ("conll03-quick", 29), ("nlupp", 5), ("nlupp", 29)]
+    assert [(r.dataset, r.seed) for r in runs] == [
+        ("conll03-quick", 5),
+        ("conll03-quick", 29),
+        ("nlupp", 5),
+        ("nlupp", 29),
+    ]
     assert all(r.model == BASELINE_MODEL and r.is_baseline for r in runs)  # rest14 writes doc.spans: no ner baseline
 
 
@@ -154,13 +176,19 @@ def test_paired_difference_to_r0(tmp_path):
 
     def result(method, counts):
         f = paired_bootstrap_diff_ci(counts, [(0, 0, 0)] * len(counts))[0]
-        return {"run": {"dataset": "conll03", "model": "m", "method": method, "seed": 5},
-                "dev": {"f": f}, "test": {"f": f, "doc_counts": counts, "f_ci95": [f, f]}}
+        return {
+            "run": {"dataset": "conll03", "model": "m", "method": method, "seed": 5},
+            "dev": {"f": f},
+            "test": {"f": f, "doc_counts": counts, "f_ci95": [f, f]},
+        }
 
     out = aggregate(tmp_path, [result("r0", worse), result("r1", better)])
     r1 = next(r for r in out["runs"] if r["method"] == "r1")
     assert r1["vs_r0"] == pytest.approx([diff, low, high])
-    assert f"| +{100 * diff:.1f} ({100 * low:+.1f} to {100 * high:+.1f}) |" in (tmp_path / "metrics" / "results.md").read_text()
+    assert (
+        f"| +{100 * diff:.1f} ({100 * low:+.1f} to {100 * high:+.1f}) |"
+        in (tmp_path / "metrics" / "results.md").read_text()
+    )
 
 
 def test_damaged_run_metrics_are_reported_by_file_and_count_as_not_done(tmp_path, capsys):
@@ -170,8 +198,11 @@ def test_damaged_run_metrics_are_reported_by_file_and_count_as_not_done(tmp_path
     from spacy_repsl.experiments.grid import evaluate_run, load_metrics, write_json_atomic
 
     good, cut = Run("conll03", "m", "r0", 5), Run("conll03", "m", "r1", 5)
-    record = {"run": {"dataset": "conll03", "model": "m", "method": "r0", "seed": 5},
-              "dev": {"f": 0.5}, "test": {"f": 0.5, "f_ci95": [0.4, 0.6], "seconds": 1.0, "docs": 3}}
+    record = {
+        "run": {"dataset": "conll03", "model": "m", "method": "r0", "seed": 5},
+        "dev": {"f": 0.5},
+        "test": {"f": 0.5, "f_ci95": [0.4, 0.6], "seconds": 1.0, "docs": 3},
+    }
     write_json_atomic(good.metrics_path(tmp_path), record)
     cut.metrics_path(tmp_path).parent.mkdir(parents=True)
     cut.metrics_path(tmp_path).write_text(json.dumps(record)[:50])  # a run killed mid-write, or a full disk
@@ -197,13 +228,20 @@ def test_a_pass_budget_is_passes_over_the_runs_own_training_set(tmp_path):
     config = tmp_path / "c.cfg"
     config.write_text("[training]\n[training.batcher]\nsize = 8\n")
     budget = pass_budget(Run("conll03-2k", "m", "exit15-r1", 5), tmp_path, config, passes=1, evals=2)
-    assert budget == {"training.max_epochs": 0, "training.max_steps": 252, "training.eval_frequency": 126}  # ceil(2001/8)=251
+    assert budget == {
+        "training.max_epochs": 0,
+        "training.max_steps": 252,
+        "training.eval_frequency": 126,
+    }  # ceil(2001/8)=251
     assert pass_budget(Run("conll03-2k", "e", ENCODER_METHOD, 5), tmp_path, config, 3, 4)["training.max_steps"] == 752
     assert pass_budget(Run("conll03-2k", "spacy-ner", "cnn", 5), tmp_path, config, 1, 2) == {
-        "training.max_epochs": 1, "training.max_steps": 0, "training.patience": 0}
+        "training.max_epochs": 1,
+        "training.max_steps": 0,
+        "training.patience": 0,
+    }
     with pytest.raises(FileNotFoundError, match="how many training documents"):
         pass_budget(Run("conll03-4k", "m", "r0", 5), tmp_path, config, 1, 2)
-    config.write_text("[training]\n[training.batcher]\n@batchers = \"spacy.batch_by_words.v1\"\n")
+    config.write_text('[training]\n[training.batcher]\n@batchers = "spacy.batch_by_words.v1"\n')
     with pytest.raises(ValueError, match="fixed batch size"):
         pass_budget(Run("conll03-2k", "m", "r0", 5), tmp_path, config, 1, 2)
 
@@ -213,14 +251,22 @@ def test_learning_curves_share_a_test_set_and_need_two_sizes(tmp_path):
     from spacy_repsl.experiments.reports import curve_rows
 
     def point(dataset, model, method, seed, size, f, test_docs=3453):
-        return {"run": {"dataset": dataset, "model": model, "method": method, "seed": seed}, "train_docs": size,
-                "dev": {"f": f}, "test": {"f": f, "f_ci95": [f - 0.01, f + 0.01], "docs": test_docs},
-                "train_seconds": size / 10}
+        return {
+            "run": {"dataset": dataset, "model": model, "method": method, "seed": seed},
+            "train_docs": size,
+            "dev": {"f": f},
+            "test": {"f": f, "f_ci95": [f - 0.01, f + 0.01], "docs": test_docs},
+            "train_seconds": size / 10,
+        }
 
-    metrics = [point("conll03-1k", "m", "exit15-r1", 5, 1000, 0.6), point("conll03-full", "m", "exit15-r1", 5, 14041, 0.8),
-               point("conll03-full", "m", "exit15-r1", 29, 14041, 0.82), point("conll03-4k", "m", "exit15-r1", 5, 4000, 0.7),
-               point("conll03", "m", "exit15-r1", 5, 1000, 0.69, test_docs=1000),  # the CPU table's own test subset
-               point("conll03-full", "spacy-ner", "cnn", 5, 14041, 0.85)]  # one size only: no curve
+    metrics = [
+        point("conll03-1k", "m", "exit15-r1", 5, 1000, 0.6),
+        point("conll03-full", "m", "exit15-r1", 5, 14041, 0.8),
+        point("conll03-full", "m", "exit15-r1", 29, 14041, 0.82),
+        point("conll03-4k", "m", "exit15-r1", 5, 4000, 0.7),
+        point("conll03", "m", "exit15-r1", 5, 1000, 0.69, test_docs=1000),  # the CPU table's own test subset
+        point("conll03-full", "spacy-ner", "cnn", 5, 14041, 0.85),
+    ]  # one size only: no curve
     curves = curve_rows(metrics)
     assert list(curves) == [("conll03", 3453, "m", "exit15-r1")]
     points = curves[("conll03", 3453, "m", "exit15-r1")]
@@ -228,7 +274,10 @@ def test_learning_curves_share_a_test_set_and_need_two_sizes(tmp_path):
     assert points[-1]["f"] == pytest.approx(0.81) and points[-1]["train_seconds"] == pytest.approx(1404.1)
     out = aggregate(tmp_path, metrics)
     text = (tmp_path / "metrics" / "results.md").read_text()
-    assert "## Learning curve" in text and "| conll03 | m | exit15-r1 | 60.00 (100 s) | 70.00 (400 s) | 81.00 (1404 s) |" in text
+    assert (
+        "## Learning curve" in text
+        and "| conll03 | m | exit15-r1 | 60.00 (100 s) | 70.00 (400 s) | 81.00 (1404 s) |" in text
+    )
     assert out["curves"][0]["points"][0]["train_docs"] == 1000
     assert plot_f1_vs_train_size(metrics, tmp_path / "curve.png")
     assert not plot_f1_vs_train_size(metrics[-2:], tmp_path / "none.png")
@@ -248,8 +297,12 @@ def test_an_encoder_run_given_epochs_gets_its_schedule_in_steps(tmp_path, monkey
     monkeypatch.setattr(grid, "train_into", lambda config, output, overrides, gpu_id: seen.update(overrides))
     run = Run("conll03", "enc", grid.ENCODER_METHOD, 5)
     with pytest.raises(RuntimeError):  # the stand-in trains nothing: no model-best
-        grid.train_run(run, tmp_path, tmp_path / "lora_cpu.cfg",
-                       extra={"training.max_epochs": 10, "training.max_steps": 0, "training.eval_frequency": 400})
+        grid.train_run(
+            run,
+            tmp_path,
+            tmp_path / "lora_cpu.cfg",
+            extra={"training.max_epochs": 10, "training.max_steps": 0, "training.eval_frequency": 400},
+        )
     assert seen["training.max_steps"] == 130 and seen["training.eval_frequency"] == 13  # 10 x ceil(100 / 8)
 
 

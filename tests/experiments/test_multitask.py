@@ -1,4 +1,5 @@
 """The shared decoder's multi-task check on tiny data: configs per run, resumable, scores per task."""
+
 import json
 
 import pytest
@@ -27,8 +28,16 @@ def test_each_run_is_the_shipped_config_cut_to_its_components(run):
 
 def test_runs_score_their_tasks_and_a_second_call_skips_them(tiny_decoders, tmp_path, capsys):
     data = write_conll(tmp_path / "conll")
-    args = [str(data), str(tmp_path / "out"), "--decoder", str(tiny_decoders["llama"]), "--exit-layer", "2",
-            "--runs", "joint,ner"]
+    args = [
+        str(data),
+        str(tmp_path / "out"),
+        "--decoder",
+        str(tiny_decoders["llama"]),
+        "--exit-layer",
+        "2",
+        "--runs",
+        "joint,ner",
+    ]
     main(args)
     results = json.loads((tmp_path / "out" / "multitask.json").read_text())
     assert set(results["runs"]["joint"]["scores"]) == {"ents_f", "tag_acc", "spans_chunks_f"}

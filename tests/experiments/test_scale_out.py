@@ -1,5 +1,6 @@
 """The grid and the search on a local Ray instance (2 CPUs): same results as the local engine,
 dead workers retried, failing runs isolated, Ctrl-C resumable, ASHA stopping the causal r0."""
+
 import json
 import os
 import re
@@ -11,24 +12,39 @@ import threading
 import time
 from pathlib import Path
 
-import pytest
-
 from spacy_repsl.experiments.__main__ import run
 
 QUICK = ["--", "--training.max_epochs", "1", "--training.eval_frequency", "10", "--training.batcher.size", "16"]
 
 
 def grid_args(root: Path, *extra: str, models: str = "") -> list:
-    return ["--root", str(root), "--config", str(root / "tiny.cfg"), "--datasets", "demo",
-            "--models", models or str(root / "tiny"), "--repetitions", "0,1", "--unmasking=", "--seeds", "1",
-            "--cpus-per-run", "1", *extra]
+    return [
+        "--root",
+        str(root),
+        "--config",
+        str(root / "tiny.cfg"),
+        "--datasets",
+        "demo",
+        "--models",
+        models or str(root / "tiny"),
+        "--repetitions",
+        "0,1",
+        "--unmasking=",
+        "--seeds",
+        "1",
+        "--cpus-per-run",
+        "1",
+        *extra,
+    ]
 
 
 def scores(root: Path) -> dict:
     out = {}
     for path in sorted((root / "metrics" / "runs").glob("**/seed*.json")):
         data = json.loads(path.read_text())
-        out[str(path.relative_to(root))] = {s: {k: v for k, v in data[s].items() if k != "seconds"} for s in ("dev", "test")}
+        out[str(path.relative_to(root))] = {
+            s: {k: v for k, v in data[s].items() if k != "seconds"} for s in ("dev", "test")
+        }
     return out
 
 
@@ -46,7 +62,10 @@ def test_ray_engine_writes_the_same_files_and_scores_as_the_local_engine(demo_pr
     local_scores = scores(local)
     assert len(local_scores) == 2 and all(s["dev"]["f"] > 0 for s in local_scores.values())
     assert scores(ray_root) == local_scores
-    layout = lambda root: sorted(str(p.relative_to(root)) for p in (root / "training").glob("*/*/*/*/model-best/*"))
+
+    def layout(root):
+        return sorted(str(p.relative_to(root)) for p in (root / "training").glob("*/*/*/*/model-best/*"))
+
     assert layout(ray_root) == layout(local) and layout(local)
     assert not list(ray_root.glob("training/**/*.partial"))
     assert run(["train", "--engine", "ray", *grid_args(ray_root, models=tiny), *QUICK]) == 0  # all skipped
@@ -67,7 +86,9 @@ def kill_when_training(root: Path, run_dir: Path, log: Path, killed: list) -> No
         time.sleep(0.05)
 
 
-def test_a_killed_worker_is_retried_and_a_failing_run_does_not_stop_the_others(demo_project, tmp_path, local_ray, capsys):
+def test_a_killed_worker_is_retried_and_a_failing_run_does_not_stop_the_others(
+    demo_project, tmp_path, local_ray, capsys
+):
     root = copy_project(demo_project, tmp_path / "p")
     killed: list = []
     models = f"{root / 'tiny'},{root / 'no-such-model'}"
@@ -92,8 +113,22 @@ def test_a_killed_worker_is_retried_and_a_failing_run_does_not_stop_the_others(d
 def test_ctrl_c_stops_cleanly_and_a_rerun_resumes(demo_project, tmp_path):
     root = copy_project(demo_project, tmp_path / "p")
     # Long enough (100 epochs) that the runs are still training when Ctrl-C comes, however fast the machine.
-    cmd = [sys.executable, "-m", "spacy_repsl.experiments", "train", "--engine", "ray", *grid_args(root),
-           "--", "--training.max_epochs", "100", "--training.eval_frequency", "10", "--training.batcher.size", "16"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "spacy_repsl.experiments",
+        "train",
+        "--engine",
+        "ray",
+        *grid_args(root),
+        "--",
+        "--training.max_epochs",
+        "100",
+        "--training.eval_frequency",
+        "10",
+        "--training.batcher.size",
+        "16",
+    ]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
     deadline = time.time() + 120
     while time.time() < deadline and not list(root.glob("training/**/*.partial")):
@@ -112,9 +147,32 @@ def test_ctrl_c_stops_cleanly_and_a_rerun_resumes(demo_project, tmp_path):
 
 def test_asha_search_stops_the_causal_model_and_picks_a_right_context_method(demo_project, tmp_path, local_ray, capsys):
     root = copy_project(demo_project, tmp_path / "p")
-    failures = run(["search", "--root", str(root), "--config", str(root / "tiny.cfg"), "--search-datasets", "demo",
-                    "--models", str(root / "tiny"), "--candidates", "r0,r1,full", "--seeds", "1", "--grace-period", "3",
-                    "--", "--training.max_epochs", "6", "--training.eval_frequency", "25", "--training.batcher.size", "16"])
+    failures = run(
+        [
+            "search",
+            "--root",
+            str(root),
+            "--config",
+            str(root / "tiny.cfg"),
+            "--search-datasets",
+            "demo",
+            "--models",
+            str(root / "tiny"),
+            "--candidates",
+            "r0,r1,full",
+            "--seeds",
+            "1",
+            "--grace-period",
+            "3",
+            "--",
+            "--training.max_epochs",
+            "6",
+            "--training.eval_frequency",
+            "25",
+            "--training.batcher.size",
+            "16",
+        ]
+    )
     assert failures == 0
     [path] = (root / "metrics" / "search" / "demo").glob("*.json")
     result = json.loads(path.read_text())

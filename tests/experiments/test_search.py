@@ -1,4 +1,5 @@
 """The config search's pure parts: candidates and their order, the summary, the table."""
+
 from spacy_repsl.experiments.search import candidates, search_table, summarize
 
 
@@ -12,13 +13,24 @@ def test_candidates_expand_groups_and_start_with_the_expected_strongest():
 
 
 def trial(method, status, last_step, best):
-    return {"method": method, "status": status, "last_step": last_step, "best_dev_f1": best, "evaluations": 3,
-            "error": None, "log": "x"}
+    return {
+        "method": method,
+        "status": status,
+        "last_step": last_step,
+        "best_dev_f1": best,
+        "evaluations": 3,
+        "error": None,
+        "log": "x",
+    }
 
 
 def test_summary_counts_stopped_trials_and_the_fraction_of_steps():
-    trials = [trial("r1", "completed", 200, 0.9), trial("full", "completed", 200, 0.95),
-              trial("r0", "stopped", 50, 0.6), trial("r2", "failed", 0, None)]
+    trials = [
+        trial("r1", "completed", 200, 0.9),
+        trial("full", "completed", 200, 0.95),
+        trial("r0", "stopped", 50, 0.6),
+        trial("r2", "failed", 0, None),
+    ]
     result = summarize("demo", "m", 1, "asha", trials)
     assert result["best_method"] == "full" and result["best_dev_f1"] == 0.95
     assert result["stopped_early"] == 1 and result["failed"] == 1

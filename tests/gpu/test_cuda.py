@@ -8,6 +8,7 @@ Tolerances: fp32 decoders must give the CPU's exactness (a causal output does no
 when a later token changes); 16-bit compute is compared with `HALF_TOLERANCE` (fp16 has a 10-bit
 mantissa, bf16 a 7-bit one: differences of 1e-2 in probabilities are rounding, not a wrong mask).
 """
+
 from __future__ import annotations
 
 import os
@@ -22,8 +23,10 @@ ON_CUDA = DEVICE.startswith("cuda")
 
 pytestmark = [
     pytest.mark.gpu,
-    pytest.mark.skipif(ON_CUDA and not torch.cuda.is_available(),
-                       reason="needs a CUDA GPU: torch sees none here (run `pytest -m gpu` on a machine with one)"),
+    pytest.mark.skipif(
+        ON_CUDA and not torch.cuda.is_available(),
+        reason="needs a CUDA GPU: torch sees none here (run `pytest -m gpu` on a machine with one)",
+    ),
 ]
 
 HALF_TOLERANCE = {"float16": 5e-3, "bfloat16": 3e-2}
@@ -44,6 +47,7 @@ def gpu_ops():
 
 # --- the decoder core on the device -------------------------------------------------------------
 
+
 def _make(path, **settings):
     from tests.decoder.helpers import make
 
@@ -61,8 +65,15 @@ def test_causal_outputs_ignore_the_right_context(tiny_decoders, family, attentio
         assert right_context_effect(decoder, ids, query, len(ids) - 1) == 0.0
 
 
-ADAPTATIONS = [dict(repetitions=1), dict(repetitions=2), dict(unmask="full"), dict(unmask="middle"),
-               dict(unmask="groups:0110"), dict(repetitions=1, exit_layer=2), dict(unmask="full", exit_layer=3)]
+ADAPTATIONS = [
+    dict(repetitions=1),
+    dict(repetitions=2),
+    dict(unmask="full"),
+    dict(unmask="middle"),
+    dict(unmask="groups:0110"),
+    dict(repetitions=1, exit_layer=2),
+    dict(unmask="full", exit_layer=3),
+]
 
 
 @pytest.mark.parametrize("adaptation", ADAPTATIONS, ids=lambda a: ",".join(f"{k}={v}" for k, v in a.items()))
@@ -77,9 +88,17 @@ def test_repetition_unmasking_and_early_exit_use_the_right_context(tiny_decoders
     assert right_context_effect(decoder, ids, 0, len(ids) - 1) > 1e-3
 
 
-@pytest.mark.parametrize("settings", [dict(), dict(repetitions=1), dict(unmask="middle", repetitions=1),
-                                      dict(unmask="full"), dict(repetitions=2, exit_layer=3)],
-                         ids=lambda s: ",".join(f"{k}={v}" for k, v in s.items()) or "plain")
+@pytest.mark.parametrize(
+    "settings",
+    [
+        dict(),
+        dict(repetitions=1),
+        dict(unmask="middle", repetitions=1),
+        dict(unmask="full"),
+        dict(repetitions=2, exit_layer=3),
+    ],
+    ids=lambda s: ",".join(f"{k}={v}" for k, v in s.items()) or "plain",
+)
 @pytest.mark.parametrize("family,attention", FAMILY_ATTENTION)
 def test_fp32_outputs_do_not_depend_on_the_batch(tiny_decoders, family, attention, settings):
     from tests.decoder.helpers import LONG, SENTENCE, encode, ids_of
@@ -97,14 +116,20 @@ def test_fp32_outputs_do_not_depend_on_the_batch(tiny_decoders, family, attentio
 
 # --- NF4 QLoRA training on the device ------------------------------------------------------------
 
+
 def _qlora_nlp(path, compute_dtype, **model):
     import spacy
 
     from tests.pipeline.helpers import make_nlp
 
     spacy.util.fix_random_seed(0)  # the head's initial weights, whatever ran before
-    return make_nlp(path, quantization="nf4", compute_dtype=compute_dtype,
-                    lora={"@misc": "spacy-repsl.lora.v1", "r": 8, "alpha": 16, "dropout": 0.0}, **model)
+    return make_nlp(
+        path,
+        quantization="nf4",
+        compute_dtype=compute_dtype,
+        lora={"@misc": "spacy-repsl.lora.v1", "r": 8, "alpha": 16, "dropout": 0.0},
+        **model,
+    )
 
 
 def _trainables(nlp):
@@ -113,8 +138,7 @@ def _trainables(nlp):
 
 
 @pytest.mark.parametrize("compute_dtype", ["float16", "bfloat16"])
-@pytest.mark.parametrize("settings", [dict(repetitions=1), dict(repetitions=0, unmask="middle")],
-                         ids=["r1", "middle"])
+@pytest.mark.parametrize("settings", [dict(repetitions=1), dict(repetitions=0, unmask="middle")], ids=["r1", "middle"])
 def test_nf4_qlora_training_learns_and_reaches_every_adapter(tiny_decoders, gpu_ops, compute_dtype, settings):
     from tests.pipeline.helpers import ner_examples
 
@@ -124,7 +148,9 @@ def test_nf4_qlora_training_learns_and_reaches_every_adapter(tiny_decoders, gpu_
     runtime = nlp.get_pipe("repsl_tagger").model.attrs["runtime"]
     assert runtime.module.decoder.device.type == torch.device(DEVICE).type
     before = _trainables(nlp)
-    assert any("lora_A" in n for n in before) and any("lora_B" in n for n in before) and any("head" in n for n in before)
+    assert (
+        any("lora_A" in n for n in before) and any("lora_B" in n for n in before) and any("head" in n for n in before)
+    )
     losses = [nlp.update(examples, sgd=optimizer)["repsl_tagger"] for _ in range(40)]
     assert all(numpy.isfinite(losses)), losses
     assert losses[-1] < 0.5 * losses[0], losses
@@ -147,6 +173,7 @@ def test_nf4_labels_do_not_depend_on_the_batch(tiny_decoders, gpu_ops, compute_d
 
 
 # --- saving and loading across devices -----------------------------------------------------------
+
 
 def test_saved_on_the_gpu_loads_on_the_cpu_and_back_with_the_same_labels(tiny_decoders, tmp_path):
     import spacy
@@ -173,7 +200,9 @@ def test_saved_on_the_gpu_loads_on_the_cpu_and_back_with_the_same_labels(tiny_de
         spacy.require_gpu(0)
     try:
         back = spacy.load(tmp_path / "from-cpu")
-        assert back.get_pipe("repsl_tagger").model.attrs["runtime"].module.decoder.device.type == torch.device(DEVICE).type
+        assert (
+            back.get_pipe("repsl_tagger").model.attrs["runtime"].module.decoder.device.type == torch.device(DEVICE).type
+        )
         assert labels(back) == on_gpu
     finally:
         spacy.require_cpu()
@@ -189,8 +218,17 @@ def test_spacy_train_on_the_gpu_end_to_end(tiny_decoders, tmp_path):
 
     from tests.test_training import train_on_examples
 
-    result = train_on_examples("tiny.cfg", "decoder", tiny_decoders["llama"], tmp_path, *GPU_ARGS,
-                               "--training.max_epochs", "10", "--training.eval_frequency", "4")
+    result = train_on_examples(
+        "tiny.cfg",
+        "decoder",
+        tiny_decoders["llama"],
+        tmp_path,
+        *GPU_ARGS,
+        "--training.max_epochs",
+        "10",
+        "--training.eval_frequency",
+        "4",
+    )
     assert result.returncode == 0, result.stdout + result.stderr
     if ON_CUDA:
         assert "Using GPU: 0" in result.stdout + result.stderr
@@ -200,6 +238,7 @@ def test_spacy_train_on_the_gpu_end_to_end(tiny_decoders, tmp_path):
 
 
 # --- encoder bases on the device (issue 34) -------------------------------------------------------
+
 
 @pytest.mark.parametrize("family", ["bert", "roberta", "deberta-v2", "modernbert"])
 def test_encoders_use_the_right_context_and_ignore_the_batch(tiny_encoders, family):
@@ -231,6 +270,7 @@ def test_the_encoder_config_trains_on_the_gpu(tiny_encoders, tmp_path):
 
 # --- the shared decoder (issue 36) on the device ----------------------------------------------------
 
+
 @pytest.mark.parametrize("compute_dtype", ["float32", "bfloat16"])
 def test_shared_decoder_feeds_its_listeners_on_the_device(tiny_decoders, gpu_ops, compute_dtype):
     """repsl_decoder with ner and tagger listening: one pass per update and per predicted batch,
@@ -239,8 +279,9 @@ def test_shared_decoder_feeds_its_listeners_on_the_device(tiny_decoders, gpu_ops
     from tests.pipeline.test_shared_decoder import annotations, count_decoder_passes, examples, shared_nlp
 
     lora = None if compute_dtype == "float32" else {"@misc": "spacy-repsl.lora.v1", "r": 8, "alpha": 8, "dropout": 0.0}
-    nlp = shared_nlp(tiny_decoders["llama"], components=("ner", "tagger"), repetitions=1, compute_dtype=compute_dtype,
-                     lora=lora)
+    nlp = shared_nlp(
+        tiny_decoders["llama"], components=("ner", "tagger"), repetitions=1, compute_dtype=compute_dtype, lora=lora
+    )
     egs = examples(nlp)
     optimizer = nlp.initialize(lambda: egs)
     module = nlp.get_pipe("repsl_decoder").model.attrs["runtime"].module
@@ -256,6 +297,8 @@ def test_shared_decoder_feeds_its_listeners_on_the_device(tiny_decoders, gpu_ops
     if compute_dtype == "float32":
         assert annotations(together) == annotations(alone)
     for x, y in zip(together, alone):
-        numpy.testing.assert_allclose(to_numpy(x._.repsl_vectors["repsl_decoder"]),
-                                      to_numpy(y._.repsl_vectors["repsl_decoder"]),
-                                      atol=1e-5 if compute_dtype == "float32" else 0.1)
+        numpy.testing.assert_allclose(
+            to_numpy(x._.repsl_vectors["repsl_decoder"]),
+            to_numpy(y._.repsl_vectors["repsl_decoder"]),
+            atol=1e-5 if compute_dtype == "float32" else 0.1,
+        )

@@ -1,4 +1,5 @@
 """`python -m spacy_repsl.label`: formats, bad input, resume, long and empty documents."""
+
 from __future__ import annotations
 
 import json
@@ -17,19 +18,9 @@ from spacy_repsl.label.__main__ import main
 from spacy_repsl.label.run import Options, label
 from spacy_repsl.label.sources import LabelInputError
 
-from ..pipeline.helpers import TRAIN, make_nlp, ner_examples, train
+from ..pipeline.helpers import TRAIN
 
 WORDS = "John Smith lives in Paris and Mary works for Acme Corp in Berlin , the United Nations met".split()
-
-
-@pytest.fixture(scope="module")
-def pipeline(tiny_decoders, tmp_path_factory) -> Path:
-    """A trained tiny pipeline on disk that predicts some entities."""
-    nlp = make_nlp(tiny_decoders["llama"], max_length=64)
-    train(nlp, ner_examples(nlp), steps=30)
-    path = tmp_path_factory.mktemp("label") / "pipeline"
-    nlp.to_disk(path)
-    return path
 
 
 def corpus(n: int, seed: int = 0):
@@ -37,7 +28,7 @@ def corpus(n: int, seed: int = 0):
 
     rng = random.Random(seed)
     texts = [text for text, _ in TRAIN]
-    for i in range(n):
+    for _i in range(n):
         texts.append(" ".join(rng.choice(WORDS) for _ in range(rng.randint(1, 25))))
     return texts[:n]
 
@@ -55,7 +46,9 @@ def read_jsonl(path: Path):
 
 
 def run(pipeline, inp, out, **kwargs):
-    return label(Options(pipeline=str(pipeline), input=str(inp), output=Path(out), **kwargs), stream=open(os.devnull, "w"))
+    return label(
+        Options(pipeline=str(pipeline), input=str(inp), output=Path(out), **kwargs), stream=open(os.devnull, "w")
+    )
 
 
 def test_jsonl_records_keep_their_fields_and_get_spans_with_offsets(pipeline, tmp_path):
@@ -69,12 +62,21 @@ def test_jsonl_records_keep_their_fields_and_get_spans_with_offsets(pipeline, tm
     assert sum(len(r["spans"]) for r in records) > 0  # the pipeline does predict something
     for record, doc in zip(records, nlp.pipe(texts)):
         scores = doc.spans["ents"].attrs["scores"]  # each span's confidence, as the component wrote it
-        assert record["spans"] == [{"start": e.start_char, "end": e.end_char, "label": e.label_, "token_start": e.start,
-                                    "token_end": e.end, "text": e.text, "score": pytest.approx(float(x), abs=1e-6)}
-                                   for e, x in zip(doc.ents, scores)]
+        assert record["spans"] == [
+            {
+                "start": e.start_char,
+                "end": e.end_char,
+                "label": e.label_,
+                "token_start": e.start,
+                "token_end": e.end,
+                "text": e.text,
+                "score": pytest.approx(float(x), abs=1e-6),
+            }
+            for e, x in zip(doc.ents, scores)
+        ]
         assert all(0.0 <= span["score"] <= 1.0 for span in record["spans"])
         for span in record["spans"]:
-            assert record["text"][span["start"]:span["end"]] == span["text"]
+            assert record["text"][span["start"] : span["end"]] == span["text"]
 
 
 def test_every_format_round_trips(pipeline, tmp_path):
@@ -89,8 +91,11 @@ def test_every_format_round_trips(pipeline, tmp_path):
     table = pq.read_table(tmp_path / "a.parquet")  # the directory reads as one table
     assert table.column("text").to_pylist() == texts
     run(pipeline, tmp_path / "a.parquet", tmp_path / "b.spacy", part_size=100)
-    docs = [d for part in sorted((tmp_path / "b.spacy").glob("*.spacy"))
-            for d in DocBin().from_disk(part).get_docs(spacy.blank("en").vocab)]
+    docs = [
+        d
+        for part in sorted((tmp_path / "b.spacy").glob("*.spacy"))
+        for d in DocBin().from_disk(part).get_docs(spacy.blank("en").vocab)
+    ]
     assert [d.text for d in docs] == texts
     run(pipeline, tmp_path / "b.spacy", tmp_path / "c.jsonl")
     final = read_jsonl(tmp_path / "c.jsonl")
@@ -114,18 +119,39 @@ def test_a_directory_or_glob_is_every_file_in_order(pipeline, tmp_path):
     assert len(read_jsonl(tmp_path / "glob.jsonl")) == 2
 
 
-BAD = ['{"text": "John Smith lives in Paris ."}', '{"text": "broken', '', '["a list"]', '{"body": "no text"}',
-       '{"text": null}', '{"text": "Mary works in Berlin ."}']
+BAD = [
+    '{"text": "John Smith lives in Paris ."}',
+    '{"text": "broken',
+    "",
+    '["a list"]',
+    '{"body": "no text"}',
+    '{"text": null}',
+    '{"text": "Mary works in Berlin ."}',
+]
 
 
 def test_bad_lines_are_reported_with_their_line_and_counted(pipeline, tmp_path, capsys):
     (tmp_path / "bad.jsonl").write_text("\n".join(BAD) + "\n", encoding="utf-8")
-    code = main([str(pipeline), str(tmp_path / "bad.jsonl"), str(tmp_path / "out.jsonl"), "--on-error", "skip",
-                 "--progress-every", "0"])
+    code = main(
+        [
+            str(pipeline),
+            str(tmp_path / "bad.jsonl"),
+            str(tmp_path / "out.jsonl"),
+            "--on-error",
+            "skip",
+            "--progress-every",
+            "0",
+        ]
+    )
     err = capsys.readouterr().err
     assert code == 0
-    for line, what in ((2, "not valid JSON"), (3, "empty line"), (4, "not an object"), (5, "no 'text' field"),
-                       (6, "not a string")):
+    for line, what in (
+        (2, "not valid JSON"),
+        (3, "empty line"),
+        (4, "not an object"),
+        (5, "no 'text' field"),
+        (6, "not a string"),
+    ):
         assert f"bad.jsonl:{line}: " in err and what in err
     assert "Read 7 record(s); labelled 2; skipped 5" in err
     assert [r["_line"] for r in read_jsonl(tmp_path / "out.jsonl")] == [1, 7]
@@ -149,13 +175,16 @@ def test_existing_output_is_not_overwritten_without_being_asked(pipeline, tmp_pa
     assert read_jsonl(tmp_path / "out.jsonl")[0]["text"] == "John"
 
 
-@pytest.mark.parametrize("argv, message", [
-    (["{pipeline}", "{tmp}/missing.jsonl", "{tmp}/o.jsonl"], "does not exist"),
-    (["{pipeline}", "{tmp}/in.csv", "{tmp}/o.jsonl"], "unknown format"),
-    (["{pipeline}", "{tmp}/in.jsonl", "{tmp}/o.csv"], "unknown output format"),
-    (["{tmp}/no-pipeline", "{tmp}/in.jsonl", "{tmp}/o.jsonl"], "Cannot load the pipeline"),
-    (["{pipeline}", "{tmp}/in.jsonl", "{tmp}/in.jsonl", "--overwrite"], "also an input"),
-])
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["{pipeline}", "{tmp}/missing.jsonl", "{tmp}/o.jsonl"], "does not exist"),
+        (["{pipeline}", "{tmp}/in.csv", "{tmp}/o.jsonl"], "unknown format"),
+        (["{pipeline}", "{tmp}/in.jsonl", "{tmp}/o.csv"], "unknown output format"),
+        (["{tmp}/no-pipeline", "{tmp}/in.jsonl", "{tmp}/o.jsonl"], "Cannot load the pipeline"),
+        (["{pipeline}", "{tmp}/in.jsonl", "{tmp}/in.jsonl", "--overwrite"], "also an input"),
+    ],
+)
 def test_wrong_arguments_get_a_clear_error(pipeline, tmp_path, capsys, argv, message):
     write_jsonl(tmp_path / "in.jsonl", ["John"])
     (tmp_path / "in.csv").write_text("text\nJohn\n")
@@ -181,8 +210,16 @@ def test_resume_after_a_killed_run_gives_the_uninterrupted_output(pipeline, tmp_
     texts = corpus(1500, seed=1)
     inp = write_jsonl(tmp_path / "in.jsonl", texts)
     run(pipeline, inp, tmp_path / "whole.jsonl", batch_size=50)
-    command = [sys.executable, "-m", "spacy_repsl.label", str(pipeline), str(inp), str(tmp_path / "cut.jsonl"),
-               "--batch-size", "50"]
+    command = [
+        sys.executable,
+        "-m",
+        "spacy_repsl.label",
+        str(pipeline),
+        str(inp),
+        str(tmp_path / "cut.jsonl"),
+        "--batch-size",
+        "50",
+    ]
     child = subprocess.Popen(command, stderr=subprocess.DEVNULL)
     out = tmp_path / "cut.jsonl"
     deadline = time.time() + 300
@@ -201,6 +238,7 @@ def test_resume_after_a_killed_run_gives_the_uninterrupted_output(pipeline, tmp_
 def assert_same_records(got, expected):
     """Equal records, but span scores within 1e-5: a resumed run batches docs differently, and a
     doc's probabilities are batch-invariant to 1e-5, not to the bit (spans and labels exactly)."""
+
     def exact(record):
         return {**record, "spans": [{k: v for k, v in span.items() if k != "score"} for span in record["spans"]]}
 
@@ -244,9 +282,11 @@ def test_progress_lines_without_a_terminal(pipeline, tmp_path):
 
     stream = io.StringIO()
     inp = write_jsonl(tmp_path / "in.jsonl", corpus(25))
-    label(Options(pipeline=str(pipeline), input=str(inp), output=tmp_path / "o.jsonl", progress_every=10), stream=stream)
-    lines = [l for l in stream.getvalue().splitlines() if "docs/s" in l]
-    assert [l.split(" docs")[0] for l in lines] == ["10", "20"] and "of 25" in lines[0] and "left" in lines[0]
+    label(
+        Options(pipeline=str(pipeline), input=str(inp), output=tmp_path / "o.jsonl", progress_every=10), stream=stream
+    )
+    lines = [line for line in stream.getvalue().splitlines() if "docs/s" in line]
+    assert [line.split(" docs")[0] for line in lines] == ["10", "20"] and "of 25" in lines[0] and "left" in lines[0]
 
 
 @pytest.mark.parametrize("name", ["out.jsonl", "out.parquet"])
@@ -262,7 +302,9 @@ def test_a_second_run_on_the_same_output_is_refused_while_the_first_writes(tmp_p
 
 def test_byte_order_marks_are_dropped_from_jsonl_and_text_inputs(pipeline, tmp_path):
     texts = corpus(6)
-    expected = read_jsonl_after(run, pipeline, write_jsonl(tmp_path / "plain.jsonl", texts, extra=False), tmp_path / "ref.jsonl")
+    expected = read_jsonl_after(
+        run, pipeline, write_jsonl(tmp_path / "plain.jsonl", texts, extra=False), tmp_path / "ref.jsonl"
+    )
     bom = "\ufeff"
     jsonl = tmp_path / "bom.jsonl"  # a BOM at the start of the file and one left by `cat a.jsonl b.jsonl`
     lines = [json.dumps({"text": t}, ensure_ascii=False) for t in texts]
@@ -282,10 +324,20 @@ def tree(path: Path):
     return {str(p.relative_to(path)): p.read_bytes() for p in sorted(path.rglob("*")) if p.is_file()}
 
 
-@pytest.mark.parametrize("relation", ["same file by symlink", "same file via ..", "same file by hard link",
-                                      "jsonl inside the input directory", "parquet inside the input directory",
-                                      "spacy inside the input directory", "parts directory onto itself",
-                                      "output contains the input", "output matches the input glob"])
+@pytest.mark.parametrize(
+    "relation",
+    [
+        "same file by symlink",
+        "same file via ..",
+        "same file by hard link",
+        "jsonl inside the input directory",
+        "parquet inside the input directory",
+        "spacy inside the input directory",
+        "parts directory onto itself",
+        "output contains the input",
+        "output matches the input glob",
+    ],
+)
 def test_an_output_that_is_or_touches_an_input_is_refused_before_anything_is_written(pipeline, tmp_path, relation):
     data = tmp_path / "data"
     data.mkdir()
@@ -311,9 +363,13 @@ def test_an_output_that_is_or_touches_an_input_is_refused_before_anything_is_wri
         spec, output = str(data / "*.jsonl"), data / "labelled.jsonl"
     before = tree(tmp_path)
     for resume, overwrite in ((False, True), (True, False)):
-        with pytest.raises(LabelInputError, match="OUTPUT .* (is also an input|contains the input|lies inside|matches)"):
-            label(Options(pipeline=str(pipeline), input=spec, output=Path(output), resume=resume, overwrite=overwrite),
-                  stream=open(os.devnull, "w"))
+        with pytest.raises(
+            LabelInputError, match="OUTPUT .* (is also an input|contains the input|lies inside|matches)"
+        ):
+            label(
+                Options(pipeline=str(pipeline), input=spec, output=Path(output), resume=resume, overwrite=overwrite),
+                stream=open(os.devnull, "w"),
+            )
         assert tree(tmp_path) == before  # nothing cleared, nothing written
 
 
@@ -337,8 +393,17 @@ def test_a_5mb_record_is_labelled_and_a_longer_one_is_a_skippable_bad_record(tmp
     records = read_jsonl(tmp_path / "out.jsonl")
     assert [r["_line"] for r in records] == [1, 2, 3] and records[1]["text"] == long_text
     assert [(s["start"], s["text"]) for s in records[1]["spans"]] == [(len(long_text) - 5, "Paris")]
-    code = main([str(tmp_path / "ruler"), str(tmp_path / "in.jsonl"), str(tmp_path / "skip.jsonl"), "--max-length",
-                 "1000", "--on-error", "skip"])
+    code = main(
+        [
+            str(tmp_path / "ruler"),
+            str(tmp_path / "in.jsonl"),
+            str(tmp_path / "skip.jsonl"),
+            "--max-length",
+            "1000",
+            "--on-error",
+            "skip",
+        ]
+    )
     err = capsys.readouterr().err
     assert code == 0 and f"in.jsonl:2: a text of {len(long_text):,} characters, more than --max-length 1,000" in err
     assert [r["_line"] for r in read_jsonl(tmp_path / "skip.jsonl")] == [1, 3]
@@ -357,8 +422,9 @@ def test_a_long_record_reports_its_tokens_as_its_passes_run(pipeline, tmp_path, 
     long_text = " ".join(WORDS * 60)  # 1,080 tokens: dozens of 64-piece windows, several passes
     write_jsonl(tmp_path / "in.jsonl", [long_text])
     stream = io.StringIO()
-    label(Options(pipeline=str(pipeline), input=str(tmp_path / "in.jsonl"), output=tmp_path / "out.jsonl"),
-          stream=stream)
+    label(
+        Options(pipeline=str(pipeline), input=str(tmp_path / "in.jsonl"), output=tmp_path / "out.jsonl"), stream=stream
+    )
     lines = re.findall(r"long batch: ([\d,]+) of ([\d,]+) tokens labelled, ([\d,]+) tokens/s", stream.getvalue())
     done = [int(d.replace(",", "")) for d, _, _ in lines]
     assert len(lines) >= 2 and done == sorted(done)
@@ -366,8 +432,10 @@ def test_a_long_record_reports_its_tokens_as_its_passes_run(pipeline, tmp_path, 
     # short records never report
     write_jsonl(tmp_path / "short.jsonl", corpus(20))
     stream = io.StringIO()
-    label(Options(pipeline=str(pipeline), input=str(tmp_path / "short.jsonl"), output=tmp_path / "short-out.jsonl"),
-          stream=stream)
+    label(
+        Options(pipeline=str(pipeline), input=str(tmp_path / "short.jsonl"), output=tmp_path / "short-out.jsonl"),
+        stream=stream,
+    )
     assert "long batch" not in stream.getvalue()
 
 
@@ -391,7 +459,9 @@ def test_a_byte_that_is_not_utf8_is_a_bad_record_at_its_own_line(pipeline, tmp_p
         assert len(read_jsonl(tmp_path / f"fail{suffix}.jsonl")) == 400  # what came before is written, as said
         assert main([str(pipeline), str(path), str(tmp_path / f"skip{suffix}.jsonl"), "--on-error", "skip"]) == 0
         assert "skipped 1 bad record" in capsys.readouterr().err
-        assert [r["_line"] for r in read_jsonl(tmp_path / f"skip{suffix}.jsonl")] == [n for n in range(1, 451) if n != 401]
+        assert [r["_line"] for r in read_jsonl(tmp_path / f"skip{suffix}.jsonl")] == [
+            n for n in range(1, 451) if n != 401
+        ]
 
 
 def test_no_rate_after_the_first_batch_when_there_is_one_batch(pipeline, tmp_path, capsys):
@@ -429,8 +499,10 @@ def test_a_record_with_its_own_spans_field_is_not_silently_replaced(pipeline, tm
     assert main([str(pipeline), str(tmp_path / "in.jsonl"), str(tmp_path / "out.jsonl")]) == 2
     err = capsys.readouterr().err
     assert "in.jsonl:1: the record has its own 'spans' field" in err and "--replace-spans" in err
-    assert main([str(pipeline), str(tmp_path / "in.jsonl"), str(tmp_path / "out.jsonl"), "--overwrite",
-                 "--replace-spans"]) == 0
+    assert (
+        main([str(pipeline), str(tmp_path / "in.jsonl"), str(tmp_path / "out.jsonl"), "--overwrite", "--replace-spans"])
+        == 0
+    )
     assert read_jsonl(tmp_path / "out.jsonl")[0]["spans"] != ["mine"]
 
 

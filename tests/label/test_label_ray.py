@@ -1,4 +1,5 @@
 """The Ray Data engine writes what the local engine writes (a local Ray instance, 2 CPUs)."""
+
 from __future__ import annotations
 
 import os
@@ -8,11 +9,13 @@ import pytest
 
 from spacy_repsl.label.run import BadRecordError, Options, label
 
-from .test_label import BAD, assert_same_records, corpus, pipeline, read_jsonl, write_jsonl  # noqa: F401 (fixture)
+from .test_label import BAD, assert_same_records, corpus, read_jsonl, write_jsonl
 
 
 def run(pipeline, inp, out, **kwargs):
-    return label(Options(pipeline=str(pipeline), input=str(inp), output=Path(out), **kwargs), stream=open(os.devnull, "w"))
+    return label(
+        Options(pipeline=str(pipeline), input=str(inp), output=Path(out), **kwargs), stream=open(os.devnull, "w")
+    )
 
 
 def test_ray_and_local_engines_write_identical_records(pipeline, tmp_path, local_ray):
@@ -27,6 +30,7 @@ def test_ray_and_local_engines_write_identical_records(pipeline, tmp_path, local
     assert ray.errors == local.errors
     run(pipeline, tmp_path / "in", tmp_path / "ray.spacy", on_error="skip", engine="ray", num_workers=2)
     run(pipeline, tmp_path / "ray.spacy", tmp_path / "back.jsonl")
+
     def without_ids(path):
         return [{k: v for k, v in r.items() if k not in ("_source", "_line")} for r in read_jsonl(path)]
 

@@ -1,6 +1,11 @@
 import pytest
 
-from spacy_repsl.models.decoder_tagger import build_decoder_tagger_v1, build_decoder_tagger_v2, padding_groups, sub_batches
+from spacy_repsl.models.decoder_tagger import (
+    build_decoder_tagger_v1,
+    build_decoder_tagger_v2,
+    padding_groups,
+    sub_batches,
+)
 
 
 def test_sub_batches_sort_by_length_and_cap_padding():
@@ -34,12 +39,17 @@ def test_padding_groups_are_the_cheapest_cut_of_the_sorted_order(seed, pass_cost
     max_length, max_tokens = 16, 64
 
     def cost(groups):
-        return sum(pass_cost + sum(max(1, -(-sizes[i] // max_length)) for i in g) * min(max(sizes[g[-1]], 1), max_length)
-                   for g in groups)
+        return sum(
+            pass_cost + sum(max(1, -(-sizes[i] // max_length)) for i in g) * min(max(sizes[g[-1]], 1), max_length)
+            for g in groups
+        )
 
     def fits(groups):
-        return all(len(g) == 1 or sum(max(1, -(-sizes[i] // max_length)) for i in g)
-                   * min(max(sizes[g[-1]], 1), max_length) <= max_tokens for g in groups)
+        return all(
+            len(g) == 1
+            or sum(max(1, -(-sizes[i] // max_length)) for i in g) * min(max(sizes[g[-1]], 1), max_length) <= max_tokens
+            for g in groups
+        )
 
     groups = padding_groups(sizes, max_length, max_tokens, pass_cost)
     order = sorted(range(len(sizes)), key=lambda i: sizes[i])
@@ -91,7 +101,10 @@ def test_v2_differs_from_v1_in_the_window_context_default_only(name):
         assert v2(name="some/model", window_context=explicit).attrs["window_context"] == explicit
     a, b = v1(name="some/model", max_length=64, window_context=4), v2(name="some/model", max_length=64)
     assert {k: v for k, v in a.attrs.items()} == {k: v for k, v in b.attrs.items()}
-    assert (a.name, a.get_dim("nO") if a.has_dim("nO") else None) == (b.name, b.get_dim("nO") if b.has_dim("nO") else None)
+    assert (a.name, a.get_dim("nO") if a.has_dim("nO") else None) == (
+        b.name,
+        b.get_dim("nO") if b.has_dim("nO") else None,
+    )
     with pytest.raises(TypeError, match="without quotes"):
         v2(name="some/model", max_length="64")
 
@@ -110,9 +123,15 @@ def long_doc_nlp(decoder, **model):
     import spacy
 
     nlp = spacy.blank("en")
-    settings = {"@architectures": "spacy-repsl.DecoderTagger.v1", "name": str(decoder), "quantization": None,
-                "max_length": 16, "max_batch_tokens": 32, "head_dropout": 0.1,
-                "lora": {"@misc": "spacy-repsl.lora.v1", "r": 4, "dropout": 0.1}}
+    settings = {
+        "@architectures": "spacy-repsl.DecoderTagger.v1",
+        "name": str(decoder),
+        "quantization": None,
+        "max_length": 16,
+        "max_batch_tokens": 32,
+        "head_dropout": 0.1,
+        "lora": {"@misc": "spacy-repsl.lora.v1", "r": 4, "dropout": 0.1},
+    }
     settings.update(model)
     nlp.add_pipe("repsl_tagger", config={"model": settings})
     return nlp
@@ -135,13 +154,24 @@ def test_a_long_doc_in_several_passes_gets_the_same_logits(tiny_decoders, poolin
         numpy.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-5)
 
 
-LONG_TEXTS = ["John Smith lives in Paris and works for the United Nations in Geneva . " * 4, "Mary met John .",
-              "The Berlin office of Acme Corp opened in May , officials said . " * 3, "Paris",
-              "Peter Blackburn reported from Brussels on Monday . " * 3 + "Acme"]
+LONG_TEXTS = [
+    "John Smith lives in Paris and works for the United Nations in Geneva . " * 4,
+    "Mary met John .",
+    "The Berlin office of Acme Corp opened in May , officials said . " * 3,
+    "Paris",
+    "Peter Blackburn reported from Brussels on Monday . " * 3 + "Acme",
+]
 
 
-@pytest.mark.parametrize("settings", [dict(repetitions=0), dict(repetitions=1, exit_layer=2),
-                                      dict(repetitions=0, unmask="full"), dict(repetitions=2, pooling="mean")])
+@pytest.mark.parametrize(
+    "settings",
+    [
+        dict(repetitions=0),
+        dict(repetitions=1, exit_layer=2),
+        dict(repetitions=0, unmask="full"),
+        dict(repetitions=2, pooling="mean"),
+    ],
+)
 def test_windows_batched_across_docs_equal_one_window_at_a_time(tiny_decoders, settings):
     """Long and short docs together, their windows packed into shared passes under the token
     budget, give each token the probabilities of one doc and one window per pass."""
@@ -165,7 +195,7 @@ def test_training_in_several_passes_recomputes_and_gives_the_same_gradients(tiny
     from spacy.training import Example
     from thinc.api import fix_random_seed
 
-    from spacy_repsl.models import decoder_tagger
+    from spacy_repsl.models import fast_paths
 
     text = "John Smith lives in Paris and works for the United Nations in Geneva . " * 12
     grads = {}
@@ -173,13 +203,13 @@ def test_training_in_several_passes_recomputes_and_gives_the_same_gradients(tiny
         fix_random_seed(0)
         nlp = long_doc_nlp(tiny_decoders["llama"])
         example = Example.from_dict(nlp.make_doc(text), {"entities": [(0, 10, "PER"), (20, 25, "LOC")]})
-        nlp.initialize(lambda: [example])
+        nlp.initialize(lambda example=example: [example])
         module = nlp.get_pipe("repsl_tagger").model.attrs["runtime"].module
-        decoder_tagger.RECOMPUTE_SUB_BATCHES["enabled"] = recompute
+        fast_paths.RECOMPUTE_SUB_BATCHES["enabled"] = recompute
         try:
             nlp.get_pipe("repsl_tagger").update([example], drop=0.1)  # no optimizer: gradients stay
         finally:
-            decoder_tagger.RECOMPUTE_SUB_BATCHES["enabled"] = True
+            fast_paths.RECOMPUTE_SUB_BATCHES["enabled"] = True
         assert module.recompute is recompute
         grads[recompute] = {n: p.grad.clone() for n, p in module.named_parameters() if p.requires_grad}
     assert grads[True].keys() == grads[False].keys() and len(grads[True]) > 2
@@ -195,27 +225,36 @@ def test_training_in_length_groups_gives_the_gradients_of_one_padded_pass(tiny_d
     import torch
     from spacy.training import Example
 
-    from spacy_repsl.models import decoder_tagger
+    from spacy_repsl.models import fast_paths
 
-    texts = ["John lives in Paris .", "Mary works for the United Nations in Geneva and Rome on Monday .",
-             "Acme .", "The Berlin office of Acme Corp opened in May ."]
+    texts = [
+        "John lives in Paris .",
+        "Mary works for the United Nations in Geneva and Rome on Monday .",
+        "Acme .",
+        "The Berlin office of Acme Corp opened in May .",
+    ]
     grads, passes = {}, {}
     for grouped in (True, False):
-        nlp = long_doc_nlp(tiny_decoders["llama"], max_batch_tokens=4096, max_length=64, head_dropout=0.0,
-                           lora={"@misc": "spacy-repsl.lora.v1", "r": 4, "dropout": 0.0})
+        nlp = long_doc_nlp(
+            tiny_decoders["llama"],
+            max_batch_tokens=4096,
+            max_length=64,
+            head_dropout=0.0,
+            lora={"@misc": "spacy-repsl.lora.v1", "r": 4, "dropout": 0.0},
+        )
         examples = [Example.from_dict(nlp.make_doc(t), {"entities": [(0, t.index(" "), "PER")]}) for t in texts]
         torch.manual_seed(0)
-        nlp.initialize(lambda: examples)
+        nlp.initialize(lambda examples=examples: examples)
         tagger = nlp.get_pipe("repsl_tagger")
         module = tagger.model.attrs["runtime"].module
         calls = []
         original = module.forward
-        module.forward = lambda *a, **k: calls.append(1) or original(*a, **k)
-        decoder_tagger.FAST_PATHS["train_groups"] = grouped
+        module.forward = lambda *a, calls=calls, original=original, **k: calls.append(1) or original(*a, **k)
+        fast_paths.FAST_PATHS["train_groups"] = grouped
         try:
             tagger.update(examples)  # no optimizer: gradients stay
         finally:
-            decoder_tagger.FAST_PATHS["train_groups"] = True
+            fast_paths.FAST_PATHS["train_groups"] = True
         assert module.recompute is False
         passes[grouped] = len(calls)
         grads[grouped] = {n: p.grad.clone() for n, p in module.named_parameters() if p.requires_grad}

@@ -1,10 +1,11 @@
 """LoRA folded into the base weights for prediction (fp32 bases), taken out again to train."""
+
 import numpy
 import pytest
 import spacy
 import torch
 
-from spacy_repsl.models import decoder_tagger
+from spacy_repsl.models import decoder_tagger, fast_paths
 
 from ..pipeline.helpers import TEXTS, make_nlp, ner_examples, probabilities, train
 
@@ -27,12 +28,12 @@ def trained(tiny_decoders):
 
 
 def test_folded_predictions_equal_the_adapters_predictions(trained):
-    decoder_tagger.FAST_PATHS["fold_adapters"] = False
+    fast_paths.FAST_PATHS["fold_adapters"] = False
     try:
         separate = probabilities(trained, TEXTS)
         assert not runtime(trained).folded
     finally:
-        decoder_tagger.FAST_PATHS["fold_adapters"] = True
+        fast_paths.FAST_PATHS["fold_adapters"] = True
     folded = probabilities(trained, TEXTS)
     assert runtime(trained).folded
     for a, b in zip(separate, folded):
@@ -103,7 +104,7 @@ def test_a_prediction_between_update_and_step_does_not_lose_the_adapters_step(ti
     for predict_between in (False, True):
         spacy.util.fix_random_seed(0)
         nlp = make_nlp(tiny_decoders["llama"], max_length=32, lora={**LORA, "dropout": 0.0})
-        optimizer = nlp.initialize(lambda: ner_examples(nlp))
+        optimizer = nlp.initialize(lambda nlp=nlp: ner_examples(nlp))
         tagger = nlp.get_pipe("repsl_tagger")
         for _ in range(3):
             nlp.update(ner_examples(nlp), sgd=None)

@@ -1,4 +1,5 @@
 """Shared data and builders for the component tests."""
+
 from __future__ import annotations
 
 from typing import Any, Dict, List
@@ -76,18 +77,35 @@ def spans_of(doc: Doc, target: str = "ents"):
     return [(s.start, s.end, s.label_) for s in spans]
 
 
-
-
 def install_package(pipeline_dir, name: str, tmp_path):
     """`spacy package` the saved pipeline as a wheel and pip-install it into tmp_path/site (returned)."""
     import subprocess
     import sys
 
     (tmp_path / "dist").mkdir()
-    subprocess.run([sys.executable, "-m", "spacy", "package", str(pipeline_dir), str(tmp_path / "dist"),
-                    "--name", name, "--version", "0.0.1", "--build", "wheel", "--force"],
-                   check=True, capture_output=True)
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "spacy",
+            "package",
+            str(pipeline_dir),
+            str(tmp_path / "dist"),
+            "--name",
+            name,
+            "--version",
+            "0.0.1",
+            "--build",
+            "wheel",
+            "--force",
+        ],
+        check=True,
+        capture_output=True,
+    )
     (wheel,) = (tmp_path / "dist").glob("*/dist/*.whl")
-    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--target", str(tmp_path / "site"),
-                    str(wheel)], check=True, capture_output=True)
+    subprocess.run(
+        [sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--target", str(tmp_path / "site"), str(wheel)],
+        check=True,
+        capture_output=True,
+    )
     return tmp_path / "site"

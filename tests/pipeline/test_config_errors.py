@@ -1,4 +1,5 @@
 """Damaged or mistyped settings fail early with an error that names the problem and the fix."""
+
 import logging
 import shutil
 

@@ -1,5 +1,6 @@
 """repsl_tagger on encoder bases (BERT, RoBERTa, XLM-RoBERTa, DeBERTa-v2, ELECTRA, MPNet,
 ModernBERT): the same component, alignment, scores, saving, label and packaging as decoders."""
+
 import json
 import subprocess
 import sys
@@ -90,8 +91,10 @@ def test_scores_and_label_on_an_encoder_pipeline(tiny_encoders, tmp_path):
     source.write_text("John Smith lives in Paris .\nMary works for Acme Corp in Berlin .\n")
     assert main([str(tmp_path / "pipeline"), str(source), str(tmp_path / "out.jsonl")]) == 0
     records = [json.loads(line) for line in (tmp_path / "out.jsonl").read_text().splitlines()]
-    expected = [[(e.start_char, e.end_char, e.label_) for e in doc.ents] for doc in nlp.pipe(
-        ["John Smith lives in Paris .", "Mary works for Acme Corp in Berlin ."])]
+    expected = [
+        [(e.start_char, e.end_char, e.label_) for e in doc.ents]
+        for doc in nlp.pipe(["John Smith lives in Paris .", "Mary works for Acme Corp in Berlin ."])
+    ]
     assert [[(s["start"], s["end"], s["label"]) for s in r["spans"]] for r in records] == expected
     assert all(0.0 < s["score"] <= 1.0 for r in records for s in r["spans"])
 
@@ -107,8 +110,9 @@ def test_spacy_package_carries_a_bundled_encoder(tiny_encoders, tmp_path):
     nlp.to_disk(tmp_path / "pipeline")
     site = install_package(tmp_path / "pipeline", "repsl_encoder", tmp_path)
     shutil.rmtree(base)  # the bundled copy must be all it needs
-    script = ("import json, sys, spacy; sys.path.insert(0, sys.argv[1]); nlp = spacy.load('en_repsl_encoder'); "
-              "print(json.dumps([(e.text, e.label_) for e in nlp('John Smith lives in Paris .').ents]))")
-    result = subprocess.run([sys.executable, "-c", script, str(site)], check=True, capture_output=True,
-                            text=True)
+    script = (
+        "import json, sys, spacy; sys.path.insert(0, sys.argv[1]); nlp = spacy.load('en_repsl_encoder'); "
+        "print(json.dumps([(e.text, e.label_) for e in nlp('John Smith lives in Paris .').ents]))"
+    )
+    result = subprocess.run([sys.executable, "-c", script, str(site)], check=True, capture_output=True, text=True)
     assert [tuple(x) for x in json.loads(result.stdout.strip().splitlines()[-1])] == expected

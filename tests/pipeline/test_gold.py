@@ -1,4 +1,5 @@
 """Gold tags read directly from the reference equal spaCy's alignment, whatever the annotation."""
+
 import random
 from pathlib import Path
 
@@ -8,8 +9,8 @@ from spacy.tokens import Doc, Span
 from spacy.training import Example
 from spacy.util import filter_spans
 
+from spacy_repsl.iob.tags import biluo_to_iob2, spans_to_tags
 from spacy_repsl.pipeline.gold import ner_tags, same_tokens, span_tags
-from spacy_repsl.tags import biluo_to_iob2, spans_to_tags
 
 WORDS = ["John", "lives", "in", "Paris", ".", "Acme", "Corp", " ", "\n", "said", "New", "York", "!"]
 LABELS = ["PER", "LOC", "ORG"]
@@ -52,8 +53,10 @@ def random_reference(nlp, rng):
             tags.append("U-" + rng.choice(LABELS) if roll < 0.35 else ("-" if roll < 0.6 else "O"))
             i += 1
         doc = Example.from_dict(Doc(nlp.vocab, words=words, spaces=spaces), {"entities": tags}).reference
-    doc.spans["sc"] = [Span(doc, s, min(len(doc), s + rng.randint(1, 4)), label=rng.choice(LABELS))
-                       for s in sorted(rng.sample(range(len(doc)), k=min(len(doc), rng.randint(0, 3))))]
+    doc.spans["sc"] = [
+        Span(doc, s, min(len(doc), s + rng.randint(1, 4)), label=rng.choice(LABELS))
+        for s in sorted(rng.sample(range(len(doc)), k=min(len(doc), rng.randint(0, 3))))
+    ]
     return doc
 
 

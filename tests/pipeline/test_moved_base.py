@@ -1,5 +1,6 @@
 """A pipeline saved without its base, whose local base directory moved: the error says what to
 do, and the documented override loads it with the same predictions."""
+
 import shutil
 
 import numpy

@@ -1,5 +1,6 @@
 """nlp.pipe(n_process=2) gives the n_process=1 annotations, with fork (also after inference in
 the parent, which used to hang forever) and with spawn (which used to fail to pickle)."""
+
 import subprocess
 import sys
 import textwrap
@@ -45,8 +46,12 @@ def test_n_process_2_gives_the_same_annotations(tiny_decoders, tmp_path, method)
     script = tmp_path / "pipe.py"
     script.write_text(SCRIPT)
     try:
-        result = subprocess.run([sys.executable, str(script), str(tiny_decoders["llama"]), method],
-                                capture_output=True, text=True, timeout=240)
+        result = subprocess.run(
+            [sys.executable, str(script), str(tiny_decoders["llama"]), method],
+            capture_output=True,
+            text=True,
+            timeout=240,
+        )
     except subprocess.TimeoutExpired:
         pytest.fail(f"nlp.pipe(n_process=2) with {method} hung")
     assert result.returncode == 0, result.stderr[-3000:]

@@ -1,9 +1,10 @@
 """NaN and inf raise at the update where they appear, and are never saved or loaded."""
+
 import pytest
 import torch
 
-from spacy_repsl.finite import NonFiniteError, non_finite
-from spacy_repsl.serialization import TRAINABLE_FILE, trainable_bytes
+from spacy_repsl.pipeline.weights import TRAINABLE_FILE, trainable_bytes
+from spacy_repsl.storage.finite import NonFiniteError, non_finite
 
 from .helpers import make_nlp, ner_examples, train
 
@@ -13,8 +14,12 @@ def head(nlp):
 
 
 def test_non_finite_names_the_bad_tensors():
-    named = [("a", torch.ones(3)), ("b", torch.tensor([1.0, float("nan")])), ("c", torch.tensor([float("inf")])),
-             ("d", None)]
+    named = [
+        ("a", torch.ones(3)),
+        ("b", torch.tensor([1.0, float("nan")])),
+        ("c", torch.tensor([float("inf")])),
+        ("d", None),
+    ]
     assert non_finite(named) == ["b", "c"] and non_finite([]) == []
 
 

@@ -1,5 +1,6 @@
 """Spans set earlier in the pipeline (an entity_ruler, a span ruler) are kept unless the
 component is told to overwrite them; predictions fill only the tokens they leave free."""
+
 import pytest
 from spacy.tokens import Span
 
@@ -53,8 +54,13 @@ def test_overwrite_ents_is_a_component_setting(tiny_decoders):
     nlp = make_nlp(tiny_decoders["qwen3"])
     assert nlp.get_pipe("repsl_tagger").overwrite is False
     nlp.remove_pipe("repsl_tagger")
-    nlp.add_pipe("repsl_tagger", config={"model": {"@architectures": "spacy-repsl.DecoderTagger.v1",
-                                                   "name": str(tiny_decoders["qwen3"])}, "overwrite_ents": True})
+    nlp.add_pipe(
+        "repsl_tagger",
+        config={
+            "model": {"@architectures": "spacy-repsl.DecoderTagger.v1", "name": str(tiny_decoders["qwen3"])},
+            "overwrite_ents": True,
+        },
+    )
     assert nlp.get_pipe("repsl_tagger").overwrite is True
 
 

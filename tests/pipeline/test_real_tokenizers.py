@@ -1,5 +1,6 @@
 """Tiny random decoders on the real vocabularies of ../shared/tokenizers: training and prediction
 on hostile texts, and character-level Chinese NER."""
+
 import random
 
 import pytest
@@ -41,8 +42,14 @@ def hostile_texts(n, seed):
 
 
 def tagger(nlp, path, **model):
-    settings = {"@architectures": "spacy-repsl.DecoderTagger.v1", "name": str(path), "quantization": None,
-                "lora": None, "repetitions": 1, "head_dropout": 0.0}
+    settings = {
+        "@architectures": "spacy-repsl.DecoderTagger.v1",
+        "name": str(path),
+        "quantization": None,
+        "lora": None,
+        "repetitions": 1,
+        "head_dropout": 0.0,
+    }
     settings.update(model)
     nlp.add_pipe("repsl_tagger", config={"model": settings})
     return nlp
@@ -68,9 +75,14 @@ def test_update_and_pipe_on_hostile_texts(tmp_path_factory, name, lang):
 
 
 CHINESE_TRAIN = [
-    ("我在北京工作。", ["北京"]), ("他去上海了。", ["上海"]), ("北京和上海都很大。", ["北京", "上海"]),
-    ("她住在北京。", ["北京"]), ("上海的天气很好。", ["上海"]), ("我们明天去北京。", ["北京"]),
-    ("今天很冷。", []), ("他喜欢看书。", []),
+    ("我在北京工作。", ["北京"]),
+    ("他去上海了。", ["上海"]),
+    ("北京和上海都很大。", ["北京", "上海"]),
+    ("她住在北京。", ["北京"]),
+    ("上海的天气很好。", ["上海"]),
+    ("我们明天去北京。", ["北京"]),
+    ("今天很冷。", []),
+    ("他喜欢看书。", []),
 ]
 
 

@@ -1,11 +1,12 @@
 """Long documents, hostile text, determinism, atomic saves: the component keeps every token."""
+
 import numpy
 import pytest
 import spacy
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from spacy_repsl.serialization import AdapterFileError
+from spacy_repsl.pipeline.weights import AdapterFileError
 
 from .helpers import TRAIN, make_nlp, ner_examples, probabilities, spans_of, train
 
@@ -144,7 +145,7 @@ def test_a_crash_mid_save_keeps_the_previous_pipeline(tiny_decoders, tmp_path, m
     before = probabilities(spacy.load(tmp_path / "p"), [TRAIN[0][0]])[0]
     train(nlp, ner_examples(nlp), steps=0)
 
-    import spacy_repsl.serialization as serialization
+    import spacy_repsl.pipeline.weights as serialization
 
     def crash(*args, **kwargs):
         raise KeyboardInterrupt("power cut")

@@ -1,4 +1,5 @@
 """save_pipeline: killed at any moment, the path holds the old pipeline or the new one, whole."""
+
 import os
 import random
 import signal
@@ -10,7 +11,7 @@ import spacy
 
 from spacy_repsl import save_pipeline
 from spacy_repsl.pipeline.saving import leftovers
-from spacy_repsl.serialization import exchange
+from spacy_repsl.storage.atomic import exchange
 
 from .helpers import TEXTS, make_nlp, ner_examples, probabilities, train
 

@@ -1,5 +1,6 @@
 """A saved pipeline loads only with the base and the method settings it was trained with,
 unless told otherwise; a hub id is pinned to the commit it resolved to."""
+
 import json
 import shutil
 
@@ -35,19 +36,36 @@ def edited_copy(saved, tmp_path, key, value):
     return copy
 
 
-@pytest.mark.parametrize("key,value", [("repetitions", "2"), ("unmask", '"full"'), ("pooling", '"mean"'),
-                                       ("positions", '"restart"'), ("bos", '"every"'), ("max_length", "48")])
+@pytest.mark.parametrize(
+    "key,value",
+    [
+        ("repetitions", "2"),
+        ("unmask", '"full"'),
+        ("pooling", '"mean"'),
+        ("positions", '"restart"'),
+        ("bos", '"every"'),
+        ("max_length", "48"),
+    ],
+)
 def test_method_settings_edited_after_training_are_refused(saved, tmp_path, key, value):
     copy = edited_copy(saved, tmp_path, key, value)
-    with pytest.raises(SavedPipelineMismatch, match=rf"{key} = .* when trained, .* now.*accept_changes = \[\"{key}\"\]"):
+    with pytest.raises(
+        SavedPipelineMismatch, match=rf"{key} = .* when trained, .* now.*accept_changes = \[\"{key}\"\]"
+    ):
         spacy.load(copy)
     # Deliberately: accepted, it loads.
     nlp = spacy.load(copy, config={"components": {"repsl_tagger": {"accept_changes": [key]}}})
     assert nlp("John lives in Paris .")
 
 
-@pytest.mark.parametrize("key,value,setting", [("alpha", "64", "lora_alpha"), ("r", "8", "lora_r"),
-                                               ("target_modules", '["q_proj","v_proj"]', "lora_target_modules")])
+@pytest.mark.parametrize(
+    "key,value,setting",
+    [
+        ("alpha", "64", "lora_alpha"),
+        ("r", "8", "lora_r"),
+        ("target_modules", '["q_proj","v_proj"]', "lora_target_modules"),
+    ],
+)
 def test_lora_settings_edited_after_training_are_refused(saved, tmp_path, key, value, setting):
     """alpha scales every adapter's output: 16 -> 64 loaded silently and moved tag probabilities
     by up to 0.61 before it was recorded."""
@@ -80,10 +98,14 @@ def test_another_base_of_the_same_shape_is_refused(saved, tmp_path, family, seed
     try:
         build_tiny_decoder(family, original, seed=seed)  # re-initialised, or another family, same place
         what = "weights differ" if family == "qwen3" else "model type"
-        with pytest.raises(SavedPipelineMismatch, match=rf"not the one .* trained on: .*{what}.*accept_changes = \[\"base\"\]"):
+        with pytest.raises(
+            SavedPipelineMismatch, match=rf"not the one .* trained on: .*{what}.*accept_changes = \[\"base\"\]"
+        ):
             spacy.load(tmp_path / "pipeline")
         if family == "qwen3":
-            accepted = spacy.load(tmp_path / "pipeline", config={"components": {"repsl_tagger": {"accept_changes": ["base"]}}})
+            accepted = spacy.load(
+                tmp_path / "pipeline", config={"components": {"repsl_tagger": {"accept_changes": ["base"]}}}
+            )
             assert accepted("John lives in Paris .")
     finally:
         shutil.rmtree(original)
@@ -93,8 +115,13 @@ def test_another_base_of_the_same_shape_is_refused(saved, tmp_path, family, seed
 def test_invalid_accept_changes_is_refused(tiny_decoders):
     nlp = spacy.blank("en")
     with pytest.raises(ValueError, match="Invalid accept_changes"):
-        nlp.add_pipe("repsl_tagger", config={"model": {"@architectures": "spacy-repsl.DecoderTagger.v1",
-                                                       "name": str(tiny_decoders["qwen3"])}, "accept_changes": ["lr"]})
+        nlp.add_pipe(
+            "repsl_tagger",
+            config={
+                "model": {"@architectures": "spacy-repsl.DecoderTagger.v1", "name": str(tiny_decoders["qwen3"])},
+                "accept_changes": ["lr"],
+            },
+        )
 
 
 def fake_hub_snapshot(cache, repo, commit, source):
@@ -105,9 +132,9 @@ def fake_hub_snapshot(cache, repo, commit, source):
 
 
 def test_a_hub_id_is_pinned_to_the_commit_it_resolved_to(tmp_path, monkeypatch):
-    from spacy_repsl.decoder.tiny import build_tiny_decoder
-
     from huggingface_hub import constants
+
+    from spacy_repsl.decoder.tiny import build_tiny_decoder
 
     cache = tmp_path / "hub"
     monkeypatch.setattr(constants, "HF_HUB_CACHE", str(cache))  # read when a file is looked up

@@ -1,11 +1,12 @@
 """Saved pipelines: readable by other users, and bundling only what a model needs."""
+
 import os
 import stat
 
 import pytest
 import spacy
 
-from spacy_repsl.serialization import base_files
+from spacy_repsl.pipeline.weights import base_files
 
 from .helpers import make_nlp, ner_examples, train
 
@@ -65,5 +66,7 @@ def test_hidden_copies_left_by_a_killed_component_save_are_removed_by_the_next(t
         (tmp_path / "p" / own).mkdir()
     nlp.to_disk(tmp_path / "p")
     assert sorted(p.name for p in (tmp_path / "p").iterdir() if p.name.startswith(".")) == [
-        ".repsl_tagger.bak", ".repsl_tagger.old"]
+        ".repsl_tagger.bak",
+        ".repsl_tagger.old",
+    ]
     assert spacy.load(tmp_path / "p")

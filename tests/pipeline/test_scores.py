@@ -1,10 +1,11 @@
 """Entity confidence on the component: where the scores live, the threshold, what keeps them."""
+
 import numpy
 import pytest
 import spacy
 from spacy.tokens import Doc, DocBin
 
-from spacy_repsl.confidence import span_scores
+from spacy_repsl.iob.confidence import span_scores
 
 from .helpers import TEXTS, ner_examples, probabilities, span_examples, tagger_config, train
 
@@ -47,10 +48,12 @@ def test_the_scores_survive_docbin_and_doc_to_disk(ents_nlp, tmp_path):
     docs[-1].to_disk(tmp_path / "doc")
     alone = Doc(ents_nlp.vocab).from_disk(tmp_path / "doc")
     for before, after in list(zip(docs, back)) + [(docs[-1], alone)]:
-        assert [(s.start, s.end, s.label_) for s in after.spans["ents"]] == \
-            [(s.start, s.end, s.label_) for s in before.spans["ents"]]
-        numpy.testing.assert_array_equal(numpy.asarray(after.spans["ents"].attrs["scores"]),
-                                         numpy.asarray(before.spans["ents"].attrs["scores"]))
+        assert [(s.start, s.end, s.label_) for s in after.spans["ents"]] == [
+            (s.start, s.end, s.label_) for s in before.spans["ents"]
+        ]
+        numpy.testing.assert_array_equal(
+            numpy.asarray(after.spans["ents"].attrs["scores"]), numpy.asarray(before.spans["ents"].attrs["scores"])
+        )
 
 
 def test_the_threshold_drops_exactly_the_entities_below_it(tiny_decoders, ents_nlp, tmp_path):
@@ -62,8 +65,11 @@ def test_the_threshold_drops_exactly_the_entities_below_it(tiny_decoders, ents_n
     ents_nlp.to_disk(tmp_path / "pipeline")
     filtered_nlp = spacy.load(tmp_path / "pipeline", config={"components.repsl_tagger.threshold": threshold})
     for before, after in zip(unfiltered, filtered_nlp.pipe(texts)):
-        kept = [(s.start, s.end, s.label_) for s, x in zip(before.spans["ents"], before.spans["ents"].attrs["scores"])
-                if x >= threshold]
+        kept = [
+            (s.start, s.end, s.label_)
+            for s, x in zip(before.spans["ents"], before.spans["ents"].attrs["scores"])
+            if x >= threshold
+        ]
         assert [(s.start, s.end, s.label_) for s in after.ents] == kept
         assert all(x >= threshold for x in after.spans["ents"].attrs["scores"])
 
@@ -192,7 +198,9 @@ def test_a_second_tagger_keeps_the_first_ones_scores_under_its_own_key(two_tagge
     texts = ["John Smith lives in Paris .", "Mary went to Berlin and London ."]
     for doc in two_taggers.pipe(texts):
         first = dict(zip([(s.start, s.end, s.label_) for s in doc.spans["ents"]], doc.spans["ents"].attrs["scores"]))
-        second = dict(zip([(s.start, s.end, s.label_) for s in doc.spans["ents_b"]], doc.spans["ents_b"].attrs["scores"]))
+        second = dict(
+            zip([(s.start, s.end, s.label_) for s in doc.spans["ents_b"]], doc.spans["ents_b"].attrs["scores"])
+        )
         assert first and list(second) == [(e.start, e.end, e.label_) for e in doc.ents]
         assert second == first  # kept entities keep the first tagger's scores, not the second's (T = 2)
     alone = two_taggers.get_pipe("second")(spacy.blank("en").make_doc(texts[0]))
@@ -212,8 +220,18 @@ def test_export_and_calibrate_ask_which_tagger(two_taggers, tmp_path, capsys):
     two_taggers.to_disk(tmp_path / "pipeline")
     assert export_main([str(tmp_path / "pipeline"), str(tmp_path / "out")]) == 1
     assert "--component" in capsys.readouterr().err and not (tmp_path / "out").exists()
-    assert calibrate_main([str(tmp_path / "pipeline"), str(tmp_path / "dev.spacy"), str(tmp_path / "test.spacy"),
-                           "--output", str(tmp_path / "cal")]) == 1
+    assert (
+        calibrate_main(
+            [
+                str(tmp_path / "pipeline"),
+                str(tmp_path / "dev.spacy"),
+                str(tmp_path / "test.spacy"),
+                "--output",
+                str(tmp_path / "cal"),
+            ]
+        )
+        == 1
+    )
     assert "--component" in capsys.readouterr().err and not (tmp_path / "cal").exists()
     assert export_main([str(tmp_path / "pipeline"), str(tmp_path / "out"), "--component", "second"]) == 0
     assert (tmp_path / "out" / "config.json").is_file()
@@ -223,8 +241,12 @@ def test_scores_follow_their_entities_through_merge_entities(ents_nlp):
     from spacy_repsl.label.records import doc_spans
 
     text = "Yesterday John Smith met Mary Ann Lee in New York and Berlin ."
-    patterns = [{"label": "PER", "pattern": "John Smith"}, {"label": "PER", "pattern": "Mary Ann Lee"},
-                {"label": "LOC", "pattern": "New York"}, {"label": "LOC", "pattern": "Berlin"}]
+    patterns = [
+        {"label": "PER", "pattern": "John Smith"},
+        {"label": "PER", "pattern": "Mary Ann Lee"},
+        {"label": "LOC", "pattern": "New York"},
+        {"label": "LOC", "pattern": "Berlin"},
+    ]
     ruler = spacy.blank("en", vocab=ents_nlp.vocab)
     ruler.add_pipe("entity_ruler").add_patterns(patterns)
     tagger = ents_nlp.get_pipe("repsl_tagger")
@@ -233,7 +255,8 @@ def test_scores_follow_their_entities_through_merge_entities(ents_nlp):
     assert len(merged) < len(before) and len(before.ents) >= 4
     expected = doc_spans(before, ["ents"], {"ents": "ents"})
     found = doc_spans(merged, ["ents"], {"ents": "ents"})
-    assert [(s["start"], s["end"], s["label"], s["text"]) for s in found] == \
-        [(s["start"], s["end"], s["label"], s["text"]) for s in expected]
+    assert [(s["start"], s["end"], s["label"], s["text"]) for s in found] == [
+        (s["start"], s["end"], s["label"], s["text"]) for s in expected
+    ]
     assert all(s["score"] is not None for s in found)
     assert [s["score"] for s in found] == [s["score"] for s in expected]

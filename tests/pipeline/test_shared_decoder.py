@@ -1,4 +1,5 @@
 """`repsl_decoder` and `spacy-repsl.DecoderListener.v1`: spaCy's own components on one decoder pass."""
+
 from __future__ import annotations
 
 from typing import Any, Dict, List
@@ -15,21 +16,41 @@ COMPONENTS = ("ner", "tagger", "textcat", "spancat")
 
 
 def listener(grad_factor: float = 1.0, width: Any = None) -> Dict[str, Any]:
-    return {"@architectures": "spacy-repsl.DecoderListener.v1", "width": width, "upstream": "*",
-            "grad_factor": grad_factor}
+    return {
+        "@architectures": "spacy-repsl.DecoderListener.v1",
+        "width": width,
+        "upstream": "*",
+        "grad_factor": grad_factor,
+    }
 
 
 def component_model(name: str, tok2vec: Dict[str, Any]) -> Dict[str, Any]:
     """spaCy's default model of each component, with the listener as its tok2vec."""
     return {
-        "ner": {"@architectures": "spacy.TransitionBasedParser.v2", "state_type": "ner", "extra_state_tokens": False,
-                "hidden_width": 64, "maxout_pieces": 2, "use_upper": True, "nO": None},
+        "ner": {
+            "@architectures": "spacy.TransitionBasedParser.v2",
+            "state_type": "ner",
+            "extra_state_tokens": False,
+            "hidden_width": 64,
+            "maxout_pieces": 2,
+            "use_upper": True,
+            "nO": None,
+        },
         "tagger": {"@architectures": "spacy.Tagger.v2", "nO": None, "normalize": False},
-        "textcat": {"@architectures": "spacy.TextCatReduce.v1", "exclusive_classes": True, "use_reduce_first": False,
-                    "use_reduce_last": False, "use_reduce_max": False, "use_reduce_mean": True, "nO": None},
-        "spancat": {"@architectures": "spacy.SpanCategorizer.v1",
-                    "reducer": {"@layers": "spacy.mean_max_reducer.v1", "hidden_size": 32},
-                    "scorer": {"@layers": "spacy.LinearLogistic.v1", "nO": None, "nI": None}},
+        "textcat": {
+            "@architectures": "spacy.TextCatReduce.v1",
+            "exclusive_classes": True,
+            "use_reduce_first": False,
+            "use_reduce_last": False,
+            "use_reduce_max": False,
+            "use_reduce_mean": True,
+            "nO": None,
+        },
+        "spancat": {
+            "@architectures": "spacy.SpanCategorizer.v1",
+            "reducer": {"@layers": "spacy.mean_max_reducer.v1", "hidden_size": 32},
+            "scorer": {"@layers": "spacy.LinearLogistic.v1", "nO": None, "nI": None},
+        },
     }[name] | {"tok2vec": tok2vec}
 
 
@@ -51,9 +72,17 @@ def examples(nlp) -> List[Example]:
         tags = ["PROPN" if t.text[0].isupper() else "X" for t in doc]
         per = any(label == "PER" for *_, label in ents)
         nested = [(ents[0][0], ents[-1][1], "PHRASE")]  # overlaps every entity: spancat's kind
-        out.append(Example.from_dict(doc, {"entities": ents, "tags": tags,
-                                           "cats": {"PER": float(per), "NOPER": float(not per)},
-                                           "spans": {"sc": ents + nested}}))
+        out.append(
+            Example.from_dict(
+                doc,
+                {
+                    "entities": ents,
+                    "tags": tags,
+                    "cats": {"PER": float(per), "NOPER": float(not per)},
+                    "spans": {"sc": ents + nested},
+                },
+            )
+        )
     return out
 
 
@@ -81,8 +110,15 @@ def count_decoder_passes(nlp) -> List[int]:
 
 
 def annotations(docs) -> List[Any]:
-    return [([(e.start, e.end, e.label_) for e in d.ents], [t.tag_ for t in d], sorted(d.cats.items()),
-             [(s.start, s.end, s.label_) for s in d.spans.get("sc", [])]) for d in docs]
+    return [
+        (
+            [(e.start, e.end, e.label_) for e in d.ents],
+            [t.tag_ for t in d],
+            sorted(d.cats.items()),
+            [(s.start, s.end, s.label_) for s in d.spans.get("sc", [])],
+        )
+        for d in docs
+    ]
 
 
 def vectors(docs, name: str = "repsl_decoder") -> List[numpy.ndarray]:
@@ -124,8 +160,10 @@ def test_listener_gradients_are_summed_and_scaled_by_grad_factor(tiny_decoders):
         for _, p in module.trainable_named_parameters():
             p.grad = None
         nlp.update(egs, sgd=False)  # no step (None would use spaCy's default optimizer): the gradients stay
-        return {n: p.grad.detach().clone().numpy() if p.grad is not None else 0.0
-                for n, p in module.trainable_named_parameters()}
+        return {
+            n: p.grad.detach().clone().numpy() if p.grad is not None else 0.0
+            for n, p in module.trainable_named_parameters()
+        }
 
     both, first_only, second_only = decoder_grads(1.0, 1.0), decoder_grads(1.0, 0.0), decoder_grads(0.0, 1.0)
     doubled = decoder_grads(2.0, 0.0)
@@ -168,9 +206,11 @@ def test_listener_vectors_are_the_taggers_token_vectors(tiny_decoders):
         numpy.testing.assert_allclose(numpy.asarray(doc_logits), expected, rtol=1e-5, atol=1e-5)
 
 
-@pytest.mark.parametrize("settings,uses_right_context", [
-    (dict(repetitions=0), False), (dict(repetitions=1), True), (dict(repetitions=0, unmask="middle"), True)],
-    ids=["r0-causal", "r1", "middle"])
+@pytest.mark.parametrize(
+    "settings,uses_right_context",
+    [(dict(repetitions=0), False), (dict(repetitions=1), True), (dict(repetitions=0, unmask="middle"), True)],
+    ids=["r0-causal", "r1", "middle"],
+)
 def test_listener_vectors_keep_the_methods_context_properties(tiny_decoders, settings, uses_right_context):
     nlp = shared_nlp(tiny_decoders["llama"], components=("tagger",), **settings)
     nlp.initialize(lambda: examples(nlp))
@@ -195,7 +235,10 @@ def test_saved_and_loaded_predict_the_same(tiny_decoders, tmp_path):
     before = list(nlp.pipe(TEXTS))
     nlp.to_disk(tmp_path / "pipe")
     assert sorted(p.name for p in (tmp_path / "pipe" / "repsl_decoder").iterdir()) == [
-        "cfg", "decoder.json", "trainable.safetensors"]
+        "cfg",
+        "decoder.json",
+        "trainable.safetensors",
+    ]
     loaded = spacy.load(tmp_path / "pipe")
     after = list(loaded.pipe(TEXTS))
     assert annotations(after) == annotations(before)
@@ -241,19 +284,55 @@ def test_spacy_train_with_the_shipped_config(tiny_decoders, tmp_path):
     import sys
     from pathlib import Path
 
-    demo = subprocess.run([sys.executable, "-m", "spacy_repsl.datasets", "demo", str(tmp_path), "--sizes", "24,8,8"],
-                          capture_output=True, text=True)
+    demo = subprocess.run(
+        [sys.executable, "-m", "spacy_repsl.datasets", "demo", str(tmp_path), "--sizes", "24,8,8"],
+        capture_output=True,
+        text=True,
+    )
     assert demo.returncode == 0, demo.stderr
     config = Path(__file__).parents[2] / "configs" / "shared_decoder.cfg"
     result = subprocess.run(
-        [sys.executable, "-m", "spacy", "train", str(config), "--output", str(tmp_path / "out"),
-         "--paths.train", str(tmp_path / "train.spacy"), "--paths.dev", str(tmp_path / "dev.spacy"),
-         "--paths.decoder", str(tiny_decoders["llama"]), "--training.max_steps", "4", "--training.eval_frequency", "2"],
-        capture_output=True, text=True)
+        [
+            sys.executable,
+            "-m",
+            "spacy",
+            "train",
+            str(config),
+            "--output",
+            str(tmp_path / "out"),
+            "--paths.train",
+            str(tmp_path / "train.spacy"),
+            "--paths.dev",
+            str(tmp_path / "dev.spacy"),
+            "--paths.decoder",
+            str(tiny_decoders["llama"]),
+            "--training.max_steps",
+            "4",
+            "--training.eval_frequency",
+            "2",
+        ],
+        capture_output=True,
+        text=True,
+    )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-    checked = subprocess.run([sys.executable, "-m", "spacy", "debug", "config", str(config), "--paths.train",
-                              str(tmp_path / "train.spacy"), "--paths.dev", str(tmp_path / "train.spacy"),
-                              "--paths.decoder", str(tiny_decoders["llama"])], capture_output=True, text=True)
+    checked = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "spacy",
+            "debug",
+            "config",
+            str(config),
+            "--paths.train",
+            str(tmp_path / "train.spacy"),
+            "--paths.dev",
+            str(tmp_path / "train.spacy"),
+            "--paths.decoder",
+            str(tiny_decoders["llama"]),
+        ],
+        capture_output=True,
+        text=True,
+    )
     assert checked.returncode == 0 and "Config is valid" in checked.stdout, checked.stdout + checked.stderr
     for column in ("ENTS_F", "SPANS_SC_F", "CATS_SCORE", "TAG_ACC"):
         assert column in result.stdout, result.stdout[-2000:]
@@ -271,8 +350,12 @@ def test_spacy_train_with_the_shipped_config(tiny_decoders, tmp_path):
 def test_repsl_tagger_on_a_listener_trains_saves_and_shares_the_pass(tiny_decoders, tmp_path):
     fix_random_seed(0)
     nlp = shared_nlp(tiny_decoders["llama"], components=("tagger",))
-    nlp.add_pipe("repsl_tagger", config={"model": {"@architectures": "spacy-repsl.ListenerTagger.v1",
-                                                   "head_dropout": 0.0, "tok2vec": listener()}})
+    nlp.add_pipe(
+        "repsl_tagger",
+        config={
+            "model": {"@architectures": "spacy-repsl.ListenerTagger.v1", "head_dropout": 0.0, "tok2vec": listener()}
+        },
+    )
     egs = examples(nlp)
     optimizer = nlp.initialize(lambda: egs)
     assert nlp.get_pipe("repsl_decoder").listening_components == ["tagger", "repsl_tagger"]
@@ -294,8 +377,10 @@ def test_a_frozen_annotating_decoder_feeds_its_listeners_from_the_docs(tiny_deco
     nlp, egs, optimizer = trained(tiny_decoders["llama"], steps=0, components=("tagger",))
     module = nlp.get_pipe("repsl_decoder").model.attrs["runtime"].module
     before = {n: p.detach().clone() for n, p in module.trainable_named_parameters()}
-    losses = [nlp.update(egs, sgd=optimizer, exclude=["repsl_decoder"], annotates=["repsl_decoder"])["tagger"]
-              for _ in range(8)]
+    losses = [
+        nlp.update(egs, sgd=optimizer, exclude=["repsl_decoder"], annotates=["repsl_decoder"])["tagger"]
+        for _ in range(8)
+    ]
     assert losses[-1] < losses[0], losses
     assert all(p.equal(before[n]) for n, p in module.trainable_named_parameters())
 
@@ -314,13 +399,19 @@ def test_spacy_package_carries_the_bundled_decoder(tiny_decoders, tmp_path):
     nlp.to_disk(tmp_path / "pipeline")
     site = install_package(tmp_path / "pipeline", "repsl_shared", tmp_path)
     shutil.rmtree(base)  # the bundled copy must be all it needs
-    script = ("import json, sys, spacy; sys.path.insert(0, sys.argv[1]); sys.path.insert(0, sys.argv[2]); "
-              "from tests.pipeline.test_shared_decoder import annotations; nlp = spacy.load('en_repsl_shared'); "
-              "print(json.dumps(annotations([nlp(sys.argv[3])])))")
+    script = (
+        "import json, sys, spacy; sys.path.insert(0, sys.argv[1]); sys.path.insert(0, sys.argv[2]); "
+        "from tests.pipeline.test_shared_decoder import annotations; nlp = spacy.load('en_repsl_shared'); "
+        "print(json.dumps(annotations([nlp(sys.argv[3])])))"
+    )
     from pathlib import Path
 
-    result = subprocess.run([sys.executable, "-c", script, str(site), str(Path(__file__).parents[2]), text],
-                            check=True, capture_output=True, text=True)
+    result = subprocess.run(
+        [sys.executable, "-c", script, str(site), str(Path(__file__).parents[2]), text],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
     assert json.loads(result.stdout.strip().splitlines()[-1]) == json.loads(json.dumps(expected))
 
 
@@ -331,6 +422,8 @@ def test_loading_with_other_method_settings_is_refused_as_repsl_taggers_are(tiny
     nlp.to_disk(tmp_path / "pipe")
     with pytest.raises(SavedPipelineMismatch, match="repetitions"):
         spacy.load(tmp_path / "pipe", config={"components": {"repsl_decoder": {"model": {"repetitions": 0}}}})
-    accepted = spacy.load(tmp_path / "pipe", config={"components": {"repsl_decoder": {
-        "model": {"repetitions": 0}, "accept_changes": ["repetitions"]}}})
+    accepted = spacy.load(
+        tmp_path / "pipe",
+        config={"components": {"repsl_decoder": {"model": {"repetitions": 0}, "accept_changes": ["repetitions"]}}},
+    )
     assert accepted.get_pipe("repsl_decoder").model.attrs["settings"].repetitions == 0

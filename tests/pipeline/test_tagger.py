@@ -1,4 +1,5 @@
 """The repsl_tagger component end to end, on tiny local decoders of every family."""
+
 import numpy
 import pytest
 import spacy
@@ -6,9 +7,10 @@ from spacy.training import Example
 
 from spacy_repsl.decoder.tiny import TINY_FAMILIES
 from spacy_repsl.pipeline.tagger import SavedPipelineMismatch
-from spacy_repsl.serialization import AdapterFileError
+from spacy_repsl.pipeline.weights import AdapterFileError
 
 from .helpers import TEXTS, make_nlp, ner_examples, probabilities, span_examples, spans_of, train
+
 
 @pytest.mark.parametrize("family", TINY_FAMILIES)
 def test_train_pipe_and_round_trip(tiny_decoders, tmp_path, family):
@@ -92,7 +94,10 @@ def test_error_handler_is_respected(tiny_decoders):
     texts = [("Paris", 1), ("BOOM here", 2), ("Berlin", 3)]
     for batch_size in (1, 3):
         seen.clear()
-        out = [(doc.text, context, spans_of(doc)) for doc, context in nlp.pipe(texts, batch_size=batch_size, as_tuples=True)]
+        out = [
+            (doc.text, context, spans_of(doc))
+            for doc, context in nlp.pipe(texts, batch_size=batch_size, as_tuples=True)
+        ]
         # Only the failing doc is handed to the handler; its batch-mates are annotated, in order.
         assert [(text, context) for text, context, _ in out] == [("Paris", 1), ("Berlin", 3)]
         assert [spans for _, _, spans in out] == [spans_of(nlp("Paris")), spans_of(nlp("Berlin"))]
@@ -259,7 +264,9 @@ def test_a_config_that_differs_from_the_trained_one(tiny_decoders, tmp_path):
     (tmp_path / "p" / "config.cfg").write_text(config.replace("r = 8", "r = 4"))
     with pytest.raises(SavedPipelineMismatch, match=r"lora_r = 8 when trained, 4 now"):
         spacy.load(tmp_path / "p")  # the recorded setting names the edit
-    with pytest.raises(AdapterFileError, match=r"has shape .* the config or labels differ"):  # accepted: shapes still refuse it
+    with pytest.raises(
+        AdapterFileError, match=r"has shape .* the config or labels differ"
+    ):  # accepted: shapes still refuse it
         spacy.load(tmp_path / "p", config={"components": {"repsl_tagger": {"accept_changes": ["lora_r"]}}})
 
 
@@ -269,9 +276,11 @@ def test_batch_loss_is_the_mean_cross_entropy_of_known_tags(tiny_decoders):
     nlp.initialize(lambda: ner_examples(nlp))
     tagger = nlp.get_pipe("repsl_tagger")
     docs = [nlp.make_doc(t) for t in ("John Smith lives in Paris .", "", "Acme hired Mary today in Berlin")]
-    examples = [Example.from_dict(docs[0], {"entities": ["B-PER", "L-PER", "-", "-", "U-LOC", "O"]}),
-                Example.from_dict(docs[1], {"entities": []}),
-                Example.from_dict(docs[2], {"entities": ["U-ORG", "O", "U-PER", "O", "O", "U-LOC"]})]
+    examples = [
+        Example.from_dict(docs[0], {"entities": ["B-PER", "L-PER", "-", "-", "U-LOC", "O"]}),
+        Example.from_dict(docs[1], {"entities": []}),
+        Example.from_dict(docs[2], {"entities": ["U-ORG", "O", "U-PER", "O", "O", "U-LOC"]}),
+    ]
     rng = numpy.random.default_rng(0)
     scores = [rng.standard_normal((len(d), len(tagger.tag_names))).astype("float32") for d in docs]
     loss, grads = tagger.get_loss(examples, scores)

@@ -55,7 +55,7 @@ def check(text, tokenizer, nlp=NLP):
     firsts = []
     for token, pieces in zip(tokens, aligned):
         if has_pieces:
-            assert pieces, f"token {text[token[0]:token[1]]!r} got no piece"
+            assert pieces, f"token {text[token[0] : token[1]]!r} got no piece"
         assert pieces == sorted(pieces)
         for p in pieces:
             assert offsets[p][1] > offsets[p][0]  # never a special token
@@ -134,8 +134,9 @@ offsets = st.tuples(st.integers(0, 12), st.integers(0, 3)).map(lambda t: (t[0], 
 
 
 @settings(max_examples=300, deadline=None)
-@given(st.lists(st.tuples(st.integers(0, 2), st.integers(0, 3)), max_size=6), st.lists(offsets, max_size=8),
-       st.booleans())
+@given(
+    st.lists(st.tuples(st.integers(0, 2), st.integers(0, 3)), max_size=6), st.lists(offsets, max_size=8), st.booleans()
+)
 def test_matches_the_rules_on_any_offsets(gaps, pieces, in_order):
     tokens, position = [], 0
     for gap, length in gaps:

@@ -38,7 +38,9 @@ def test_whitespace_goes_with_the_token_after_it():
 def test_splice_replaces_the_pieces_of_the_region():
     ids, offsets = [1, 2, 3, 4], [(0, 1), (1, 3), (3, 4), (5, 6)]
     assert splice(ids, offsets, (1, 3), [20, 21], [(1, 2), (2, 3)]) == (
-        [1, 20, 21, 3, 4], [(0, 1), (1, 2), (2, 3), (3, 4), (5, 6)])
+        [1, 20, 21, 3, 4],
+        [(0, 1), (1, 2), (2, 3), (3, 4), (5, 6)],
+    )
     assert splice(ids, offsets, (4, 5), [9], [(4, 5)]) == ([1, 2, 3, 9, 4], [(0, 1), (1, 3), (3, 4), (4, 5), (5, 6)])
 
 

@@ -7,8 +7,14 @@ from ..conftest import REAL_TOKENIZERS
 from .test_alignment import MESSY
 
 TEXTS = MESSY + ["", " ", "<s> a special token in the text </s>", "<unk><pad>", "x" * 3000, "a\u200bb \x00 c"]
-CONTROL_TEXTS = ["before <s> after </s> end", "chat <|im_start|>user\nhi<|im_end|>", "<|endoftext|><unk>",
-                 "<|begin_of_text|>x<|end_of_text|>", "<|assistant|> <|end|> <|user|>", "</s></s>"]
+CONTROL_TEXTS = [
+    "before <s> after </s> end",
+    "chat <|im_start|>user\nhi<|im_end|>",
+    "<|endoftext|><unk>",
+    "<|begin_of_text|>x<|end_of_text|>",
+    "<|assistant|> <|end|> <|user|>",
+    "</s></s>",
+]
 
 
 def called(tokenizer, texts):
@@ -64,11 +70,11 @@ def test_the_real_tokenizers_added_tokens_are_not_all_special(real_tokenizers):
 def test_segments_get_no_prefix_space(real_tokenizers, name):
     tokenizer = real(real_tokenizers, name)
     encoder = PieceEncoder(tokenizer)
-    (ids, offsets), = encoder.encode(["京"], prefix_space=False)
+    ((ids, offsets),) = encoder.encode(["京"], prefix_space=False)
     assert [tokenizer.convert_ids_to_tokens(i) for i in ids] == ["京"] and offsets == [(0, 1)]
-    (start_ids, _), = encoder.encode(["lead"])
+    ((start_ids, _),) = encoder.encode(["lead"])
     assert tokenizer.convert_ids_to_tokens(start_ids[0]).startswith("▁")  # the text's start keeps it
-    (segment_ids, _), = encoder.encode([" lead"], prefix_space=False)
+    ((segment_ids, _),) = encoder.encode([" lead"], prefix_space=False)
     assert tokenizer.convert_ids_to_tokens(segment_ids[0]) == "▁lead"  # a space in the text stays
 
 
@@ -76,8 +82,12 @@ def test_segments_get_no_prefix_space(real_tokenizers, name):
 def test_blank_pieces(real_tokenizers, name):
     tokenizer = real(real_tokenizers, name)
     encoder = PieceEncoder(tokenizer)
-    blank = [i for ids, _ in encoder.encode([" \n\t x", "a  b"]) for i in ids
-             if tokenizer.decode([i]).strip() == "" and tokenizer.convert_ids_to_tokens(i) not in ("", None)]
+    blank = [
+        i
+        for ids, _ in encoder.encode([" \n\t x", "a  b"])
+        for i in ids
+        if tokenizer.decode([i]).strip() == "" and tokenizer.convert_ids_to_tokens(i) not in ("", None)
+    ]
     assert blank and all(encoder.is_blank(i) for i in blank)
     words = [i for ids, _ in encoder.encode(["Paris 北京 2023"]) for i in ids if tokenizer.decode([i]).strip()]
     assert words and not any(encoder.is_blank(i) for i in words)

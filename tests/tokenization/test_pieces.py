@@ -6,8 +6,11 @@ from spacy_repsl.tokenization.pieces import DocPieces, build_batch, tokenize_doc
 
 
 def test_batch_read_out_positions():
-    docs = [DocPieces(ids=[10, 11, 12], token_pieces=[[0], [1, 2]]), DocPieces(ids=[], token_pieces=[]),
-            DocPieces(ids=[20], token_pieces=[[0], [0]])]
+    docs = [
+        DocPieces(ids=[10, 11, 12], token_pieces=[[0], [1, 2]]),
+        DocPieces(ids=[], token_pieces=[]),
+        DocPieces(ids=[20], token_pieces=[[0], [0]]),
+    ]
     batch = build_batch(docs, max_length=8, pooling="mean")
     assert batch.sequences == [[10, 11, 12], [20]]
     assert batch.doc_lengths == [2, 0, 2]
@@ -46,8 +49,10 @@ def test_docs_without_pieces_get_a_placeholder():
 def test_split_batch_covers_every_token_once_and_keeps_its_read_out():
     from spacy_repsl.tokenization.pieces import DocPieces, build_batch, split_batch
 
-    docs = [DocPieces(ids=list(range(50)), token_pieces=[[i] for i in range(50)]),
-            DocPieces(ids=list(range(9)), token_pieces=[[0, 1], [2], [3, 4, 5], [6], [7, 8]])]
+    docs = [
+        DocPieces(ids=list(range(50)), token_pieces=[[i] for i in range(50)]),
+        DocPieces(ids=list(range(9)), token_pieces=[[0, 1], [2], [3, 4, 5], [6], [7, 8]]),
+    ]
     for pooling in ("first", "mean"):
         batch = build_batch(docs, 8, 2, pooling)
         parts = split_batch(batch, 3)
@@ -63,9 +68,12 @@ def test_split_batch_covers_every_token_once_and_keeps_its_read_out():
 
 def test_first_pooling_reads_the_same_positions_as_the_general_path():
     # Single-window docs under first pooling take a shortcut; mean pooling walks every token.
-    docs = [DocPieces(ids=[10, 11, 12], token_pieces=[[0], [1, 2]]), DocPieces(ids=[], token_pieces=[]),
-            DocPieces(ids=list(range(30)), token_pieces=[[i, i + 1] for i in range(0, 30, 2)]),
-            DocPieces(ids=[20], token_pieces=[[0], [0]])]
+    docs = [
+        DocPieces(ids=[10, 11, 12], token_pieces=[[0], [1, 2]]),
+        DocPieces(ids=[], token_pieces=[]),
+        DocPieces(ids=list(range(30)), token_pieces=[[i, i + 1] for i in range(0, 30, 2)]),
+        DocPieces(ids=[20], token_pieces=[[0], [0]]),
+    ]
     first, mean = build_batch(docs, 8, 2, "first"), build_batch(docs, 8, 2, "mean")
     assert first.sequences == mean.sequences and first.doc_lengths == mean.doc_lengths
     assert first.token_window == mean.token_window and first.token_first == mean.token_first

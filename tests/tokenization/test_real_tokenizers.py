@@ -1,4 +1,5 @@
 """Every spaCy token its own pieces, on the real tokenizers of ../shared/tokenizers."""
+
 import pytest
 import spacy
 from hypothesis import HealthCheck, given, settings
@@ -11,12 +12,56 @@ from ..conftest import REAL_TOKENIZERS
 
 PLACEHOLDER = -1
 FRAGMENTS = [
-    "北京", "上海市", "在北京工作", "東京都に住んでいます", "서울특별시", "e\u0301", "a\u0308\u0301", "naïve façade",
-    "👩\u200d👩\u200d👧", "🇫🇷", "👍🏽", "שלום עולם", "مرحبا", "\u200f", "\u00a0", "\u200b", "\u3000", "\ufeff",
-    "https://example.com/a?b=c&d=e#frag", "don't", "U.S.-based", "2023-11-30", "1,234.56", "$5", "\t", "\n", "\r\n",
-    "\n\n", "   ", "<s>", "</s>", "<unk>", "<|im_end|>", "<|im_start|>", "<|endoftext|>", "<|begin_of_text|>",
-    "<|assistant|>", "[PAD151646]", "x" * 300, "Donaudampfschifffahrtsgesellschaftskapitän", "\x00", "\x7f",
-    "Paris.", "(ok)", "—", "…", "ﬁ", "Ⅻ", "①", "ｆｕｌｌｗｉｄｔｈ",
+    "北京",
+    "上海市",
+    "在北京工作",
+    "東京都に住んでいます",
+    "서울특별시",
+    "e\u0301",
+    "a\u0308\u0301",
+    "naïve façade",
+    "👩\u200d👩\u200d👧",
+    "🇫🇷",
+    "👍🏽",
+    "שלום עולם",
+    "مرحبا",
+    "\u200f",
+    "\u00a0",
+    "\u200b",
+    "\u3000",
+    "\ufeff",
+    "https://example.com/a?b=c&d=e#frag",
+    "don't",
+    "U.S.-based",
+    "2023-11-30",
+    "1,234.56",
+    "$5",
+    "\t",
+    "\n",
+    "\r\n",
+    "\n\n",
+    "   ",
+    "<s>",
+    "</s>",
+    "<unk>",
+    "<|im_end|>",
+    "<|im_start|>",
+    "<|endoftext|>",
+    "<|begin_of_text|>",
+    "<|assistant|>",
+    "[PAD151646]",
+    "x" * 300,
+    "Donaudampfschifffahrtsgesellschaftskapitän",
+    "\x00",
+    "\x7f",
+    "Paris.",
+    "(ok)",
+    "—",
+    "…",
+    "ﬁ",
+    "Ⅻ",
+    "①",
+    "ｆｕｌｌｗｉｄｔｈ",
 ]
 SEPARATORS = ["", " ", "  ", "\n", "\t", "\u00a0", " \n "]
 NLPS = {"en": spacy.blank("en"), "zh": spacy.blank("zh")}
@@ -47,7 +92,10 @@ def check_own_pieces(tokenizer, doc):
     encoder = encoder_for(tokenizer)
     for token, token_pieces in zip(doc, pieces.token_pieces):
         if not token.is_space and pieces.ids != [PLACEHOLDER]:
-            assert not encoder.is_blank(ids[token_pieces[0]]), (token.text, tokenizer.convert_ids_to_tokens(ids[token_pieces[0]]))
+            assert not encoder.is_blank(ids[token_pieces[0]]), (
+                token.text,
+                tokenizer.convert_ids_to_tokens(ids[token_pieces[0]]),
+            )
     return pieces
 
 
@@ -59,10 +107,10 @@ def check_within(tokenizer, doc):
 
     encoder = encoder_for(tokenizer)
     tokens = [(t.idx, t.idx + len(t.text)) for t in doc]
-    (ids, offsets), = encoder.encode([doc.text])
+    ((ids, offsets),) = encoder.encode([doc.text])
     regions = shared_regions(tokens, offsets, align_pieces(tokens, offsets))
     if regions:
-        (ids, offsets), = own_pieces(encoder, [(doc.text, tokens, ids, offsets, regions)], PLACEHOLDER)
+        ((ids, offsets),) = own_pieces(encoder, [(doc.text, tokens, ids, offsets, regions)], PLACEHOLDER)
     for (start, end), token_pieces in zip(tokens, align_pieces(tokens, offsets)):
         for p in token_pieces:
             s, e = offsets[p]
@@ -73,7 +121,7 @@ def check_within(tokenizer, doc):
                 s += 1
             while e > s and doc.text[e - 1].isspace():
                 e -= 1
-            assert (start <= s and e <= end) or s == e, (doc.text[start:end], doc.text[offsets[p][0]:offsets[p][1]])
+            assert (start <= s and e <= end) or s == e, (doc.text[start:end], doc.text[offsets[p][0] : offsets[p][1]])
 
 
 @pytest.mark.parametrize("name", REAL_TOKENIZERS)
@@ -94,7 +142,7 @@ def test_every_token_its_own_pieces_on_hostile_texts(real_tokenizers, name):
 @pytest.mark.parametrize("name", REAL_TOKENIZERS)
 def test_every_fragment_alone_and_joined_without_spaces(real_tokenizers, name):
     tokenizer = real(real_tokenizers, name)
-    for lang, nlp in NLPS.items():
+    for _lang, nlp in NLPS.items():
         for text in FRAGMENTS + ["".join(FRAGMENTS), " ".join(FRAGMENTS)]:
             doc = nlp(text)
             check_own_pieces(tokenizer, doc)
@@ -120,7 +168,7 @@ def test_a_piece_over_two_characters_is_encoded_again_by_character(real_tokenize
 def test_the_lone_prefix_piece_is_not_a_read_out_piece(real_tokenizers, name):
     tokenizer = real(real_tokenizers, name)
     doc = NLPS["zh"]("北京")
-    (ids, offsets), = encoder_for(tokenizer).encode([doc.text])
+    ((ids, offsets),) = encoder_for(tokenizer).encode([doc.text])
     assert tokenizer.convert_ids_to_tokens(ids[0]) == "▁" and offsets[0] == offsets[1]  # the quirk
     (pieces,) = tokenize_docs(tokenizer, [doc], PLACEHOLDER)
     assert [tokenizer.convert_ids_to_tokens(pieces.ids[p[0]]) for p in pieces.token_pieces] == ["北", "京"]
@@ -140,5 +188,5 @@ def test_control_tokens_in_text_are_encoded_as_the_tokenizer_spells_them(real_to
         spelled = tokenizer(doc.text, add_special_tokens=False, split_special_tokens=True)["input_ids"]
         tail = [pieces.ids[p] for token_pieces in pieces.token_pieces[-2:] for p in token_pieces]
         head = [pieces.ids[p] for token_pieces in pieces.token_pieces[:3] for p in token_pieces]
-        assert head == spelled[: len(head)] and tail == spelled[-len(tail):]  # "Paris is nice", "Berlin too"
+        assert head == spelled[: len(head)] and tail == spelled[-len(tail) :]  # "Paris is nice", "Berlin too"
         assert tokenizer.convert_tokens_to_ids(control) in tokenizer(doc.text, add_special_tokens=False)["input_ids"]

@@ -1,15 +1,16 @@
 """Imported with `--code` by the resume tests: a `before_update` callback that kills its own
 process (SIGKILL: nothing gets to clean up) at the step REPSL_TEST_KILL_AT names, and, with
 REPSL_TEST_NO_FOLD set, prediction without folding the adapters (then resuming is bit-exact)."""
+
 import os
 import signal
 
 from spacy.util import registry
 
 if os.environ.get("REPSL_TEST_NO_FOLD"):
-    from spacy_repsl.models import decoder_tagger
+    from spacy_repsl.models import fast_paths
 
-    decoder_tagger.FAST_PATHS["fold_adapters"] = False
+    fast_paths.FAST_PATHS["fold_adapters"] = False
 
 
 class Stop(Exception):

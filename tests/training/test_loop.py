@@ -1,5 +1,6 @@
 """The resumable training loop: a run killed after a checkpoint and started again ends where the
 uninterrupted run ends (same weights, same model-best, same predictions)."""
+
 import json
 import os
 import shutil
@@ -16,7 +17,6 @@ from thinc.api import Config
 from spacy_repsl.training.loop import CHECKPOINT_DIR, RECORD_FILE
 from spacy_repsl.training.state import read_progress
 
-from ..pipeline.helpers import TRAIN
 from ..test_training import CONFIGS, write_docbin
 
 KILL = Path(__file__).parent / "kill.py"
@@ -36,8 +36,12 @@ def resumable_config(tmp_path, lora=True):
     config["training"]["before_update"] = {"@callbacks": "repsl_test.kill_at_step.v1"}
     config["training"].update({"max_epochs": 0, "max_steps": 13, "eval_frequency": 4})
     if lora:
-        config["components"]["repsl_tagger"]["model"]["lora"] = {"@misc": "spacy-repsl.lora.v1", "r": 4, "alpha": 8,
-                                                                 "dropout": 0.1}
+        config["components"]["repsl_tagger"]["model"]["lora"] = {
+            "@misc": "spacy-repsl.lora.v1",
+            "r": 4,
+            "alpha": 8,
+            "dropout": 0.1,
+        }
     path = tmp_path / "resumable.cfg"
     config.to_disk(path)
     return path
@@ -51,9 +55,27 @@ def train(config, output, corpus, decoder, fold=False, **env):
     if not fold:
         environment["REPSL_TEST_NO_FOLD"] = "1"
     return subprocess.run(
-        [sys.executable, "-m", "spacy_repsl.training", str(config), "--output", str(output), "--code", str(KILL),
-         "--paths.train", str(corpus / "train.spacy"), "--paths.dev", str(corpus / "dev.spacy"),
-         "--paths.decoder", str(decoder)], capture_output=True, text=True, env=environment, timeout=600)
+        [
+            sys.executable,
+            "-m",
+            "spacy_repsl.training",
+            str(config),
+            "--output",
+            str(output),
+            "--code",
+            str(KILL),
+            "--paths.train",
+            str(corpus / "train.spacy"),
+            "--paths.dev",
+            str(corpus / "dev.spacy"),
+            "--paths.decoder",
+            str(decoder),
+        ],
+        capture_output=True,
+        text=True,
+        env=environment,
+        timeout=600,
+    )
 
 
 def weights(model_dir):
@@ -82,11 +104,16 @@ def test_a_killed_run_resumes_to_the_uninterrupted_result(tiny_decoders, corpus,
         assert ours.keys() == theirs.keys()
         for name in ours:
             numpy.testing.assert_array_equal(ours[name], theirs[name], err_msg=f"{kind}: {name}")
-    assert (json.loads((tmp_path / "resumed" / "model-best" / "meta.json").read_text())["performance"]
-            == json.loads((tmp_path / "straight" / "model-best" / "meta.json").read_text())["performance"])
+    assert (
+        json.loads((tmp_path / "resumed" / "model-best" / "meta.json").read_text())["performance"]
+        == json.loads((tmp_path / "straight" / "model-best" / "meta.json").read_text())["performance"]
+    )
+
     # the log goes on from the checkpoint: the same steps evaluated, and (exact) the same rows, the
     # first one's loss summed over the steps before the restart too
-    rows = lambda out: [line.split() for line in out.splitlines() if line.strip()[:1].isdigit()]
+    def rows(out):
+        return [line.split() for line in out.splitlines() if line.strip()[:1].isdigit()]
+
     assert [row[1] for row in rows(resumed.stdout)] == ["8", "12"]
     assert rows(resumed.stdout) == rows(straight.stdout)[-2:]
 
@@ -178,7 +205,7 @@ def test_batches_replay_from_the_recorded_random_states_whatever_the_generator_h
 
     def batcher(items):
         items = list(items)
-        return (items[i:i + 3] for i in range(0, len(items), 3))
+        return (items[i : i + 3] for i in range(0, len(items), 3))
 
     random.seed(1)
     shuffles = []
@@ -194,8 +221,21 @@ def test_a_checkpoint_set_aside_by_a_two_rename_swap_is_put_back(tmp_path):
 
     aside = tmp_path / ".checkpoint.repsl-old-x1y2" / "checkpoint"
     aside.mkdir(parents=True)
-    (aside / STATE_FILE).write_text(json.dumps({"progress": {"steps": 4, "words": 10, "seconds": 1.0, "results": [],
-                                                             "losses": {}, "config": "c", "format": FORMAT}}))
+    (aside / STATE_FILE).write_text(
+        json.dumps(
+            {
+                "progress": {
+                    "steps": 4,
+                    "words": 10,
+                    "seconds": 1.0,
+                    "results": [],
+                    "losses": {},
+                    "config": "c",
+                    "format": FORMAT,
+                }
+            }
+        )
+    )
     (aside / "optimizer.npz").write_bytes(b"")
     find_checkpoint(tmp_path / "checkpoint")
     assert read_progress(tmp_path / "checkpoint").steps == 4 and not aside.exists()

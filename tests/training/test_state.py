@@ -1,4 +1,5 @@
 """Why a checkpoint folder cannot be resumed: each cause named (pure file checks, no model)."""
+
 import json
 from dataclasses import asdict
 

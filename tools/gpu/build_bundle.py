@@ -11,21 +11,28 @@ encoder's checkpoint folder (tarred; all-MiniLM-L6-v2 for the encoder stage), `-
 CoNLL-2003's three files. Run from the repository root; `.whl/` and `.gpu/` are git-ignored through
 `.git/info/exclude` (added here if missing). See tools/gpu/README.md for the calls that carry them.
 """
+
 from __future__ import annotations
 
 import argparse
 import re
-import tarfile
 import shutil
 import subprocess
 import sys
+import tarfile
 import tempfile
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
-PLATFORMS = ["manylinux_2_28_x86_64", "manylinux_2_27_x86_64", "manylinux_2_24_x86_64", "manylinux_2_17_x86_64",
-             "manylinux2014_x86_64", "manylinux1_x86_64"]
+PLATFORMS = [
+    "manylinux_2_28_x86_64",
+    "manylinux_2_27_x86_64",
+    "manylinux_2_24_x86_64",
+    "manylinux_2_17_x86_64",
+    "manylinux2014_x86_64",
+    "manylinux1_x86_64",
+]
 CARRY_LIMIT_MIB = 64
 PART_MIB = 48  # a model part per call, leaving room for the working tree
 DROP = re.compile(r"bitsandbytes/libbitsandbytes_cuda1[12]\d*\.so$|/__pycache__/")  # CUDA 11/12 builds
@@ -47,8 +54,26 @@ def wheel_name(wheel: Path) -> str:
 
 def download(dest: Path, python: str) -> None:
     platforms = [arg for p in PLATFORMS for arg in ("--platform", p)]
-    subprocess.run([sys.executable, "-m", "pip", "download", "--quiet", "--only-binary=:all:", "--python-version", python,
-                    "--implementation", "cp", *platforms, "-d", str(dest), "-r", str(HERE / "bundle.txt")], check=True)
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "download",
+            "--quiet",
+            "--only-binary=:all:",
+            "--python-version",
+            python,
+            "--implementation",
+            "cp",
+            *platforms,
+            "-d",
+            str(dest),
+            "-r",
+            str(HERE / "bundle.txt"),
+        ],
+        check=True,
+    )
 
 
 def main() -> int:
@@ -56,23 +81,43 @@ def main() -> int:
     parser.add_argument("--dest", type=Path, default=ROOT / ".whl")
     parser.add_argument("--python", default="3.12", help="the GPU machine's Python (default 3.12)")
     parser.add_argument("--model", type=Path, default=None, help="a GGUF to split into parts (e.g. SmolLM2's)")
-    parser.add_argument("--encoder", type=Path, default=None,
-                        help="an encoder checkpoint folder to tar and split into parts (e.g. all-MiniLM-L6-v2's)")
+    parser.add_argument(
+        "--encoder",
+        type=Path,
+        default=None,
+        help="an encoder checkpoint folder to tar and split into parts (e.g. all-MiniLM-L6-v2's)",
+    )
     parser.add_argument("--data", type=Path, default=None, help="CoNLL-2003's folder (train.txt, valid.txt, test.txt)")
     args = parser.parse_args()
     pinned, on_image = set(names_in(HERE / "bundle.txt")), set(names_in(HERE / "on_image.txt"))
     with tempfile.TemporaryDirectory() as tmp:
         download(Path(tmp), args.python)
         wheels = sorted(Path(tmp).glob("*.whl"))
-        keep = [w for w in wheels if not wheel_name(w).startswith(NEVER)
-                and (wheel_name(w) in pinned or wheel_name(w) not in on_image)]
+        keep = [
+            w
+            for w in wheels
+            if not wheel_name(w).startswith(NEVER) and (wheel_name(w) in pinned or wheel_name(w) not in on_image)
+        ]
         if args.dest.exists():
             shutil.rmtree(args.dest)
         args.dest.mkdir(parents=True)
         for wheel in keep:
             shutil.copy2(wheel, args.dest / wheel.name)
-    subprocess.run([sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "--no-build-isolation", "-w", str(args.dest),
-                    str(ROOT)], check=True)
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "--quiet",
+            "--no-deps",
+            "--no-build-isolation",
+            "-w",
+            str(args.dest),
+            str(ROOT),
+        ],
+        check=True,
+    )
     gpu = ROOT / ".gpu"
     gpu.mkdir(exist_ok=True)
     exclude = ROOT / ".git" / "info" / "exclude"
@@ -81,8 +126,10 @@ def main() -> int:
         with exclude.open("a") as handle:
             handle.writelines(f"{entry}\n" for entry in ("/.whl/", "/.gpu/") if entry not in text.split())
     site = pack(sorted(args.dest.glob("*.whl")), gpu / "site.tar.xz")
-    print(f"{site:7.1f} MiB  {gpu / 'site.tar.xz'} ({len(list(args.dest.glob('*.whl')))} wheels unpacked; "
-          f"one device call carries at most {CARRY_LIMIT_MIB} MiB with the working tree)")
+    print(
+        f"{site:7.1f} MiB  {gpu / 'site.tar.xz'} ({len(list(args.dest.glob('*.whl')))} wheels unpacked; "
+        f"one device call carries at most {CARRY_LIMIT_MIB} MiB with the working tree)"
+    )
     if args.model:
         for k, part in enumerate(split(args.model, gpu), 1):
             print(f"{part.stat().st_size / 2**20:7.1f} MiB  {part} (carry in call {k + 1}, see README.md)")
@@ -126,6 +173,7 @@ def split(model: Path, gpu: Path, stem: str = "model") -> list:
             parts.append(gpu / f"{stem}.part{len(parts) + 1}")
             parts[-1].write_bytes(chunk)
     return parts
+
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -1,0 +1,5 @@
+import sys
+
+from .token_classification import main
+
+sys.exit(main())

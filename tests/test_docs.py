@@ -116,3 +116,20 @@ def test_every_registered_setting_has_an_entry_in_its_docstring(name, module, at
     function = getattr(import_module(module), attr)
     missing = set(inspect.signature(function).parameters) - documented_args(inspect.getdoc(function) or "")
     assert not missing, f"{name} ({module}:{attr}): no Args entry for {sorted(missing)}"
+
+
+def commands_named_in_the_docs():
+    found = set()
+    for page in PAGES:
+        found.update(re.findall(r"python -m (spacy_repsl(?:\.[a-z_]+)*)(?![\w.])", page.read_text(encoding="utf-8")))
+    return sorted(found)
+
+
+def test_the_docs_name_the_package_commands():
+    assert {"spacy_repsl.calibrate", "spacy_repsl.export", "spacy_repsl.label"} <= set(commands_named_in_the_docs())
+
+
+@pytest.mark.parametrize("module", commands_named_in_the_docs())
+def test_every_command_the_docs_name_exists_and_answers_help(module):
+    done = subprocess.run([sys.executable, "-m", module, "--help"], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0 and "usage" in done.stdout.lower(), f"python -m {module} --help:\n{done.stderr[-2000:]}"

@@ -69,7 +69,7 @@ def score_tag_sequences(gold: Sequence[Sequence[str]], predicted: Sequence[Seque
 
 
 def target_spans(doc: Doc, target: str) -> List[Any]:
-    """The spaCy spans a target ("ents" or "spans:<key>") refers to."""
+    """The spaCy spans a target (`"ents"` or `"spans:KEY"`) refers to."""
     if target == "ents":
         return list(doc.ents)
     key = target.split(":", 1)[1]

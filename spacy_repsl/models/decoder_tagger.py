@@ -81,53 +81,7 @@ def build_decoder_tagger_v1(
     isolate_docs: bool = False,
     nO: Optional[int] = None,
 ) -> Model[InT, OutT]:
-    """A decoder LM as a token tagger: docs -> per-token tag logits (the model of `repsl_tagger`).
-
-    Args:
-        name: the base: a hub id, a local checkpoint directory or a `.gguf` file (converted once into a
-            cache). An encoder checkpoint (BERT ... ModernBERT) also works, as the papers' baseline:
-            repetitions, unmask and positions then must stay at 0 / "none" / "continuous".
-        revision: a branch, tag or commit of a hub id; None: the default branch.
-        repetitions: r, sequence repetition: the input is fed r + 1 times and labelled from the last
-            copy (r = 0: the plain causal decoder). Each copy costs a pass's length again.
-        unmask: causal-mask removal: "none", "full" (every attention layer), "middle" (the SR paper's
-            band), "groups:<bits>" (m equal layer groups, first bit the bottom group) or
-            "layers:<i,j,...>" (0-based). Counted over the layers that run (after `exit_layer`).
-        exit_layer: early exit: load, tune and run layers [0, L) only, with the final norm applied;
-            None runs them all. Works with every method.
-        quantization: the frozen base's weights: "nf4" (4-bit, QLoRA as the papers), "int8" or None
-            (the compute dtype). On a CPU, None is far faster.
-        compute_dtype: "auto" (float16 on CUDA, float32 on a CPU), "float32", "float16" or "bfloat16".
-            Trainable weights are always float32.
-        lora: a `spacy-repsl.lora.v1` block (r 16, alpha 16, dropout 0.1 on q/k/v/o), or null for full
-            fine-tuning (unquantized bases only).
-        pooling: how a spaCy token reads its subword pieces: "first" (the papers') or "mean".
-        max_length: subword pieces per window; a longer doc is labelled in overlapping windows.
-        window_context: pieces of context on either side of a window's labelled core. null:
-            `max_length // 4` in v1, `max_length // 16` in v2 (a long doc then costs about 1.1x its
-            sentences, against 1.9x; BENCHMARKS.md "long documents").
-        head_dropout: dropout before the tag head, in [0, 1). (DecoderTagger only.)
-        gradient_checkpointing: recompute activations in backprop (less memory, same gradients).
-        attn_implementation: "sdpa", "eager", "flash_attention_2/3" or "flex_attention"; flash and
-            flex take no custom masks, so they are refused with unmasking or restarted positions.
-        bos: with repetition, where the BOS token goes: "once" (before the first copy) or "every"
-            (before each copy, as the reference code does for Gemma and Mistral).
-        positions: with repetition, "continuous" (0..len-1 over all copies, as the papers) or
-            "restart" (each copy numbered as if alone).
-        max_batch_tokens: padded pieces per decoder pass; null picks by device (512 for prediction on
-            a CPU, 8192 on a GPU and for training).
-        local_files_only: never contact the model hub (also set by HF_HUB_OFFLINE=1).
-        isolate_docs: run every doc in a pass of its own, so its probabilities are bit-identical
-            whatever its batch (slower; by default they agree to float rounding).
-        nO: the number of tags (2 x labels + 1), set from the labels at initialization.
-
-    Returns:
-        Model: `List[Doc] -> List[Floats2d]`, per doc a `(len(doc), nO)` array of logits.
-
-    Raises:
-        ValueError: a setting out of its range, or a combination the model cannot run (the message
-            names the fix); at initialization, a base that cannot be loaded.
-    """
+    # docstring: _TAGGER_DOC below (the settings' entries are shared with build_decoder_v1)
     return _decoder_model(
         "repsl_decoder_tagger",
         name=name,
@@ -175,53 +129,7 @@ def build_decoder_v1(
     local_files_only: bool = False,
     isolate_docs: bool = False,
 ) -> Model[InT, OutT]:
-    """Docs -> one vector per spaCy token (width: the decoder's hidden size, float32), read from
-    the copy and layer the method reads, exactly as `spacy-repsl.DecoderTagger.v1` reads them
-    before its head: the model of `repsl_decoder`, which `spacy-repsl.DecoderListener.v1` layers
-    in other components listen to.
-
-    Args:
-        name: the base: a hub id, a local checkpoint directory or a `.gguf` file (converted once into a
-            cache). An encoder checkpoint (BERT ... ModernBERT) also works, as the papers' baseline:
-            repetitions, unmask and positions then must stay at 0 / "none" / "continuous".
-        revision: a branch, tag or commit of a hub id; None: the default branch.
-        repetitions: r, sequence repetition: the input is fed r + 1 times and labelled from the last
-            copy (r = 0: the plain causal decoder). Each copy costs a pass's length again.
-        unmask: causal-mask removal: "none", "full" (every attention layer), "middle" (the SR paper's
-            band), "groups:<bits>" (m equal layer groups, first bit the bottom group) or
-            "layers:<i,j,...>" (0-based). Counted over the layers that run (after `exit_layer`).
-        exit_layer: early exit: load, tune and run layers [0, L) only, with the final norm applied;
-            None runs them all. Works with every method.
-        quantization: the frozen base's weights: "nf4" (4-bit, QLoRA as the papers), "int8" or None
-            (the compute dtype). On a CPU, None is far faster.
-        compute_dtype: "auto" (float16 on CUDA, float32 on a CPU), "float32", "float16" or "bfloat16".
-            Trainable weights are always float32.
-        lora: a `spacy-repsl.lora.v1` block (r 16, alpha 16, dropout 0.1 on q/k/v/o), or null for full
-            fine-tuning (unquantized bases only).
-        pooling: how a spaCy token reads its subword pieces: "first" (the papers') or "mean".
-        max_length: subword pieces per window; a longer doc is labelled in overlapping windows.
-        window_context: pieces of context on either side of a window's labelled core. null:
-            `max_length // 4` in v1, `max_length // 16` in v2 (a long doc then costs about 1.1x its
-            sentences, against 1.9x; BENCHMARKS.md "long documents").
-        gradient_checkpointing: recompute activations in backprop (less memory, same gradients).
-        attn_implementation: "sdpa", "eager", "flash_attention_2/3" or "flex_attention"; flash and
-            flex take no custom masks, so they are refused with unmasking or restarted positions.
-        bos: with repetition, where the BOS token goes: "once" (before the first copy) or "every"
-            (before each copy, as the reference code does for Gemma and Mistral).
-        positions: with repetition, "continuous" (0..len-1 over all copies, as the papers) or
-            "restart" (each copy numbered as if alone).
-        max_batch_tokens: padded pieces per decoder pass; null picks by device (512 for prediction on
-            a CPU, 8192 on a GPU and for training).
-        local_files_only: never contact the model hub (also set by HF_HUB_OFFLINE=1).
-        isolate_docs: run every doc in a pass of its own, so its probabilities are bit-identical
-            whatever its batch (slower; by default they agree to float rounding).
-
-    Returns:
-        Model: `List[Doc] -> List[Floats2d]`, per doc a `(len(doc), hidden size)` array.
-
-    Raises:
-        ValueError: as `spacy-repsl.DecoderTagger.v1`.
-    """
+    # docstring: _DECODER_DOC below
     return _decoder_model(
         "repsl_decoder",
         name=name,
@@ -246,6 +154,73 @@ def build_decoder_v1(
         nO=None,
         head=False,
     )
+
+
+# One text for the settings both builders share (the settings reference is generated from these).
+_SETTINGS_ARGS = """        name: the base: a hub id, a local checkpoint directory or a `.gguf` file (converted once into a
+            cache). An encoder checkpoint (BERT ... ModernBERT) also works, as the papers' baseline:
+            repetitions, unmask and positions then must stay at 0 / "none" / "continuous".
+        revision: a branch, tag or commit of a hub id; None: the default branch.
+        repetitions: r, sequence repetition: the input is fed r + 1 times and labelled from the last
+            copy (r = 0: the plain causal decoder). Each copy costs a pass's length again.
+        unmask: causal-mask removal: "none", "full" (every attention layer), "middle" (the SR paper's
+            band), `"groups:0011"` (m equal layer groups as bits, the first the bottom group) or
+            `"layers:10,11"` (0-based). Counted over the layers that run (after `exit_layer`).
+        exit_layer: early exit: load, tune and run layers [0, L) only, with the final norm applied;
+            None runs them all. Works with every method.
+        quantization: the frozen base's weights: "nf4" (4-bit, QLoRA as the papers), "int8" or None
+            (the compute dtype). On a CPU, None is far faster.
+        compute_dtype: "auto" (float16 on CUDA, float32 on a CPU), "float32", "float16" or "bfloat16".
+            Trainable weights are always float32.
+        lora: a `spacy-repsl.lora.v1` block (r 16, alpha 16, dropout 0.1 on q/k/v/o), or null for full
+            fine-tuning (unquantized bases only).
+        pooling: how a spaCy token reads its subword pieces: "first" (the papers') or "mean".
+        max_length: subword pieces per window; a longer doc is labelled in overlapping windows.
+        window_context: pieces of context on either side of a window's labelled core. null:
+            `max_length // 4` in v1, `max_length // 16` in v2 (a long doc then costs about 1.1x its
+            sentences, against 1.9x; BENCHMARKS.md "long documents").
+"""
+_MORE_SETTINGS_ARGS = """        gradient_checkpointing: recompute activations in backprop (less memory, same gradients).
+        attn_implementation: "sdpa", "eager", "flash_attention_2/3" or "flex_attention"; flash and
+            flex take no custom masks, so they are refused with unmasking or restarted positions.
+        bos: with repetition, where the BOS token goes: "once" (before the first copy) or "every"
+            (before each copy, as the reference code does for Gemma and Mistral).
+        positions: with repetition, "continuous" (0..len-1 over all copies, as the papers) or
+            "restart" (each copy numbered as if alone).
+        max_batch_tokens: padded pieces per decoder pass; null picks by device (512 for prediction on
+            a CPU, 8192 on a GPU and for training).
+        local_files_only: never contact the model hub (also set by HF_HUB_OFFLINE=1).
+        isolate_docs: run every doc in a pass of its own, so its probabilities are bit-identical
+            whatever its batch (slower; by default they agree to float rounding).
+"""
+_TAGGER_DOC = """A decoder LM as a token tagger: docs -> per-token tag logits (the model of `repsl_tagger`).
+
+    Args:
+{settings}        head_dropout: dropout before the tag head, in [0, 1). (DecoderTagger only.)
+{more_settings}        nO: the number of tags (2 x labels + 1), set from the labels at initialization.
+
+    Returns:
+        Model: `List[Doc] -> List[Floats2d]`, per doc a `(len(doc), nO)` array of logits.
+
+    Raises:
+        ValueError: a setting out of its range, or a combination the model cannot run (the message
+            names the fix); at initialization, a base that cannot be loaded.
+    """
+_DECODER_DOC = """Docs -> one vector per spaCy token (width: the decoder's hidden size, float32), read from
+    the copy and layer the method reads, exactly as `spacy-repsl.DecoderTagger.v1` reads them
+    before its head: the model of `repsl_decoder`, which `spacy-repsl.DecoderListener.v1` layers
+    in other components listen to.
+
+    Args:
+{settings}{more_settings}
+    Returns:
+        Model: `List[Doc] -> List[Floats2d]`, per doc a `(len(doc), hidden size)` array.
+
+    Raises:
+        ValueError: as `spacy-repsl.DecoderTagger.v1`.
+    """
+build_decoder_tagger_v1.__doc__ = _TAGGER_DOC.format(settings=_SETTINGS_ARGS, more_settings=_MORE_SETTINGS_ARGS)
+build_decoder_v1.__doc__ = _DECODER_DOC.format(settings=_SETTINGS_ARGS, more_settings=_MORE_SETTINGS_ARGS)
 
 
 def _context_v2(build_v1: Callable[..., Model[InT, OutT]], name: str) -> Callable[..., Model[InT, OutT]]:

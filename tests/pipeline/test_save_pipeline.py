@@ -10,8 +10,8 @@ import pytest
 import spacy
 
 from spacy_repsl import save_pipeline
-from spacy_repsl.pipeline.saving import leftovers
 from spacy_repsl.storage.atomic import exchange
+from spacy_repsl.storage.atomic import our_leftovers as leftovers
 
 from .helpers import TEXTS, make_nlp, ner_examples, probabilities, train
 

@@ -82,30 +82,7 @@ def build_decoder_tagger_v1(
     nO: Optional[int] = None,
 ) -> Model[InT, OutT]:
     # docstring: _TAGGER_DOC below (the settings' entries are shared with build_decoder_v1)
-    return _decoder_model(
-        "repsl_decoder_tagger",
-        name=name,
-        revision=revision,
-        repetitions=repetitions,
-        unmask=unmask,
-        exit_layer=exit_layer,
-        quantization=quantization,
-        compute_dtype=compute_dtype,
-        lora=lora,
-        pooling=pooling,
-        max_length=max_length,
-        window_context=window_context,
-        head_dropout=head_dropout,
-        gradient_checkpointing=gradient_checkpointing,
-        attn_implementation=attn_implementation,
-        bos=bos,
-        positions=positions,
-        max_batch_tokens=max_batch_tokens,
-        local_files_only=local_files_only,
-        isolate_docs=isolate_docs,
-        nO=nO,
-        head=True,
-    )
+    return _decoder_model("repsl_decoder_tagger", **locals(), head=True)  # every setting, as given
 
 
 @registry.architectures("spacy-repsl.Decoder.v1")
@@ -130,30 +107,7 @@ def build_decoder_v1(
     isolate_docs: bool = False,
 ) -> Model[InT, OutT]:
     # docstring: _DECODER_DOC below
-    return _decoder_model(
-        "repsl_decoder",
-        name=name,
-        revision=revision,
-        repetitions=repetitions,
-        unmask=unmask,
-        exit_layer=exit_layer,
-        quantization=quantization,
-        compute_dtype=compute_dtype,
-        lora=lora,
-        pooling=pooling,
-        max_length=max_length,
-        window_context=window_context,
-        head_dropout=0.0,
-        gradient_checkpointing=gradient_checkpointing,
-        attn_implementation=attn_implementation,
-        bos=bos,
-        positions=positions,
-        max_batch_tokens=max_batch_tokens,
-        local_files_only=local_files_only,
-        isolate_docs=isolate_docs,
-        nO=None,
-        head=False,
-    )
+    return _decoder_model("repsl_decoder", **locals(), head_dropout=0.0, nO=None, head=False)  # every setting, as given
 
 
 # One text for the settings both builders share (the settings reference is generated from these).

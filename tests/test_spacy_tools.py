@@ -26,6 +26,7 @@ def test_every_shipped_config_is_found():
         "early_exit.cfg",
         "lora_cpu.cfg",
         "spacy_ner.cfg",
+        "spacy_spancat.cfg",
     }
 
 
@@ -49,7 +50,7 @@ def test_fill_config_round_trips(config, tmp_path):
     assert filled == load_config(tmp_path / "again.cfg")  # nothing left to fill
     original = load_config(config)
     ours = [name for name in ("repsl_tagger", "repsl_decoder") if name in original["components"]]
-    if not ours:  # spacy_ner.cfg: the baseline, spaCy's own ner
+    if not ours:  # spacy_ner.cfg, spacy_spancat.cfg: the baselines, spaCy's own components
         assert original == filled
         return
     for name in ours:  # shared_decoder.cfg: spaCy fills its own components' defaults

@@ -103,9 +103,10 @@ def parser() -> argparse.ArgumentParser:
         const=1,
         default=0,
         choices=[0, 1],
-        help="train/evaluate: also spaCy's own ner (configs/spacy_ner.cfg, beside --config) on every "
-        "listed dataset whose target is doc.ents, per seed: the model a spaCy user would train "
-        "instead (--baseline or --baseline 1; --baseline 0 leaves it out)",
+        help="train/evaluate: also spaCy's own model on every listed dataset, per seed: ner "
+        "(configs/spacy_ner.cfg, beside --config) where the target is doc.ents, spancat_singlelabel "
+        "(configs/spacy_spancat.cfg) where it is doc.spans: what a spaCy user would train instead "
+        "(--baseline or --baseline 1; --baseline 0 leaves it out)",
     )
     p.add_argument(
         "--encoders",

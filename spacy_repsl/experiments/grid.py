@@ -22,10 +22,15 @@ from ..iob.scoring import score_key
 from .methods import ENCODER_METHOD, method_settings, slug
 
 TARGETS = {"conll03": "ents", "rest14": "spans:aspects", "nlupp": "ents", "ace05": "spans:events", "demo": "ents"}
-# The model a spaCy user would train instead: spaCy's own `ner` (tok2vec CNN), as `spacy init config
-# --pipeline ner` writes it (configs/spacy_ner.cfg). Trained on the same corpus, scored the same way.
+# The model a spaCy user would train instead: spaCy's own `ner` (tok2vec CNN) where the target is
+# doc.ents, its `spancat_singlelabel` where it is doc.spans[KEY], each as `spacy init config --pipeline
+# NAME` writes it (configs/spacy_ner.cfg, configs/spacy_spancat.cfg). Same corpus, scored the same way.
 BASELINE_MODEL = "spacy-ner"
+SPAN_BASELINE_MODEL = "spacy-spancat"
 BASELINE_METHOD = "cnn"
+BASELINE_CONFIGS = {BASELINE_MODEL: "spacy_ner.cfg", SPAN_BASELINE_MODEL: "spacy_spancat.cfg"}
+BASELINE_NAMES = {BASELINE_MODEL: "spaCy ner", SPAN_BASELINE_MODEL: "spaCy spancat"}  # in plots
+SPAN_BASELINE_COMPONENT = "spancat_singlelabel"
 # The papers' baseline row: an encoder fine-tuned with the usual encoder recipe (configs/encoder.cfg,
 # beside the training config), in the same component, on the same data, step budget and scorer.
 ENCODER_CONFIG = "encoder.cfg"
@@ -72,7 +77,7 @@ class Run:
 
     @property
     def is_baseline(self) -> bool:
-        return self.model == BASELINE_MODEL
+        return self.model in BASELINE_CONFIGS
 
     @property
     def is_encoder(self) -> bool:
@@ -97,10 +102,15 @@ def plan(datasets: Sequence[str], models: Sequence[str], methods: Sequence[str],
     return runs
 
 
+def baseline_model(target: str) -> str:
+    """spaCy's own component for a target: `ner` for `doc.ents`, `spancat_singlelabel` for `doc.spans`."""
+    return BASELINE_MODEL if target == "ents" else SPAN_BASELINE_MODEL
+
+
 def plan_baseline(datasets: Sequence[str], seeds: Sequence[int]) -> List[Run]:
-    """spaCy's `ner` on each dataset whose target is `doc.ents` (its only output), per seed."""
-    runs = [Run(d, BASELINE_MODEL, BASELINE_METHOD, s) for d in datasets for s in seeds]
-    return [run for run in runs if run.target == "ents"]
+    """spaCy's own baseline on each dataset, per seed: `ner` where the target is `doc.ents`,
+    `spancat_singlelabel` where it is `doc.spans[KEY]` (`baseline_model`)."""
+    return [Run(d, baseline_model(Run(d, "", "", s).target), BASELINE_METHOD, s) for d in datasets for s in seeds]
 
 
 def plan_encoders(datasets: Sequence[str], encoders: Sequence[str], seeds: Sequence[int]) -> List[Run]:
@@ -185,11 +195,12 @@ def train_run(
             f"{corpus / 'train.spacy'} is missing: run the preprocess-{base_dataset(run.dataset)} command first."
         )
     if run.is_baseline:  # its own config and training schedule: only the data and the seed are ours
-        config = baseline_config(config)
+        config = baseline_config(config, run.model)
         overrides = {
             "paths.train": str(corpus / "train.spacy"),
             "paths.dev": str(corpus / "dev.spacy"),
             "system.seed": run.seed,
+            **baseline_target_overrides(run),
         }
         if baseline_max_steps:
             overrides.update(
@@ -259,9 +270,24 @@ def pass_budget(run: Run, root: Path, config: Path, passes: int, evals: int) -> 
     return {"training.max_epochs": 0, "training.max_steps": every * evals, "training.eval_frequency": every}
 
 
-def baseline_config(config: Path) -> Path:
-    """configs/spacy_ner.cfg beside the grid's training config."""
-    return sibling_config(config, "spacy_ner.cfg", "the baseline's config")
+def baseline_config(config: Path, model: str = BASELINE_MODEL) -> Path:
+    """The baseline's config (configs/spacy_ner.cfg or configs/spacy_spancat.cfg) beside the grid's
+    training config."""
+    return sibling_config(config, BASELINE_CONFIGS[model], "the baseline's config")
+
+
+def baseline_target_overrides(run: Run) -> Dict[str, Any]:
+    """What the span baseline needs to read and write the dataset's spans: its spans key (the config's
+    is `sc`) and the score weight named after it; nothing for `ner`, whose target is always doc.ents."""
+    if run.model != SPAN_BASELINE_MODEL:
+        return {}
+    key = run.target.split(":", 1)[1]
+    weights = "training.score_weights"
+    return {
+        f"components.{SPAN_BASELINE_COMPONENT}.spans_key": key,
+        **{f"{weights}.spans_sc_{m}": None for m in "fpr"},
+        **{f"{weights}.spans_{key}_{m}": w for m, w in (("f", 1.0), ("p", 0.0), ("r", 0.0))},
+    }
 
 
 def sibling_config(config: Path, name: str, what: str) -> Path:

@@ -6,6 +6,7 @@ import re
 from pathlib import Path
 from typing import Any, Dict, List, Sequence
 
+from .grid import BASELINE_NAMES
 from .reports import _datasets, collect, curve_rows, row_kind, run_rows, sweep_rows
 from .stats import mean_ci
 
@@ -108,7 +109,11 @@ def plot_methods(metrics: Sequence[Dict[str, Any]], path: Path) -> bool:
         decoders = {x["model"] for x in here if row_kind(x) == 0}
         labels = [r["method"] if len(decoders) <= 1 else f"{Path(r['model']).name}\n{r['method']}" for r in here]
         labels = [
-            "spaCy ner" if row_kind(r) == 2 else f"{Path(r['model']).name}\nfine-tuned" if row_kind(r) == 1 else label
+            BASELINE_NAMES.get(r["model"], "spaCy")
+            if row_kind(r) == 2
+            else f"{Path(r['model']).name}\nfine-tuned"
+            if row_kind(r) == 1
+            else label
             for r, label in zip(here, labels)
         ]
         ys = [100 * r["f"] for r in here]
@@ -139,7 +144,7 @@ def plot_f1_vs_train_size(metrics: Sequence[Dict[str, Any]], path: Path) -> bool
             xs = [p["train_docs"] for p in points]
             ys = [100 * p["f"] for p in points]
             errs = error_bars(points)
-            name = "spaCy ner" if model == "spacy-ner" else f"{Path(model).name or model} {method}"
+            name = BASELINE_NAMES.get(model) or f"{Path(model).name or model} {method}"
             ax.errorbar(xs, ys, yerr=errs, marker="o", capsize=3, label=name)
         ax.set_xscale("log")
         ax.set_title(f"{dataset} ({test_docs} test sentences)")

@@ -9,7 +9,7 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
-from .grid import BASELINE_MODEL, ENCODER_METHOD
+from .grid import BASELINE_CONFIGS, ENCODER_METHOD
 from .stats import format_mean_ci, mean_ci
 
 DATASET_ORDER = ("conll03", "rest14", "nlupp", "ace05")
@@ -81,8 +81,8 @@ def run_rows(metrics: Sequence[Dict[str, Any]]) -> List[Dict[str, Any]]:
 
 
 def row_kind(row: Dict[str, Any]) -> int:
-    """0 a decoder's method, 1 a fine-tuned encoder, 2 spaCy's own ner: the order of the tables."""
-    return 2 if row["model"] == BASELINE_MODEL else 1 if row["method"] == ENCODER_METHOD else 0
+    """0 a decoder's method, 1 a fine-tuned encoder, 2 spaCy's own ner or spancat: the order of the tables."""
+    return 2 if row["model"] in BASELINE_CONFIGS else 1 if row["method"] == ENCODER_METHOD else 0
 
 
 def curve_rows(metrics: Sequence[Dict[str, Any]]) -> Dict[Tuple[str, int, str, str], List[Dict[str, Any]]]:
@@ -137,7 +137,7 @@ def versus_r0(groups: Dict[Tuple[str, str, str], List[Dict[str, Any]]], row: Dic
     (first seed both have), paired bootstrap (`stats.paired_bootstrap_diff_ci`); None without one."""
     from .stats import paired_bootstrap_diff_ci
 
-    if row["method"] == "r0" or row["model"] == BASELINE_MODEL:
+    if row["method"] == "r0" or row["model"] in BASELINE_CONFIGS:
         return None
     mine = {r["run"]["seed"]: r for r in groups[(row["dataset"], row["model"], row["method"])]}
     reference = {r["run"]["seed"]: r for r in groups.get((row["dataset"], row["model"], "r0"), [])}
@@ -257,7 +257,8 @@ def aggregate(root: Path, metrics: Sequence[Dict[str, Any]]) -> Dict[str, Any]:
                 "bootstrap 95% CI: an interval that excludes 0 is a difference this test set shows.",
                 "Times: wall-clock seconds of training per run (set-up and loading included; a run resumed after a",
                 "kill: the work kept, each process to its last checkpoint), and seconds to label the test set, on the",
-                "machine that ran them. `spacy-ner` is spaCy's own `ner` (tok2vec CNN, configs/spacy_ner.cfg) on the same data;",
+                "machine that ran them. `spacy-ner` is spaCy's own `ner` (tok2vec CNN, configs/spacy_ner.cfg) on the same data,",
+                "`spacy-spancat` its `spancat_singlelabel` (configs/spacy_spancat.cfg) where the target is doc.spans;",
                 "`finetune` rows are encoders fine-tuned in the same component (configs/encoder.cfg), same steps.",
                 "",
             ]

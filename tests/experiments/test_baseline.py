@@ -176,3 +176,30 @@ def test_a_learning_curve_with_matched_passes(tiny_decoders, tiny_encoders, tmp_
     results = (tmp_path / "metrics" / "results.md").read_text()
     assert "## Learning curve" in results and results.count("| conll03 |") >= 3  # decoder, encoder, spaCy's ner
     assert (tmp_path / "metrics" / "f1_vs_train_size.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_the_span_baseline_trains_and_scores_on_doc_spans(tmp_path):
+    """Rest14 writes doc.spans["aspects"]: --baseline trains spaCy's spancat_singlelabel on that key
+    (not its ner, which only writes doc.ents) and scores what it writes there with the strict scorer."""
+    from spacy_repsl.datasets.__main__ import main as convert_dataset
+
+    from ..datasets.samples import write_rest14
+
+    convert_dataset(["rest14", str(write_rest14(tmp_path / "rest")), str(tmp_path / "corpus" / "rest14-quick")])
+    for name in ("tiny.cfg", "spacy_ner.cfg", "spacy_spancat.cfg"):
+        shutil.copy(ROOT / "configs" / name, tmp_path / name)
+    grid = ["--root", str(tmp_path), "--datasets", "rest14-quick", "--models=", "--seeds", "1", "--baseline"]
+    assert run(["train", *grid, "--config", str(tmp_path / "tiny.cfg"), "--baseline-max-steps", "60"]) == 0
+    assert run(["evaluate", *grid]) == 0
+    trained = tmp_path / "training" / "rest14-quick" / "spacy-spancat" / "cnn" / "seed1" / "model-best"
+    config = (trained / "config.cfg").read_text()
+    assert 'pipeline = ["tok2vec","spancat_singlelabel"]' in config.replace(", ", ",")
+    assert 'spans_key = "aspects"' in config and "spans_aspects_f = 1.0" in config and "spans_sc_f = null" in config
+    result = json.loads(
+        (tmp_path / "metrics" / "runs" / "rest14-quick" / "spacy-spancat" / "cnn" / "seed1.json").read_text()
+    )
+    assert result["run"]["model"] == "spacy-spancat" and result["test"]["docs"] > 0
+    assert result["test"]["f"] is not None and 0.0 <= result["test"]["f"] <= 1.0  # its spans were read and scored
+    assert (
+        sum(tp for tp, _, _ in result["test"]["doc_counts"]) > 0
+    )  # 60 steps learn the 3 training sentences: right spans found in doc.spans["aspects"]

@@ -1,4 +1,5 @@
 import math
+from pathlib import Path
 
 import pytest
 
@@ -6,6 +7,8 @@ from spacy_repsl.experiments.grid import Run, plan, train_overrides
 from spacy_repsl.experiments.methods import grid_methods, group_sweep, method_settings, slug
 from spacy_repsl.experiments.reports import aggregate, speed_table
 from spacy_repsl.experiments.stats import format_mean_ci, mean_ci
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_method_names():
@@ -150,17 +153,41 @@ def test_every_run_table_uses_seeds_or_the_bootstrap(tmp_path):
 
 
 def test_subset_names_and_the_baseline_runs():
-    from spacy_repsl.experiments.grid import BASELINE_MODEL, base_dataset, plan_baseline
+    from spacy_repsl.experiments.grid import BASELINE_MODEL, SPAN_BASELINE_MODEL, base_dataset, plan_baseline
 
     assert base_dataset("conll03-quick") == "conll03" and Run("conll03-quick", "m", "r0", 1).target == "ents"
-    runs = plan_baseline(["conll03-quick", "rest14", "nlupp"], [5, 29])
-    assert [(r.dataset, r.seed) for r in runs] == [
-        ("conll03-quick", 5),
-        ("conll03-quick", 29),
-        ("nlupp", 5),
-        ("nlupp", 29),
+    runs = plan_baseline(["conll03-quick", "rest14-full", "nlupp"], [5, 29])
+    assert [(r.dataset, r.model, r.seed) for r in runs] == [
+        ("conll03-quick", BASELINE_MODEL, 5),
+        ("conll03-quick", BASELINE_MODEL, 29),
+        ("rest14-full", SPAN_BASELINE_MODEL, 5),  # doc.spans["aspects"]: spaCy's spancat, not its ner
+        ("rest14-full", SPAN_BASELINE_MODEL, 29),
+        ("nlupp", BASELINE_MODEL, 5),
+        ("nlupp", BASELINE_MODEL, 29),
     ]
-    assert all(r.model == BASELINE_MODEL and r.is_baseline for r in runs)  # rest14 writes doc.spans: no ner baseline
+    assert all(r.is_baseline and not r.is_encoder for r in runs)
+    assert not Run("rest14", "assets/smollm2-135m", "r0", 5).is_baseline
+
+
+def test_the_span_baseline_reads_and_scores_the_datasets_spans_key():
+    from thinc.api import Config
+
+    from spacy_repsl.experiments.grid import SPAN_BASELINE_MODEL, baseline_config, baseline_target_overrides
+
+    run = Run("rest14", SPAN_BASELINE_MODEL, "cnn", 5)
+    overrides = baseline_target_overrides(run)
+    assert overrides["components.spancat_singlelabel.spans_key"] == "aspects"
+    assert overrides["training.score_weights.spans_aspects_f"] == 1.0
+    assert overrides["training.score_weights.spans_sc_f"] is None
+    assert baseline_target_overrides(Run("conll03", "spacy-ner", "cnn", 5)) == {}
+    config = Config().from_disk(baseline_config(ROOT / "configs" / "tiny.cfg", SPAN_BASELINE_MODEL), interpolate=False)
+    assert config["nlp"]["pipeline"] == ["tok2vec", "spancat_singlelabel"]
+    for key in overrides:  # every override names a setting the shipped config has (or its score weights)
+        section, name = key.rsplit(".", 1)
+        node = config
+        for part in section.split("."):
+            node = node[part]
+        assert name in node or section == "training.score_weights"
 
 
 def test_paired_difference_to_r0(tmp_path):

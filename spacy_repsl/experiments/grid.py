@@ -85,13 +85,17 @@ class Run:
 
     @property
     def target(self) -> str:
-        base = base_dataset(self.dataset)
-        if base not in TARGETS:
-            raise ValueError(
-                f"Unknown dataset {self.dataset!r}: use one of {sorted(TARGETS)}, optionally with a "
-                "subset suffix (conll03-quick)."
-            )
-        return TARGETS[base]
+        return dataset_target(self.dataset)
+
+
+def dataset_target(dataset: str) -> str:
+    """Where a dataset's spans go (`"ents"` or `"spans:KEY"`); ValueError for an unknown dataset."""
+    base = base_dataset(dataset)
+    if base not in TARGETS:
+        raise ValueError(
+            f"Unknown dataset {dataset!r}: use one of {sorted(TARGETS)}, optionally with a subset suffix (conll03-quick)."
+        )
+    return TARGETS[base]
 
 
 def plan(datasets: Sequence[str], models: Sequence[str], methods: Sequence[str], seeds: Sequence[int]) -> List[Run]:
@@ -110,7 +114,7 @@ def baseline_model(target: str) -> str:
 def plan_baseline(datasets: Sequence[str], seeds: Sequence[int]) -> List[Run]:
     """spaCy's own baseline on each dataset, per seed: `ner` where the target is `doc.ents`,
     `spancat_singlelabel` where it is `doc.spans[KEY]` (`baseline_model`)."""
-    return [Run(d, baseline_model(Run(d, "", "", s).target), BASELINE_METHOD, s) for d in datasets for s in seeds]
+    return [Run(d, baseline_model(dataset_target(d)), BASELINE_METHOD, s) for d in datasets for s in seeds]
 
 
 def plan_encoders(datasets: Sequence[str], encoders: Sequence[str], seeds: Sequence[int]) -> List[Run]:

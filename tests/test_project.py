@@ -94,9 +94,9 @@ def test_project_runs_all_end_to_end(tmp_path):
     assert "ace05: SKIPPED, its files are not there" in result.stdout
     assert "[train] ace05: skipped" in result.stdout and "[package] ace05: skipped" in result.stdout
     assert result.stdout.count("nothing to prepare") == 2  # get-base: other models chosen, no SmolLM2 or MiniLM
-    # 30 runs of the grid, spaCy's ner on the two doc.ents datasets per seed, the encoder on all three per
-    # seed; one more seed for r0, r1
-    assert "[train 40/40]" in result.stdout and "[sweep train 8/8]" in result.stdout
+    # 30 runs of the grid, spaCy's ner on the two doc.ents datasets and its spancat on Rest14 (doc.spans) per
+    # seed, the encoder on all three per seed; one more seed for r0, r1
+    assert "[train 42/42]" in result.stdout and "[sweep train 8/8]" in result.stdout
     assert "[train 2/2]" in result.stdout
     results = (project / "metrics" / "results.md").read_text()
     for heading in (
@@ -112,6 +112,7 @@ def test_project_runs_all_end_to_end(tmp_path):
     assert results.count("★") == 1
     assert "## Every run" in results and "| conll03 | spacy-ner | cnn | 1,2 |" in results
     assert "| conll03 | tiny | r1 | 1,2,3 |" in results
+    assert "| rest14 | spacy-spancat | cnn | 1,2 |" in results  # spaCy's own span model where the target is doc.spans
     assert "| rest14 | tiny-bert | finetune | 1,2 |" in results  # the encoder row, on a doc.spans target too
     for png in ("f1_vs_r.png", "group_sweep.png", "methods.png"):
         assert (project / "metrics" / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
@@ -122,7 +123,7 @@ def test_project_runs_all_end_to_end(tmp_path):
     assert "| r | exit L | infer words/s" in bench and "## Targets" in bench
 
     again = run_project(tmp_path, "train", tiny, data, encoder)
-    assert again.stdout.count("already done, skipped") == 40
+    assert again.stdout.count("already done, skipped") == 42
 
 
 def test_project_yml_is_valid_and_names_what_others_rely_on():

@@ -3,18 +3,24 @@
 # project's commands: a session that must stop early keeps what finished (every step skips runs already
 # done, so running this again resumes; a run killed mid-training continues from its last checkpoint), and
 # each finished run's metrics file (small JSON: scores, per-document counts, seconds; never weights) is
-# copied into project/results/ to be committed.
+# copied into project/results/ to be committed; on a new machine those are restored first and not trained again.
 # Run from the repository root, in the project's venv:  bash tools/real_scale.sh [SHARED_DATA_DIR]
 set -uo pipefail
 cd "$(dirname "$0")/../project"
 DATA=${1:-../../shared/data}
-VARS=(--vars.conll03_dir "$DATA/conll2003" --vars.rest14_dir "$DATA/semeval2014_restaurants" --vars.nlupp_dir "$DATA/nlupp")
+VARS=(--vars.conll03_dir "$DATA/conll2003" --vars.rest14_dir "$DATA/semeval2014_restaurants" --vars.nlupp_dir "$DATA/nlupp"
+      --vars.skip_evaluated 1)
 keep() {  # the finished real-scale runs' metrics into results/ (tracked), in metrics/runs' layout
   (cd metrics && find runs -path '*-full*' -name 'seed*.json') | while read -r f; do
     mkdir -p "results/$(dirname "$f")" && cp "metrics/$f" "results/$f"
   done
 }
 mkdir -p results
+# On a new machine: the committed runs' metrics back into metrics/ (never over a newer file there), so that
+# with skip_evaluated every step skips them instead of training them again (their weights are not kept).
+(cd results && find runs -name 'seed*.json') | while read -r f; do
+  [ -e "metrics/$f" ] || { mkdir -p "metrics/$(dirname "$f")" && cp "results/$f" "metrics/$f"; }
+done
 python -m spacy project run get-base . "${VARS[@]}"
 python -m spacy project run preprocess-curve . "${VARS[@]}"
 full() {  # one step of the full-data table: vars of train-full / evaluate-full

@@ -132,6 +132,18 @@ def parser() -> argparse.ArgumentParser:
         "across contenders and training sizes (0, the default: the overrides decide)",
     )
     p.add_argument(
+        "--skip-evaluated",
+        type=int,
+        nargs="?",
+        const=1,
+        default=0,
+        choices=[0, 1],
+        help="train: also skip a run whose metrics file exists though its model-best is gone: a finished "
+        "run restored from project/results/ on a new machine (weights are never kept there), which "
+        "`tools/real_scale.sh` would otherwise train again. Such a run cannot be packaged. 0, the "
+        "default: only a run with its model-best counts as trained",
+    )
+    p.add_argument(
         "--evals",
         type=int,
         default=2,
@@ -210,7 +222,7 @@ def run(argv: Optional[Sequence[str]] = None) -> int:
     evaluate = partial(grid.evaluate_run, root=root)
 
     def trained(run: grid.Run) -> bool:
-        return run.is_trained(root)
+        return run.is_trained(root) or bool(args.skip_evaluated and run.is_evaluated(root))
 
     def evaluated(run: grid.Run) -> bool:
         return run.is_evaluated(root)

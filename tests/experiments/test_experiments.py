@@ -350,3 +350,29 @@ def test_a_run_trained_to_the_end_but_not_renamed_is_not_trained_again(tmp_path,
     monkeypatch.setattr(loop, "train_from_config", must_not_train)
     assert grid.train_into(tmp_path / "any.cfg", output, {}) == 12.5
     assert (output / "model-best").is_dir() and not partial.exists()
+
+
+def test_a_run_restored_from_results_is_not_trained_again_with_skip_evaluated(tmp_path, capsys):
+    """tools/real_scale.sh on a new machine: metrics restored from project/results/, no model-best."""
+    from spacy_repsl.experiments.__main__ import main
+    from spacy_repsl.experiments.grid import write_json_atomic
+
+    run = Run("conll03-full", "m", "r0", 5)
+    record = {
+        "run": {"dataset": "conll03-full", "model": "m", "method": "r0", "seed": 5},
+        "dev": {"f": 0.5},
+        "test": {"f": 0.5, "f_ci95": [0.4, 0.6], "seconds": 1.0, "docs": 3},
+    }
+    write_json_atomic(run.metrics_path(tmp_path), record)
+    config = tmp_path / "any.cfg"
+    config.write_text("")
+    args = ["train", "--root", str(tmp_path), "--datasets", "conll03-full", "--models", "m"]
+    args += ["--repetitions", "0", "--unmasking=", "--exit-layers=", "--seeds", "5", "--config", str(config)]
+    assert main([*args, "--skip-evaluated"]) in (0, None)
+    assert "[train 1/1] conll03-full m r0 seed 5: already done, skipped" in capsys.readouterr().out
+    # Without it only a model-best counts: the run is trained again (here it fails: no corpus).
+    with pytest.raises(SystemExit, match="1"):
+        main(args)
+    out = capsys.readouterr().out
+    assert "already done" not in out and "FAILED" in out and "train.spacy is missing" in out
+    assert not run.is_trained(tmp_path) and run.is_evaluated(tmp_path)

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The real-scale runs of README "Real quality at real scale" (issue 35), in priority order, through the
+# The real-scale runs of docs/results.md "Real quality at real scale" (issue 35), in priority order, through the
 # project's commands: a session that must stop early keeps what finished (every step skips runs already
 # done, so running this again resumes; a run killed mid-training continues from its last checkpoint), and
 # each finished run's metrics file (small JSON: scores, per-document counts, seconds; never weights) is

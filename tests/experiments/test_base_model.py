@@ -34,10 +34,22 @@ def test_the_real_copy_is_checked_and_converted(smollm2_gguf, tmp_path, monkeypa
     def no_download(folder):
         raise AssertionError("a local copy was there: nothing should be downloaded")
 
+    from spacy_repsl.decoder import gguf
+
+    converted = []
+
+    def convert(path, output):  # the real conversion is tested in tests/decoder/test_gguf.py (25 s)
+        converted.append((path, output))
+        output.mkdir(parents=True)
+        (output / "config.json").write_text("{}")
+        (output / gguf.SOURCE_FILE).write_text("{}")
+        return output
+
     monkeypatch.setattr(base_model, "download_gguf", no_download)
+    monkeypatch.setattr(gguf, "convert_gguf", convert)
     out = base_model.prepare(tmp_path / "smollm2-135m", [smollm2_gguf.parent.parent], tmp_path / "dl")
-    assert (out / "config.json").is_file() and (out / "gguf_source.json").is_file()
-    assert base_model.prepare(out, [], tmp_path / "dl") == out  # done once
+    assert converted == [(smollm2_gguf, tmp_path / "smollm2-135m")] and out == tmp_path / "smollm2-135m"
+    assert base_model.prepare(out, [], tmp_path / "dl") == out and len(converted) == 1  # done once
 
 
 def fake_encoder_wheel(folder, weights: bytes):

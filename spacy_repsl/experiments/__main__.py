@@ -336,6 +336,12 @@ def package_best(root: Path, runs: Sequence[grid.Run], name: str, version: str) 
             print(f"[package] no evaluated run for {dataset}: run train and evaluate first")
             continue
         f1, best = max(scored, key=lambda x: x[0])
+        if not best.is_trained(root):
+            raise FileNotFoundError(
+                f"The best run on {dataset} ({best.name()}, dev F1 {f1:.4f}) has its metrics but not its model "
+                f"{best.best_model(root)} (metrics restored from project/results/ keep no weights): train it "
+                f"again (delete {best.metrics_path(root)}, then train and evaluate), or package other runs."
+            )
         nlp = spacy.load(best.best_model(root))
         tagger: Any = nlp.get_pipe("repsl_tagger")
         tagger.cfg["bundle_base"] = True

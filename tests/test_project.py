@@ -95,7 +95,7 @@ def test_project_runs_all_end_to_end(tmp_path):
     project = tmp_path / "project"
     assert "ace05: SKIPPED, its files are not there" in result.stdout
     assert "[train] ace05: skipped" in result.stdout and "[package] ace05: skipped" in result.stdout
-    assert result.stdout.count("nothing to prepare") == 2  # get-base: other models chosen, no SmolLM2 or MiniLM
+    assert result.stdout.count("nothing to prepare") == 3  # get-base: other models chosen, no SmolLM2, MiniLM or MPNet
     # 15 runs of the grid, spaCy's ner on the two doc.ents datasets and its spancat on Rest14 (doc.spans),
     # the encoder on all three; a second seed for r0, r1 on conll03; the 2^2 group sweep
     assert "[train 21/21]" in result.stdout and "[sweep train 4/4]" in result.stdout

@@ -92,6 +92,7 @@ def test_the_cli_reports_errors_in_one_line(tmp_path, capsys):
 # The real model (skipped, with the reason, where ../shared/models is absent)
 
 
+@pytest.mark.slow  # the real SmolLM2 conversion (about 30 s, once) and its model
 def test_the_real_gguf_converts_once_and_is_reused(smollm2_gguf, smollm2):
     info = json.loads((smollm2 / "gguf_source.json").read_text())
     assert info["model_type"] == "llama" and info["tensors"] == 272 and len(info["sha256"]) == 64
@@ -103,6 +104,7 @@ def test_the_real_gguf_converts_once_and_is_reused(smollm2_gguf, smollm2):
     assert (smollm2 / "model.safetensors").stat().st_mtime_ns == stamp  # not converted again
 
 
+@pytest.mark.slow  # the real SmolLM2 conversion (about 30 s, once) and its model
 def test_the_converted_checkpoint_equals_transformers_gguf_load(smollm2_gguf, smollm2):
     import torch
     from transformers import AutoModel, AutoTokenizer
@@ -175,6 +177,7 @@ def train_and_round_trip(name: str, tmp_path):
     return nlp, loaded, texts, losses
 
 
+@pytest.mark.slow  # the real SmolLM2 conversion (about 30 s, once) and its model
 def test_lora_steps_on_real_conll_lower_the_loss_and_the_pipeline_round_trips(smollm2_gguf, smollm2, tmp_path):
     nlp, loaded, texts, _ = train_and_round_trip(str(smollm2_gguf), tmp_path)
     assert [[(e.text, e.label_) for e in d.ents] for d in loaded.pipe(texts)] == [
@@ -182,6 +185,7 @@ def test_lora_steps_on_real_conll_lower_the_loss_and_the_pipeline_round_trips(sm
     ]
 
 
+@pytest.mark.slow  # the real SmolLM2 conversion (about 30 s, once) and its model
 def test_the_fingerprint_covers_the_gguf_file(smollm2_gguf, smollm2, tmp_path):
     from spacy_repsl.pipeline.fingerprint import base_fingerprint, fingerprint_differences
 
@@ -219,6 +223,7 @@ def test_a_killed_conversion_leaves_nothing_behind(tmp_path, monkeypatch):
     assert (tmp_path / "other" / "notes.txt").read_text() == "mine"
 
 
+@pytest.mark.slow  # the real SmolLM2 conversion (about 30 s, once) and its model
 def test_on_the_real_model_r1_reads_the_last_copy_and_r0_ignores_the_right(smollm2):
     """The checks behind README "Real models": what the model sees, and which copy is read."""
     import torch

@@ -12,7 +12,11 @@ import threading
 import time
 from pathlib import Path
 
+import pytest
+
 from spacy_repsl.experiments.__main__ import run
+
+pytestmark = pytest.mark.slow  # a local Ray instance and real trainings: minutes
 
 QUICK = ["--", "--training.max_epochs", "1", "--training.eval_frequency", "10", "--training.batcher.size", "16"]
 

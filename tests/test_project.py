@@ -176,6 +176,9 @@ def test_project_yml_is_valid_and_names_what_others_rely_on():
                 assert "--ray-address= " in line and "--gpus-per-run= " in line, line  # vars substituted
                 if " search " not in line:
                     assert "--engine local" in line, line
+    # get-base with --vars.models "" (encoders only) or --vars.encoders "": an empty list, not a missing argument
+    get_base = next(c for c in config["commands"] if c["name"] == "get-base")["script"]
+    assert len(get_base) == 3 and all("--only-if-listed=" in line for line in get_base), get_base
     # the real-scale commands pass skip_evaluated as one word: an empty value is an error, not "on"
     for name in ("train-full", "train-curve"):
         (line,) = next(c for c in config["commands"] if c["name"] == name)["script"]

